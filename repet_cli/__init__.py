@@ -1,0 +1,50 @@
+"""repet: split a song into its repeating background and non-repeating foreground (REPET).
+
+Library use, without the command line::
+
+    from repet_cli import load_audio, separate, RepetParams
+
+    y, sr, info = load_audio("song.wav")
+    result = separate(y, sr=sr, params=RepetParams(mask="soft"))
+    result.background, result.foreground, result.period
+
+Only numpy is imported here; librosa and scipy load on first use, so ``repet --help`` stays
+instant.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import (
+    AudioReadError,
+    AudioWriteError,
+    InputTooShortError,
+    OutputExistsError,
+    ParameterError,
+    RepetError,
+)
+from .io import AudioInfo, load_audio, write_audio, write_audio_files
+from .params import RepetParams
+from .separate import Separation, separate
+
+try:
+    __version__ = version("repet")
+except PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AudioInfo",
+    "AudioReadError",
+    "AudioWriteError",
+    "InputTooShortError",
+    "OutputExistsError",
+    "ParameterError",
+    "RepetError",
+    "RepetParams",
+    "Separation",
+    "load_audio",
+    "separate",
+    "write_audio",
+    "write_audio_files",
+]

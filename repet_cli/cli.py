@@ -1,0 +1,300 @@
+"""The ``repet`` command: parse, validate, plan outputs, report. No DSP and no soundfile here."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from .errors import AudioWriteError, OutputExistsError, ParameterError, RepetError
+from .params import DEFAULT_HIGH_PASS, DEFAULT_MAX_PERIOD, DEFAULT_MIN_PERIOD, RepetParams
+
+BACKGROUND = "background.wav"
+FOREGROUND = "foreground.wav"
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and the files it will produce."""
+
+    source: Path
+    folder: Path
+
+    @property
+    def background(self) -> Path:
+        return self.folder / BACKGROUND
+
+    @property
+    def foreground(self) -> Path:
+        return self.folder / FOREGROUND
+
+
+def _option_names(message: str) -> str:
+    """Name parameters in a library message as the options that set them (``--min-period``)."""
+    fields = "|".join(f.name for f in dataclasses.fields(RepetParams))
+    return re.sub(rf"\b({fields})\b", lambda m: "--" + m.group(1).replace("_", "-"), message)
+
+
+def _plan(inputs: tuple[Path, ...], out: Path) -> list[Job]:
+    """One job per input; refuses, before any work, inputs that would write the same files."""
+    seen: dict[str, Path] = {}
+    jobs = []
+    for source in inputs:
+        key = source.stem.casefold()
+        if key in seen:
+            first = seen[key]
+            if os.path.abspath(first) == os.path.abspath(source):
+                raise click.UsageError(f"{source} is given twice")
+            raise click.UsageError(
+                f"{first} and {source} would both write to {out / source.stem}/; "
+                "rename one of them or separate them into different --out folders"
+            )
+        seen[key] = source
+        jobs.append(Job(source=source, folder=out / source.stem))
+    sources = {os.path.realpath(s) for s in inputs}
+    for job in jobs:
+        for target in (job.background, job.foreground):
+            if os.path.realpath(target) in sources:
+                raise click.UsageError(
+                    f"{target} is both an input and an output; choose another --out folder"
+                )
+    return jobs
+
+
+def _build_params(**options) -> RepetParams:
+    try:
+        return RepetParams(**options)
+    except ParameterError as exc:
+        raise click.UsageError(_option_names(str(exc))) from None
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="repet", prog_name="repet")
+def cli() -> None:
+    """Split songs into their repeating background and non-repeating foreground (REPET).
+
+    \b
+    Quick start:
+      repet separate song.wav                 # -> separated/song/{background,foreground}.wav
+      repet separate music/*.wav -o stems/    # many songs at once
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    default="separated",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Output folder; each input gets OUT/<name>/background.wav and foreground.wav.",
+)
+@click.option(
+    "--period",
+    type=float,
+    metavar="SECONDS",
+    help="Force the repeating period instead of detecting it.",
+)
+@click.option(
+    "--min-period",
+    type=float,
+    metavar="SECONDS",
+    help=f"Shortest period to detect  [default: {DEFAULT_MIN_PERIOD:g}]",
+)
+@click.option(
+    "--max-period",
+    type=float,
+    metavar="SECONDS",
+    help=f"Longest period to detect, at most a third of the input  [default: {DEFAULT_MAX_PERIOD:g}]",
+)
+@click.option(
+    "--mask",
+    type=click.Choice(["soft", "binary"]),
+    default="soft",
+    show_default=True,
+    help="Soft (ratio) mask, or binary mask: each bin goes wholly to one stem.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    help="Binary mask only: a bin is background when model/mixture >= this  [default: 0.5]",
+)
+@click.option(
+    "--phase",
+    type=click.Choice(["mixture", "none"]),
+    help="mixture: masks applied to the complex spectrum, stems add up to the input. "
+    "none: each stem rebuilt from its magnitude alone (Griffin-Lim)  [default: mixture]",
+)
+@click.option("--no-phase", is_flag=True, help="Shorthand for --phase none.")
+@click.option(
+    "--high-pass",
+    type=float,
+    default=DEFAULT_HIGH_PASS,
+    show_default=True,
+    metavar="HZ",
+    help="Everything below this frequency goes to the background; 0 turns it off.",
+)
+@click.option(
+    "--n-fft", type=int, help="STFT size in samples  [default: power of two >= 40 ms]"
+)
+@click.option("--hop", type=int, help="STFT hop in samples  [default: n-fft / 4]")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Print STFT details and, on a crash, the traceback.")
+@click.pass_context
+def separate(
+    ctx: click.Context,
+    inputs: tuple[Path, ...],
+    out: Path,
+    period: float | None,
+    min_period: float | None,
+    max_period: float | None,
+    mask: str,
+    threshold: float | None,
+    phase: str | None,
+    no_phase: bool,
+    high_pass: float,
+    n_fft: int | None,
+    hop: int | None,
+    overwrite: bool,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Separate each INPUT into background (repeating) and foreground (non-repeating).
+
+    The repeating period is detected from the beat spectrum unless --period is given. Outputs
+    keep the input's sample rate, channels, length and (for WAV-compatible inputs) sample
+    format. Exit status: 0 all done, 1 some input failed, 2 usage error.
+    """
+    if no_phase:
+        if phase == "mixture":
+            raise click.UsageError("--no-phase contradicts --phase mixture; give one of them")
+        phase = "none"
+    params = _build_params(
+        period=period,
+        min_period=min_period,
+        max_period=max_period,
+        mask=mask,
+        threshold=threshold,
+        phase=phase or "mixture",
+        high_pass=high_pass,
+        n_fft=n_fft,
+        hop=hop,
+    )
+    jobs = _plan(inputs, out)
+
+    from tqdm import tqdm
+
+    from .io import load_audio, output_subtype, write_audio_files
+    from .separate import separate as run_separation
+
+    def say(message: str) -> None:
+        if not quiet:
+            tqdm.write(message, file=sys.stdout)
+
+    def warn(message: str) -> None:
+        if not quiet:
+            tqdm.write(f"warning: {message}", file=sys.stderr)
+
+    failures: list[tuple[Path, str]] = []
+    bar = tqdm(
+        jobs,
+        unit="file",
+        file=sys.stderr,
+        disable=quiet or not sys.stderr.isatty(),
+        dynamic_ncols=True,
+    )
+    for job in bar:
+        bar.set_postfix_str(job.source.name, refresh=False)
+        try:
+            if not overwrite:
+                for target in (job.background, job.foreground):
+                    if target.exists():
+                        raise OutputExistsError(
+                            "exists already; pass --overwrite to replace it", path=target
+                        )
+            y, sr, info = load_audio(job.source)
+            try:
+                result = run_separation(y, sr=sr, params=params)
+            except RepetError as exc:
+                exc.path = exc.path or str(job.source)
+                raise
+            created = _make_folder(job.folder)
+            try:
+                written = write_audio_files(
+                    {job.background: result.background, job.foreground: result.foreground},
+                    sr=sr,
+                    subtype=output_subtype(info),
+                    overwrite=overwrite,
+                )
+            except RepetError:
+                if created and not any(job.folder.iterdir()):
+                    job.folder.rmdir()
+                raise
+        except RepetError as exc:
+            message = _option_names(str(exc))
+            tqdm.write(f"error: {message}", file=sys.stderr)
+            failures.append((job.source, message))
+            continue
+        except Exception as exc:  # a bug: report it, keep going with the batch
+            if verbose:
+                tqdm.write(traceback.format_exc(), file=sys.stderr)
+            message = f"{job.source}: unexpected error ({type(exc).__name__}: {exc})"
+            hint = "" if verbose else "; -v shows the traceback"
+            tqdm.write(f"error: {message}{hint}", file=sys.stderr)
+            failures.append((job.source, message))
+            continue
+        how = "forced" if result.period_forced else "detected"
+        say(
+            f"{job.source}: period {result.period:.3f} s ({how}) -> "
+            f"{job.background}, {job.foreground}"
+        )
+        if verbose:
+            say(
+                f"  {info.channels} ch, {sr} Hz, {info.duration:.2f} s, {info.subtype}; "
+                f"n_fft {result.n_fft}, hop {result.hop}, period {result.period_frames:.2f} frames"
+            )
+        for w in written:
+            if w.clipped:
+                warn(
+                    f"{w.path}: {w.clipped} samples beyond full scale were clipped by the "
+                    f"{w.subtype} output format"
+                )
+    bar.close()
+
+    done = len(jobs) - len(failures)
+    if len(jobs) > 1:
+        say(f"separated {done} of {len(jobs)} inputs into {out}/")
+    if failures:
+        lines = "\n".join(f"  {message}" for _, message in failures)
+        click.echo(f"{len(failures)} of {len(jobs)} inputs failed:\n{lines}", err=True)
+        ctx.exit(1)
+
+
+def _make_folder(folder: Path) -> bool:
+    """Create an output folder (and parents); True if it did not exist before."""
+    if folder.is_dir():
+        return False
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:
+        raise AudioWriteError("cannot create the output folder: a file has that name", path=folder) from None
+    except OSError as exc:
+        raise AudioWriteError(
+            f"cannot create the output folder ({exc.strerror or exc})", path=folder
+        ) from None
+    return True
+
+
+def main() -> None:
+    """Entry point of the ``repet`` console script."""
+    cli(prog_name="repet")

@@ -1,0 +1,49 @@
+"""The one exception tree of the library.
+
+Every error the library raises on purpose is a :class:`RepetError`; its message names the bad
+value and, where there is one, the fix. The CLI turns these into one-line messages.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class RepetError(Exception):
+    """Base class of all errors raised on purpose by ``repet_cli``.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and what to do about it.
+    path : str or os.PathLike, optional
+        The file the error is about; shown before the message.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = None if path is None else os.fspath(path)
+
+    def __str__(self) -> str:
+        return self.message if self.path is None else f"{self.path}: {self.message}"
+
+
+class ParameterError(RepetError, ValueError):
+    """An option or argument has a bad value or a bad combination with another."""
+
+
+class AudioReadError(RepetError):
+    """An input cannot be read as audio (missing, unreadable, corrupt, empty, not finite)."""
+
+
+class AudioWriteError(RepetError):
+    """An output cannot be written (folder problem, disk full, permissions)."""
+
+
+class OutputExistsError(AudioWriteError):
+    """An output file exists already and overwriting was not asked for."""
+
+
+class InputTooShortError(RepetError):
+    """The input is too short for the requested repeating-period range."""

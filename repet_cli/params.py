@@ -1,0 +1,136 @@
+"""Separation parameters: one frozen, keyword-only dataclass, validated on construction.
+
+The CLI builds a :class:`RepetParams` from its options; library callers get the same checks.
+Values that depend on the sample rate (STFT size and hop) are resolved by :meth:`RepetParams.stft_sizes`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import ParameterError
+
+MaskType = Literal["soft", "binary"]
+PhaseMode = Literal["mixture", "none"]
+
+#: Default repeating-period search range in seconds (about one bar to a few bars of pop music).
+DEFAULT_MIN_PERIOD = 0.8
+DEFAULT_MAX_PERIOD = 8.0
+#: The detected period is at most this fraction of the input, so at least three repetitions
+#: take part in the median (Rafii & Pardo 2013 use the same bound).
+MIN_REPETITIONS_DETECTED = 3
+#: A forced period needs at least this many repetitions in the input.
+MIN_REPETITIONS_FORCED = 2
+#: Default STFT window length in seconds, rounded up to a power of two in samples.
+DEFAULT_WINDOW_SECONDS = 0.04
+#: Default binary-mask decision point on the soft mask (background if model/mixture >= it).
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_HIGH_PASS = 100.0
+
+
+def default_n_fft(sr: float) -> int:
+    """STFT size for a sample rate: the power of two at or above a 40 ms window.
+
+    44.1 and 48 kHz give 2048, 22.05 kHz gives 1024, 8 kHz gives 512.
+    """
+    return 1 << max(4, math.ceil(math.log2(DEFAULT_WINDOW_SECONDS * sr)))
+
+
+def _positive_finite(name: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ParameterError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepetParams:
+    """Options of the REPET pipeline.
+
+    Parameters
+    ----------
+    period : float, optional
+        Force the repeating period, in seconds. Excludes ``min_period`` and ``max_period``.
+    min_period, max_period : float, optional
+        Search range of the period detection, in seconds (defaults 0.8 and 8). The upper bound
+        is further limited to a third of the input's duration.
+    mask : {"soft", "binary"}
+        Soft mask (model / mixture magnitude) or binary mask (soft mask >= ``threshold``).
+    threshold : float, optional
+        Decision point of the binary mask, in [0, 1] (default 0.5). Only with ``mask="binary"``.
+    phase : {"mixture", "none"}
+        ``"mixture"`` applies the masks to the complex STFT of the input, so that with the soft
+        mask background + foreground equal the input. ``"none"`` rebuilds each stem from its
+        masked magnitude alone (Griffin-Lim phase retrieval from a zero-phase start).
+    high_pass : float
+        Frequency in Hz below which every bin belongs to the background; 0 turns it off.
+    n_fft, hop : int, optional
+        STFT size and hop in samples. Defaults: the power of two at or above 40 ms, and a
+        quarter of the STFT size.
+    """
+
+    period: float | None = None
+    min_period: float | None = None
+    max_period: float | None = None
+    mask: MaskType = "soft"
+    threshold: float | None = None
+    phase: PhaseMode = "mixture"
+    high_pass: float = DEFAULT_HIGH_PASS
+    n_fft: int | None = None
+    hop: int | None = None
+
+    def __post_init__(self) -> None:
+        _positive_finite("period", self.period)
+        _positive_finite("min_period", self.min_period)
+        _positive_finite("max_period", self.max_period)
+        if self.period is not None and (self.min_period is not None or self.max_period is not None):
+            raise ParameterError(
+                "a forced period excludes a period range: give either period or "
+                "min_period/max_period, not both"
+            )
+        if self.period_range[0] >= self.period_range[1]:
+            lo, hi = self.period_range
+            raise ParameterError(f"min_period ({lo:g} s) must be below max_period ({hi:g} s)")
+        if self.mask not in ("soft", "binary"):
+            raise ParameterError(f"mask must be 'soft' or 'binary', got {self.mask!r}")
+        if self.threshold is not None:
+            if self.mask != "binary":
+                raise ParameterError("threshold applies to the binary mask only (mask='binary')")
+            if not (0.0 <= self.threshold <= 1.0):
+                raise ParameterError(f"threshold must lie in [0, 1], got {self.threshold!r}")
+        if self.phase not in ("mixture", "none"):
+            raise ParameterError(f"phase must be 'mixture' or 'none', got {self.phase!r}")
+        if not (math.isfinite(self.high_pass) and self.high_pass >= 0):
+            raise ParameterError(f"high_pass must be a frequency >= 0 Hz, got {self.high_pass!r}")
+        if self.n_fft is not None and (not isinstance(self.n_fft, int) or self.n_fft < 16):
+            raise ParameterError(f"n_fft must be an integer >= 16, got {self.n_fft!r}")
+        if self.hop is not None and (not isinstance(self.hop, int) or self.hop < 1):
+            raise ParameterError(f"hop must be a positive integer, got {self.hop!r}")
+        if self.n_fft is not None and self.hop is not None and self.hop > self.n_fft // 2:
+            raise ParameterError(
+                f"hop ({self.hop}) must be at most half of n_fft ({self.n_fft}) for the "
+                "stems to reconstruct the input"
+            )
+
+    @property
+    def period_range(self) -> tuple[float, float]:
+        """The (min, max) period search range in seconds, defaults filled in."""
+        lo = DEFAULT_MIN_PERIOD if self.min_period is None else self.min_period
+        hi = DEFAULT_MAX_PERIOD if self.max_period is None else self.max_period
+        return lo, hi
+
+    @property
+    def binary_threshold(self) -> float:
+        """The binary mask's decision point, default filled in."""
+        return DEFAULT_THRESHOLD if self.threshold is None else self.threshold
+
+    def stft_sizes(self, sr: float) -> tuple[int, int]:
+        """``(n_fft, hop)`` for sample rate ``sr``, defaults filled in and checked together."""
+        n_fft = default_n_fft(sr) if self.n_fft is None else self.n_fft
+        hop = n_fft // 4 if self.hop is None else self.hop
+        if hop > n_fft // 2:
+            raise ParameterError(
+                f"hop ({hop}) must be at most half of n_fft ({n_fft}) for the stems to "
+                "reconstruct the input"
+            )
+        return n_fft, hop

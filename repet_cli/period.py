@@ -1,0 +1,162 @@
+"""Repeating-period detection: the beat spectrum and its best peak.
+
+All conversions between seconds and STFT frames live here. Lags are 0-based: lag ``j`` of the
+beat spectrum compares frame ``t`` with frame ``t + j``, and a period of ``j`` frames lasts
+``j * hop / sr`` seconds (the authors' reference code reports ``j + 1``, one frame too long).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import InputTooShortError, ParameterError
+from .params import MIN_REPETITIONS_DETECTED, MIN_REPETITIONS_FORCED
+
+#: A beat-spectrum peak at a whole fraction (1/2, 1/3, ...) of the strongest peak is taken as
+#: the period when its prominence is at least this fraction of the strongest one's: a loop of
+#: period T repeats at 2T and 3T just as well, and the shortest such lag is its period.
+SUBMULTIPLE_PROMINENCE = 0.8
+
+
+def frames_to_seconds(frames: float, *, sr: float, hop: int) -> float:
+    """Convert a lag or duration in STFT frames to seconds."""
+    return float(frames) * hop / sr
+
+
+def seconds_to_frames(seconds: float, *, sr: float, hop: int) -> float:
+    """Convert a lag or duration in seconds to (fractional) STFT frames."""
+    return float(seconds) * sr / hop
+
+
+def beat_spectrum(P: np.ndarray) -> np.ndarray:
+    """Beat spectrum of a power spectrogram (Rafii & Pardo 2013, eq. 1-2).
+
+    The unbiased autocorrelation of every frequency row over time, averaged over frequency
+    and normalised by its value at lag 0.
+
+    Parameters
+    ----------
+    P : np.ndarray, shape (..., n_freq, n_frames)
+        Power spectrogram (squared magnitude); leading axes are averaged like frequency rows.
+
+    Returns
+    -------
+    b : np.ndarray, shape (n_frames,), float64
+        ``b[j]`` measures how similar the spectrogram is to itself ``j`` frames later;
+        ``b[0] == 1`` (all zeros for a silent input).
+    """
+    import scipy.fft
+
+    P = np.asarray(P, dtype=np.float32)
+    n_frames = P.shape[-1]
+    rows = P.reshape(-1, n_frames)
+    n = scipy.fft.next_fast_len(2 * n_frames - 1, real=True)
+    spectrum = scipy.fft.rfft(rows, n=n, axis=-1, workers=-1)
+    # Wiener-Khinchin: the autocorrelation is the inverse transform of the power spectrum.
+    # The inverse transform is linear, so the mean over rows is taken before it.
+    power = (spectrum.real.astype(np.float64) ** 2 + spectrum.imag.astype(np.float64) ** 2).mean(
+        axis=0
+    )
+    acf = scipy.fft.irfft(power, n=n)[:n_frames]
+    acf /= n_frames - np.arange(n_frames)  # unbiased: divide by the number of overlapping frames
+    if not acf[0] > 0:
+        return np.zeros(n_frames)
+    return acf / acf[0]
+
+
+def lag_range(
+    *, min_period: float, max_period: float, n_samples: int, sr: float, hop: int
+) -> tuple[float, float]:
+    """Period search range in frames, limited so the period repeats at least three times.
+
+    Raises
+    ------
+    InputTooShortError
+        When not even the shortest period fits three times into the input.
+    """
+    duration = n_samples / sr
+    longest = min(max_period, duration / MIN_REPETITIONS_DETECTED)
+    lo = seconds_to_frames(min_period, sr=sr, hop=hop)
+    hi = seconds_to_frames(longest, sr=sr, hop=hop)
+    if math.ceil(lo) > math.floor(hi) or longest < min_period:
+        need = MIN_REPETITIONS_DETECTED * min_period
+        raise InputTooShortError(
+            f"the input is {duration:.2f} s long, too short to detect a repeating period of "
+            f"{min_period:g} s or more (that needs {need:g} s: three repetitions); force a "
+            "period (--period) or lower the shortest period searched (--min-period)"
+        )
+    return lo, hi
+
+
+def forced_lag(period: float, *, n_samples: int, sr: float, hop: int) -> float:
+    """A forced period in (fractional) frames, checked against the input's length."""
+    duration = n_samples / sr
+    if MIN_REPETITIONS_FORCED * period > duration:
+        raise InputTooShortError(
+            f"the input is {duration:.2f} s long, too short for a period of {period:g} s "
+            f"(that needs {MIN_REPETITIONS_FORCED * period:g} s: two repetitions); "
+            "choose a shorter period"
+        )
+    lag = seconds_to_frames(period, sr=sr, hop=hop)
+    if lag < 1:
+        raise ParameterError(
+            f"a period of {period:g} s is shorter than one STFT hop ({hop / sr:.4f} s)"
+        )
+    return lag
+
+
+def estimate_period(b: np.ndarray, *, min_lag: float, max_lag: float) -> float:
+    """The repeating period, in fractional frames, from a beat spectrum.
+
+    The most prominent peak of ``b`` between ``min_lag`` and ``max_lag`` is found; if a peak
+    near one of its whole fractions (1/2, 1/3, ...) is nearly as prominent, that shorter lag is
+    the period (a loop of period T also repeats at 2T). The peak is refined to sub-frame
+    precision by fitting a parabola through it and its two neighbours.
+
+    Parameters
+    ----------
+    b : np.ndarray, shape (n_frames,)
+        Beat spectrum, lag 0 first.
+    min_lag, max_lag : float
+        Search range in frames; ``1 <= min_lag <= max_lag < len(b) - 1``.
+
+    Returns
+    -------
+    float
+        The period in frames (0-based lag).
+    """
+    from scipy.signal import find_peaks
+
+    b = np.asarray(b, dtype=np.float64)
+    lo, hi = math.ceil(min_lag), math.floor(max_lag)
+    if not (1 <= lo <= hi < len(b) - 1):
+        raise ParameterError(
+            f"lag range [{min_lag:g}, {max_lag:g}] frames does not fit a beat spectrum of "
+            f"{len(b)} lags"
+        )
+    peaks, props = find_peaks(b[: hi + 2], prominence=0.0)
+    inside = (peaks >= lo) & (peaks <= hi)
+    peaks, prominence = peaks[inside], props["prominences"][inside]
+    if len(peaks) == 0 or not prominence.max() > 0:
+        # No peak in range (a flat or monotonic beat spectrum): take the highest value.
+        return float(lo + np.argmax(b[lo : hi + 1]))
+    best = int(np.argmax(prominence))
+    chosen = best
+    for i in range(best):  # shorter lags first
+        k = round(peaks[best] / peaks[i])
+        close = abs(peaks[best] - k * peaks[i]) <= (k + 1) / 2
+        if k >= 2 and close and prominence[i] >= SUBMULTIPLE_PROMINENCE * prominence[best]:
+            chosen = i
+            break
+    j = int(peaks[chosen])
+    return j + _parabolic_offset(b[j - 1], b[j], b[j + 1])
+
+
+def _parabolic_offset(left: float, centre: float, right: float) -> float:
+    """Offset in [-0.5, 0.5] of the vertex of the parabola through three equally spaced points."""
+    curvature = left - 2.0 * centre + right
+    if not curvature < 0:
+        return 0.0
+    return float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
