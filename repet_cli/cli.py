@@ -114,7 +114,8 @@ def cli() -> None:
     "--max-period",
     type=float,
     metavar="SECONDS",
-    help=f"Longest period to detect, at most a third of the input  [default: {DEFAULT_MAX_PERIOD:g}]",
+    help="Longest period to detect, at most a third of the input  "
+    f"[default: {DEFAULT_MAX_PERIOD:g}]",
 )
 @click.option(
     "--mask",
@@ -143,13 +144,13 @@ def cli() -> None:
     metavar="HZ",
     help="Everything below this frequency goes to the background; 0 turns it off.",
 )
-@click.option(
-    "--n-fft", type=int, help="STFT size in samples  [default: power of two >= 40 ms]"
-)
+@click.option("--n-fft", type=int, help="STFT size in samples  [default: power of two >= 40 ms]")
 @click.option("--hop", type=int, help="STFT hop in samples  [default: n-fft / 4]")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-@click.option("-v", "--verbose", is_flag=True, help="Print STFT details and, on a crash, the traceback.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Print STFT details and, on a crash, the traceback."
+)
 @click.pass_context
 def separate(
     ctx: click.Context,
@@ -287,7 +288,9 @@ def _make_folder(folder: Path) -> bool:
     try:
         folder.mkdir(parents=True)
     except FileExistsError:
-        raise AudioWriteError("cannot create the output folder: a file has that name", path=folder) from None
+        raise AudioWriteError(
+            "cannot create the output folder: a file has that name", path=folder
+        ) from None
     except OSError as exc:
         raise AudioWriteError(
             f"cannot create the output folder ({exc.strerror or exc})", path=folder

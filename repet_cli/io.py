@@ -202,7 +202,7 @@ def write_audio_files(
                 fh.flush()
                 os.fsync(fh.fileno())
             results.append(WriteResult(path=p, subtype=subtype, clipped=clipped))
-        for p, tmp in zip(paths, temps, strict=True):
+        for p in paths:
             current = p
             if not overwrite and p.exists():
                 raise OutputExistsError("exists already; pass --overwrite to replace it", path=p)

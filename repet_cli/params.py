@@ -1,7 +1,8 @@
 """Separation parameters: one frozen, keyword-only dataclass, validated on construction.
 
 The CLI builds a :class:`RepetParams` from its options; library callers get the same checks.
-Values that depend on the sample rate (STFT size and hop) are resolved by :meth:`RepetParams.stft_sizes`.
+Values that depend on the sample rate (STFT size and hop) are resolved by
+:meth:`RepetParams.stft_sizes`.
 """
 
 from __future__ import annotations

@@ -79,7 +79,9 @@ def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Se
     params = RepetParams() if params is None else params
     y = np.asarray(y)
     if y.ndim not in (1, 2) or y.shape[-1] == 0 or (y.ndim == 2 and y.shape[0] == 0):
-        raise ParameterError(f"audio must have shape (samples,) or (channels, samples), got {y.shape}")
+        raise ParameterError(
+            f"audio must have shape (samples,) or (channels, samples), got {y.shape}"
+        )
     if not (isinstance(sr, (int, np.integer)) and sr > 0):
         raise ParameterError(f"sample rate must be a positive integer, got {sr!r}")
     sr = int(sr)

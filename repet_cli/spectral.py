@@ -64,4 +64,3 @@ def magnitude_to_signal(V: np.ndarray, *, n_fft: int, hop: int, length: int) -> 
 def frequencies(*, sr: float, n_fft: int) -> np.ndarray:
     """Centre frequency in Hz of each STFT bin, shape ``(n_fft // 2 + 1,)``."""
     return np.arange(n_fft // 2 + 1) * (sr / n_fft)
-

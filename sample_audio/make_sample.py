@@ -65,7 +65,9 @@ def hihat(rng: np.random.Generator) -> np.ndarray:
     return 0.25 * noise * envelope(n, attack=0.0005, decay=0.015)
 
 
-def tone(freq: float, duration: float, *, harmonics: int, decay: float, attack: float) -> np.ndarray:
+def tone(
+    freq: float, duration: float, *, harmonics: int, decay: float, attack: float
+) -> np.ndarray:
     n = int(duration * SR)
     t = np.arange(n) / SR
     wave = sum(np.sin(2 * np.pi * k * freq * t) / k for k in range(1, harmonics + 1))
@@ -84,8 +86,11 @@ def band_loop(rng: np.random.Generator) -> np.ndarray:
         for beat in range(4):
             place(drums, k if beat % 2 == 0 else s, t0 + beat * BEAT)
             root = chords[bar][0] - 12
-            place(bass, tone(midi_to_hz(root), BEAT, harmonics=6, decay=0.25, attack=0.005),
-                  t0 + beat * BEAT)
+            place(
+                bass,
+                tone(midi_to_hz(root), BEAT, harmonics=6, decay=0.25, attack=0.005),
+                t0 + beat * BEAT,
+            )
         for eighth in range(8):
             place(hats, hat_hits[eighth], t0 + eighth * BEAT / 2)
         for note in chords[bar][1:]:

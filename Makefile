@@ -1,0 +1,43 @@
+# Everything runs inside a project-local virtual environment (.venv), created on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= separated
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint format samples clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps: reinstall only when pyproject.toml changes (the install is editable).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed  ## Install, then separate the bundled sample into separated/
+	$(BIN)/repet separate sample_audio/*.wav --out $(OUT) --overwrite
+
+test: $(VENV)/.installed-dev  ## Install the dev extras, then run the whole test suite
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev  ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev  ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+samples: $(VENV)/.installed  ## Regenerate sample_audio/loop_and_melody.wav
+	$(BIN)/python sample_audio/make_sample.py
+
+clean:  ## Remove the virtual environment, caches and separated/
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache .hypothesis *.egg-info

@@ -1,0 +1,86 @@
+"""Synthesized test signals whose expectations are known exactly.
+
+A *loop* repeats a pattern of ``round(period * sr)`` samples exactly; a *melody* is a
+sequence of tones at random frequencies and durations that never repeats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def loop(
+    *, period: float, sr: int, duration: float, channels: int = 1, seed: int = 0
+) -> np.ndarray:
+    """A drum-and-chord-like pattern repeated every ``round(period * sr)`` samples.
+
+    Returns shape (channels, samples), float32, peak about 0.5.
+    """
+    rng = np.random.default_rng(seed)
+    n_period = int(round(period * sr))
+    pattern = np.zeros((channels, n_period))
+    t = np.arange(n_period) / sr
+    # Noise bursts (drums) at uneven positions with different decays.
+    for position, decay, level in (
+        (0.0, 0.08, 1.0),
+        (0.3, 0.04, 0.6),
+        (0.55, 0.1, 0.8),
+        (0.8, 0.03, 0.5),
+    ):
+        start = int(position * n_period)
+        length = n_period - start
+        burst = rng.standard_normal(length) * np.exp(-np.arange(length) / (decay * sr))
+        pan = rng.uniform(0.5, 1.0, channels)
+        pattern[:, start:] += level * pan[:, None] * burst[None, :]
+    # Two tones (bass and chord) that change halfway through the period.
+    half = n_period // 2
+    for f_first, f_second, level in ((110.0, 146.8, 0.5), (440.0, 392.0, 0.3)):
+        tone = np.where(
+            t < half / sr, np.sin(2 * np.pi * f_first * t), np.sin(2 * np.pi * f_second * t)
+        )
+        pattern += level * tone[None, :]
+    pattern *= 0.5 / np.max(np.abs(pattern))
+    repeats = int(np.ceil(duration * sr / n_period))
+    return np.tile(pattern, repeats)[:, : int(round(duration * sr))].astype(np.float32)
+
+
+def melody(*, sr: int, duration: float, channels: int = 1, seed: int = 1) -> np.ndarray:
+    """Non-repeating tones (300 Hz to 2 kHz, 0.1 to 0.4 s each), shape (channels, samples)."""
+    rng = np.random.default_rng(seed)
+    n = int(round(duration * sr))
+    out = np.zeros(n)
+    start = 0
+    while start < n:
+        length = int(rng.uniform(0.1, 0.4) * sr)
+        freq = float(np.exp(rng.uniform(np.log(300.0), np.log(2000.0))))
+        t = np.arange(length) / sr
+        note = np.sin(2 * np.pi * freq * t) + 0.3 * np.sin(4 * np.pi * freq * t)
+        note *= np.minimum(1.0, np.minimum(t / 0.01, (length / sr - t) / 0.01))
+        end = min(n, start + length)
+        out[start:end] = note[: end - start]
+        start = end
+    out *= 0.5 / np.max(np.abs(out))
+    gains = np.linspace(1.0, 0.7, channels)
+    return (gains[:, None] * out[None, :]).astype(np.float32)
+
+
+def energy_db(x: np.ndarray, reference: np.ndarray) -> float:
+    """Energy of ``x`` relative to ``reference``, in dB."""
+    return float(
+        10
+        * np.log10(
+            np.sum(np.square(x, dtype=np.float64)) / np.sum(np.square(reference, dtype=np.float64))
+        )
+    )
+
+
+def mix(
+    background: np.ndarray, foreground: np.ndarray, *, ratio_db: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scale ``foreground`` to ``ratio_db`` dB relative to ``background``.
+
+    Returns (mixture, scaled foreground).
+    """
+    gain = 10 ** ((ratio_db - energy_db(foreground, background)) / 20)
+    scaled = (foreground * gain).astype(np.float32)
+    return background + scaled, scaled

@@ -1,0 +1,212 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+import synth
+from repet_cli import __version__
+from repet_cli.cli import cli
+
+SR = 22050
+
+
+def write_song(path, *, sr=SR, channels=2, seconds=6.0, subtype="PCM_16", period=1.5):
+    background = synth.loop(period=period, sr=sr, duration=seconds, channels=channels)
+    mixture, _ = synth.mix(
+        background, synth.melody(sr=sr, duration=seconds, channels=channels), ratio_db=-3
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, 0.8 * mixture.T, sr, subtype=subtype)
+    return path
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_separates_many_inputs_into_one_folder_each(tmp_path):
+    a = write_song(tmp_path / "in" / "first.wav")
+    b = write_song(tmp_path / "in" / "second.wav", period=1.2)
+    out = tmp_path / "out"
+    result = run("separate", a, b, "-o", out)
+    assert result.exit_code == 0, result.output
+    for track in ("first", "second"):
+        assert sorted(p.name for p in (out / track).iterdir()) == [
+            "background.wav",
+            "foreground.wav",
+        ]
+    assert "period 1.50" in result.stdout and "period 1.20" in result.stdout
+    assert str(out / "first" / "background.wav") in result.stdout
+    assert "separated 2 of 2 inputs" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("sr", "channels", "subtype"),
+    [(22050, 1, "PCM_16"), (44100, 2, "PCM_24"), (48000, 3, "FLOAT"), (16000, 2, "PCM_U8")],
+)
+def test_outputs_keep_rate_channels_length_and_format(tmp_path, sr, channels, subtype):
+    song = write_song(tmp_path / "song.wav", sr=sr, channels=channels, subtype=subtype, seconds=4.0)
+    result = run("separate", song, "-o", tmp_path / "out", "--period", "1.5")
+    assert result.exit_code == 0, result.output
+    source = sf.info(song)
+    for stem in ("background", "foreground"):
+        info = sf.info(tmp_path / "out" / "song" / f"{stem}.wav")
+        assert (info.samplerate, info.channels, info.frames, info.subtype) == (
+            source.samplerate,
+            source.channels,
+            source.frames,
+            source.subtype,
+        )
+
+
+def test_stems_add_up_to_the_input(tmp_path):
+    song = write_song(tmp_path / "song.wav", subtype="FLOAT")
+    assert run("separate", song, "-o", tmp_path / "out").exit_code == 0
+    mixture = sf.read(song, dtype="float32")[0]
+    background = sf.read(tmp_path / "out" / "song" / "background.wav", dtype="float32")[0]
+    foreground = sf.read(tmp_path / "out" / "song" / "foreground.wav", dtype="float32")[0]
+    np.testing.assert_allclose(background + foreground, mixture, rtol=0, atol=1e-5)
+
+
+def test_existing_outputs_are_refused_then_replaced_with_overwrite(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    assert run("separate", song, "-o", out).exit_code == 0
+    background = out / "song" / "background.wav"
+    background.write_bytes(b"keep me")
+    refused = run("separate", song, "-o", out)
+    assert refused.exit_code == 1
+    assert "exists already" in refused.stderr and "--overwrite" in refused.stderr
+    assert background.read_bytes() == b"keep me"
+    assert run("separate", song, "-o", out, "--overwrite").exit_code == 0
+    assert sf.info(background).frames == sf.info(song).frames
+
+
+def test_one_failing_input_does_not_stop_the_batch(tmp_path):
+    good = write_song(tmp_path / "good.wav")
+    short = write_song(tmp_path / "short.wav", seconds=1.0)
+    junk = tmp_path / "junk.wav"
+    junk.write_text("not audio")
+    out = tmp_path / "out"
+    result = run("separate", tmp_path / "missing.wav", junk, good, short, "-o", out)
+    assert result.exit_code == 1
+    assert (out / "good" / "background.wav").exists() and (out / "good" / "foreground.wav").exists()
+    for name in ("missing", "junk", "short"):
+        assert not (out / name).exists()
+    assert "3 of 4 inputs failed" in result.stderr
+    assert "missing.wav: no such file" in result.stderr
+    assert "junk.wav: not a readable audio file" in result.stderr
+    assert "short.wav: the input is 1.00 s long, too short" in result.stderr
+    assert "--period" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--period", "2", "--min-period", "1"], "--period"),
+        (["--period", "2", "--max-period", "4"], "--period"),
+        (["--threshold", "0.3"], "binary"),
+        (["--mask", "binary", "--threshold", "2"], "--threshold"),
+        (["--no-phase", "--phase", "mixture"], "--no-phase"),
+        (["--min-period", "5", "--max-period", "2"], "--min-period"),
+        (["--mask", "fuzzy"], "fuzzy"),
+        (["--n-fft", "1024", "--hop", "1000"], "--hop"),
+    ],
+)
+def test_bad_options_are_usage_errors(tmp_path, args, words):
+    song = write_song(tmp_path / "song.wav")
+    result = run("separate", song, "-o", tmp_path / "out", *args)
+    assert result.exit_code == 2
+    assert words in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_hop_too_long_for_the_default_window_of_a_file_fails_that_file(tmp_path):
+    song = write_song(tmp_path / "song.wav")  # 22.05 kHz: default n_fft 1024
+    result = run("separate", song, "-o", tmp_path / "out", "--hop", "600")
+    assert result.exit_code == 1
+    assert "song.wav: --hop (600) must be at most half of --n-fft (1024)" in result.stderr
+
+
+def test_two_inputs_with_the_same_name_are_refused_before_any_work(tmp_path):
+    a = write_song(tmp_path / "a" / "song.wav")
+    b = write_song(tmp_path / "b" / "song.wav")
+    result = run("separate", a, b, "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "would both write" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_inputs_is_a_usage_error():
+    assert run("separate").exit_code == 2
+
+
+def test_no_phase_output_has_the_right_length_and_differs(tmp_path):
+    song = write_song(tmp_path / "song.wav", subtype="FLOAT")
+    assert run("separate", song, "-o", tmp_path / "a").exit_code == 0
+    assert run("separate", song, "-o", tmp_path / "b", "--no-phase").exit_code == 0
+    with_phase = sf.read(tmp_path / "a" / "song" / "background.wav")[0]
+    without = sf.read(tmp_path / "b" / "song" / "background.wav")[0]
+    assert without.shape == with_phase.shape
+    assert not np.allclose(without, with_phase, atol=1e-3)
+
+
+def test_output_is_byte_identical_across_runs(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    run("separate", song, "-o", tmp_path / "a")
+    run("separate", song, "-o", tmp_path / "b")
+    for stem in ("background.wav", "foreground.wav"):
+        first = (tmp_path / "a" / "song" / stem).read_bytes()
+        assert first == (tmp_path / "b" / "song" / stem).read_bytes()
+
+
+def test_quiet_prints_nothing_on_success(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    result = run("separate", song, "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_forced_period_is_reported(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    result = run("separate", song, "-o", tmp_path / "out", "--period", "1.25")
+    assert "period 1.250 s (forced)" in result.stdout
+
+
+def test_version_and_help():
+    version = run("--version")
+    assert version.exit_code == 0 and __version__ in version.output
+    for args in (["--help"], ["-h"], ["separate", "--help"]):
+        result = run(*args)
+        assert result.exit_code == 0
+    text = run("separate", "--help").output
+    for option in (
+        "--out",
+        "--period",
+        "--min-period",
+        "--max-period",
+        "--mask",
+        "--threshold",
+        "--phase",
+        "--no-phase",
+        "--high-pass",
+        "--n-fft",
+        "--hop",
+        "--overwrite",
+        "-q",
+    ):
+        assert option in text
+
+
+def test_python_dash_m_runs_the_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "repet_cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0 and __version__ in result.stdout

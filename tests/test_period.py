@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import synth
+from repet_cli import InputTooShortError, RepetParams, separate
+from repet_cli import period as periods
+
+
+def loop_with_melody(period, sr, channels, duration=None):
+    duration = duration or 4 * period + 1.5
+    background = synth.loop(period=period, sr=sr, duration=duration, channels=channels)
+    foreground = synth.melody(sr=sr, duration=duration, channels=channels)
+    return synth.mix(background, foreground, ratio_db=-3.0)[0]
+
+
+@pytest.mark.parametrize("sr", [22050, 44100, 48000])
+@pytest.mark.parametrize("period", [1.0, 1.7, 3.3])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_detects_a_known_loop_period_within_one_frame(sr, period, channels):
+    y = loop_with_melody(period, sr, channels)
+    result = separate(y if channels > 1 else y[0], sr=sr)
+    true_period = round(period * sr) / sr
+    assert not result.period_forced
+    assert abs(result.period - true_period) <= result.hop / sr
+
+
+def test_forced_period_is_the_one_used():
+    y = loop_with_melody(2.0, 22050, 1)
+    result = separate(y, sr=22050, params=RepetParams(period=1.3))
+    assert result.period == pytest.approx(1.3)
+    assert result.period_forced and result.beat_spectrum is None
+
+
+@settings(max_examples=8, deadline=None)
+@given(gain=st.floats(min_value=1e-3, max_value=4.0))
+def test_period_is_gain_invariant(gain):
+    y = loop_with_melody(1.7, 22050, 2)
+    reference = separate(y, sr=22050).period
+    assert separate(y * np.float32(gain), sr=22050).period == pytest.approx(reference, abs=1e-4)
+
+
+def test_beat_spectrum_peaks_at_every_multiple_of_the_period():
+    rng = np.random.default_rng(0)
+    column_pattern = rng.random((40, 25))
+    P = np.tile(column_pattern, 12)  # period of 25 frames, 300 frames
+    b = periods.beat_spectrum(P)
+    assert b[0] == pytest.approx(1.0)
+    for k in (1, 2, 3):
+        lag = 25 * k
+        assert b[lag] == pytest.approx(1.0, abs=1e-5)
+        assert b[lag] > b[lag - 3] and b[lag] > b[lag + 3]
+
+
+def test_beat_spectrum_of_silence_is_zero_not_nan():
+    b = periods.beat_spectrum(np.zeros((10, 50)))
+    assert np.all(b == 0)
+
+
+def test_estimate_prefers_the_fundamental_over_a_slightly_higher_multiple():
+    lags = np.arange(400)
+    b = 0.5 + 0.2 * np.cos(2 * np.pi * lags / 50.0) + 0.02 * (lags == 100)
+    assert periods.estimate_period(b, min_lag=20, max_lag=150) == pytest.approx(50.0, abs=0.5)
+
+
+def test_estimate_has_sub_frame_precision():
+    lags = np.arange(400)
+    b = 0.5 + 0.3 * np.cos(2 * np.pi * lags / 37.4)
+    assert periods.estimate_period(b, min_lag=20, max_lag=60) == pytest.approx(37.4, abs=0.1)
+
+
+def test_estimate_uses_0_based_lags():
+    b = np.zeros(100)
+    b[0], b[30] = 1.0, 0.8
+    assert periods.estimate_period(b, min_lag=10, max_lag=40) == 30.0
+
+
+def test_too_short_input_says_how_long_it_must_be():
+    y = loop_with_melody(1.0, 22050, 1, duration=2.0)
+    with pytest.raises(InputTooShortError) as info:
+        separate(y, sr=22050)
+    message = str(info.value)
+    assert "2.00 s" in message and "2.4 s" in message and "--period" in message
+
+
+def test_forced_period_needs_two_repetitions():
+    y = loop_with_melody(1.0, 22050, 1, duration=3.0)
+    with pytest.raises(InputTooShortError, match="two repetitions"):
+        separate(y, sr=22050, params=RepetParams(period=2.0))
+
+
+def test_seconds_frames_round_trip():
+    frames = periods.seconds_to_frames(2.5, sr=44100, hop=512)
+    assert frames == pytest.approx(2.5 * 44100 / 512)
+    assert periods.frames_to_seconds(frames, sr=44100, hop=512) == pytest.approx(2.5)

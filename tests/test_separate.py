@@ -1,0 +1,133 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import synth
+from repet_cli import ParameterError, RepetParams, separate
+
+SR = 22050
+
+
+@pytest.fixture(scope="module")
+def song():
+    """A 1.5-s loop under a non-repeating melody, stereo: (mixture, background, foreground)."""
+    background = synth.loop(period=1.5, sr=SR, duration=8.0, channels=2)
+    foreground = synth.melody(sr=SR, duration=8.0, channels=2)
+    mixture, foreground = synth.mix(background, foreground, ratio_db=-3.0)
+    return mixture, background, foreground
+
+
+def test_soft_mask_with_mixture_phase_reconstructs_the_input(song):
+    mixture, _, _ = song
+    result = separate(mixture, sr=SR)
+    assert result.background.shape == mixture.shape == result.foreground.shape
+    assert result.background.dtype == np.float32
+    np.testing.assert_allclose(result.background + result.foreground, mixture, rtol=0, atol=1e-5)
+
+
+def test_stems_are_close_to_the_truth(song):
+    mixture, background, foreground = song
+    result = separate(mixture, sr=SR)
+    assert synth.energy_db(result.background - background, background) < -12
+    assert synth.energy_db(result.foreground - foreground, foreground) < -10
+
+
+def test_masks_lie_in_0_1_and_binary_masks_are_0_or_1(song):
+    mixture, _, _ = song
+    soft = separate(mixture, sr=SR).mask
+    assert soft.shape[0] == 2 and soft.min() >= 0 and soft.max() <= 1
+    assert np.any((soft > 0.01) & (soft < 0.99))
+    binary = separate(mixture, sr=SR, params=RepetParams(mask="binary")).mask
+    assert set(np.unique(binary)) == {0.0, 1.0}
+
+
+def test_binary_threshold_moves_bins_between_stems(song):
+    mixture, _, _ = song
+    low = separate(mixture, sr=SR, params=RepetParams(mask="binary", threshold=0.2)).mask
+    high = separate(mixture, sr=SR, params=RepetParams(mask="binary", threshold=0.8)).mask
+    assert low.sum() > high.sum()
+
+
+def test_foreground_of_a_loop_alone_is_near_silent():
+    background = synth.loop(period=1.5, sr=SR, duration=8.0, channels=2)
+    result = separate(background, sr=SR)
+    assert synth.energy_db(result.foreground, background) < -20
+
+
+def test_background_of_a_melody_only_region_carries_little_energy(song):
+    _, background, foreground = song
+    start = int(6.5 * SR)
+    mixture = background.copy()
+    mixture[:, start:] = 0  # the band stops; only the melody plays on
+    mixture[:, start:] += foreground[:, start:]
+    result = separate(mixture, sr=SR)
+    assert synth.energy_db(result.background[:, start:], mixture[:, start:]) < -20
+
+
+def test_high_pass_keeps_low_frequencies_in_the_background(song):
+    mixture, _, _ = song
+    t = np.arange(mixture.shape[1]) / SR
+    rumble = (0.2 * np.sin(2 * np.pi * 40 * t) * (t > 4)).astype(np.float32)  # non-repeating
+    with_rumble = mixture + rumble
+    on = separate(with_rumble, sr=SR).mask
+    off = separate(with_rumble, sr=SR, params=RepetParams(high_pass=0)).mask
+    low_bins = slice(0, 3)  # 0, 21.5 and 43 Hz at n_fft 1024
+    assert np.all(on[:, low_bins] == 1.0)
+    assert off[:, low_bins].mean() < 0.9
+
+
+def test_no_phase_mode_keeps_length_and_differs_from_mixture_phase(song):
+    mixture, _, _ = song
+    with_phase = separate(mixture, sr=SR)
+    without = separate(mixture, sr=SR, params=RepetParams(phase="none"))
+    assert without.background.shape == mixture.shape
+    assert without.foreground.shape == mixture.shape
+    assert np.all(np.isfinite(without.background))
+    assert synth.energy_db(without.background - with_phase.background, with_phase.background) > -20
+
+
+def test_mono_1d_input_gives_1d_stems(song):
+    mixture, _, _ = song
+    result = separate(mixture[0], sr=SR)
+    assert result.background.shape == mixture[0].shape == result.foreground.shape
+
+
+def test_many_channels_share_one_period():
+    background = synth.loop(period=1.2, sr=SR, duration=6.0, channels=5)
+    result = separate(background, sr=SR)
+    assert result.background.shape == (5, background.shape[1])
+    assert result.mask.shape[0] == 5
+
+
+def test_same_input_gives_identical_output(song):
+    mixture, _, _ = song
+    a, b = separate(mixture, sr=SR), separate(mixture, sr=SR)
+    assert a.period == b.period
+    assert np.array_equal(a.background, b.background) and np.array_equal(a.foreground, b.foreground)
+
+
+def test_silence_separates_into_silence():
+    result = separate(np.zeros((2, 5 * SR), dtype=np.float32), sr=SR)
+    assert np.all(result.background == 0) and np.all(result.foreground == 0)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(0), np.zeros((2, 3, 100)), np.zeros((0, 100))])
+def test_bad_shapes_are_refused(bad):
+    with pytest.raises(ParameterError):
+        separate(bad, sr=SR)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    channels=st.integers(1, 3),
+    seconds=st.floats(2.5, 5.0),
+    sr=st.sampled_from([8000, 16000, 22050]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_noise_reconstructs_with_shape_kept(channels, seconds, sr, seed):
+    y = np.random.default_rng(seed).uniform(-1, 1, (channels, int(seconds * sr))).astype(np.float32)
+    result = separate(y, sr=sr)
+    assert result.background.shape == y.shape
+    assert 0.8 <= result.period <= seconds / 3
+    np.testing.assert_allclose(result.background + result.foreground, y, rtol=0, atol=1e-5)
