@@ -24,7 +24,7 @@ from .errors import (
     ParameterError,
     RepetError,
 )
-from .io import AudioInfo, load_audio, write_audio, write_audio_files
+from .io import AudioInfo, load_audio, output_subtype, write_audio, write_audio_files
 from .params import RepetParams
 from .separate import Separation, separate
 
@@ -44,6 +44,7 @@ __all__ = [
     "RepetParams",
     "Separation",
     "load_audio",
+    "output_subtype",
     "separate",
     "write_audio",
     "write_audio_files",
