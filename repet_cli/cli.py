@@ -38,9 +38,13 @@ class Job:
 
 
 def _option_names(message: str) -> str:
-    """Name parameters in a library message as the options that set them (``--min-period``)."""
+    """Name parameters in a library message as the options that set them.
+
+    The library quotes parameter names in backticks (`` `min_period` ``); here they become
+    ``--min-period``.
+    """
     fields = "|".join(f.name for f in dataclasses.fields(RepetParams))
-    return re.sub(rf"\b({fields})\b", lambda m: "--" + m.group(1).replace("_", "-"), message)
+    return re.sub(rf"`({fields})`", lambda m: "--" + m.group(1).replace("_", "-"), message)
 
 
 def _plan(inputs: tuple[Path, ...], out: Path) -> list[Job]:
@@ -276,8 +280,9 @@ def separate(
     if len(jobs) > 1:
         say(f"separated {done} of {len(jobs)} inputs into {out}/")
     if failures:
-        lines = "\n".join(f"  {message}" for _, message in failures)
-        click.echo(f"{len(failures)} of {len(jobs)} inputs failed:\n{lines}", err=True)
+        if len(jobs) > 1:  # each error was printed as it happened; repeat them together
+            lines = "\n".join(f"  {message}" for _, message in failures)
+            click.echo(f"{len(failures)} of {len(jobs)} inputs failed:\n{lines}", err=True)
         ctx.exit(1)
 
 

@@ -41,7 +41,7 @@ def default_n_fft(sr: float) -> int:
 
 def _positive_finite(name: str, value: float | None) -> None:
     if value is not None and not (math.isfinite(value) and value > 0):
-        raise ParameterError(f"{name} must be a positive number of seconds, got {value!r}")
+        raise ParameterError(f"`{name}` must be a positive number of seconds, got {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,30 +86,32 @@ class RepetParams:
         _positive_finite("max_period", self.max_period)
         if self.period is not None and (self.min_period is not None or self.max_period is not None):
             raise ParameterError(
-                "a forced period excludes a period range: give either period or "
-                "min_period/max_period, not both"
+                "a forced period excludes a period range: give either `period` or "
+                "`min_period`/`max_period`, not both"
             )
         if self.period_range[0] >= self.period_range[1]:
             lo, hi = self.period_range
-            raise ParameterError(f"min_period ({lo:g} s) must be below max_period ({hi:g} s)")
+            raise ParameterError(f"`min_period` ({lo:g} s) must be below `max_period` ({hi:g} s)")
         if self.mask not in ("soft", "binary"):
-            raise ParameterError(f"mask must be 'soft' or 'binary', got {self.mask!r}")
+            raise ParameterError(f"`mask` must be 'soft' or 'binary', got {self.mask!r}")
         if self.threshold is not None:
             if self.mask != "binary":
-                raise ParameterError("threshold applies to the binary mask only (mask='binary')")
+                raise ParameterError(
+                    "`threshold` applies to the binary mask only; set `mask` to 'binary'"
+                )
             if not (0.0 <= self.threshold <= 1.0):
-                raise ParameterError(f"threshold must lie in [0, 1], got {self.threshold!r}")
+                raise ParameterError(f"`threshold` must lie in [0, 1], got {self.threshold!r}")
         if self.phase not in ("mixture", "none"):
-            raise ParameterError(f"phase must be 'mixture' or 'none', got {self.phase!r}")
+            raise ParameterError(f"`phase` must be 'mixture' or 'none', got {self.phase!r}")
         if not (math.isfinite(self.high_pass) and self.high_pass >= 0):
-            raise ParameterError(f"high_pass must be a frequency >= 0 Hz, got {self.high_pass!r}")
+            raise ParameterError(f"`high_pass` must be a frequency >= 0 Hz, got {self.high_pass!r}")
         if self.n_fft is not None and (not isinstance(self.n_fft, int) or self.n_fft < 16):
-            raise ParameterError(f"n_fft must be an integer >= 16, got {self.n_fft!r}")
+            raise ParameterError(f"`n_fft` must be an integer >= 16, got {self.n_fft!r}")
         if self.hop is not None and (not isinstance(self.hop, int) or self.hop < 1):
-            raise ParameterError(f"hop must be a positive integer, got {self.hop!r}")
+            raise ParameterError(f"`hop` must be a positive integer, got {self.hop!r}")
         if self.n_fft is not None and self.hop is not None and self.hop > self.n_fft // 2:
             raise ParameterError(
-                f"hop ({self.hop}) must be at most half of n_fft ({self.n_fft}) for the "
+                f"`hop` ({self.hop}) must be at most half of `n_fft` ({self.n_fft}) for the "
                 "stems to reconstruct the input"
             )
 
@@ -131,7 +133,7 @@ class RepetParams:
         hop = n_fft // 4 if self.hop is None else self.hop
         if hop > n_fft // 2:
             raise ParameterError(
-                f"hop ({hop}) must be at most half of n_fft ({n_fft}) for the stems to "
+                f"`hop` ({hop}) must be at most half of `n_fft` ({n_fft}) for the stems to "
                 "reconstruct the input"
             )
         return n_fft, hop

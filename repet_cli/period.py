@@ -85,7 +85,7 @@ def lag_range(
         raise InputTooShortError(
             f"the input is {duration:.2f} s long, too short to detect a repeating period of "
             f"{min_period:g} s or more (that needs {need:g} s: three repetitions); force a "
-            "period (--period) or lower the shortest period searched (--min-period)"
+            "period (`period`) or lower the shortest period searched (`min_period`)"
         )
     return lo, hi
 
@@ -97,7 +97,7 @@ def forced_lag(period: float, *, n_samples: int, sr: float, hop: int) -> float:
         raise InputTooShortError(
             f"the input is {duration:.2f} s long, too short for a period of {period:g} s "
             f"(that needs {MIN_REPETITIONS_FORCED * period:g} s: two repetitions); "
-            "choose a shorter period"
+            "choose a shorter `period`"
         )
     lag = seconds_to_frames(period, sr=sr, hop=hop)
     if lag < 1:
@@ -151,7 +151,8 @@ def estimate_period(b: np.ndarray, *, min_lag: float, max_lag: float) -> float:
             chosen = i
             break
     j = int(peaks[chosen])
-    return j + _parabolic_offset(b[j - 1], b[j], b[j + 1])
+    refined = j + _parabolic_offset(b[j - 1], b[j], b[j + 1])
+    return float(np.clip(refined, min_lag, max_lag))  # the range holds after refinement too
 
 
 def _parabolic_offset(left: float, centre: float, right: float) -> float:

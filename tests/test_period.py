@@ -70,6 +70,12 @@ def test_estimate_has_sub_frame_precision():
     assert periods.estimate_period(b, min_lag=20, max_lag=60) == pytest.approx(37.4, abs=0.1)
 
 
+def test_refined_period_stays_inside_the_range():
+    lags = np.arange(200)
+    b = 0.5 + 0.3 * np.cos(2 * np.pi * (lags - 19.7) / 80.0)  # peak just below min_lag
+    assert periods.estimate_period(b, min_lag=20.0, max_lag=60.0) == 20.0
+
+
 def test_estimate_uses_0_based_lags():
     b = np.zeros(100)
     b[0], b[30] = 1.0, 0.8
@@ -81,7 +87,7 @@ def test_too_short_input_says_how_long_it_must_be():
     with pytest.raises(InputTooShortError) as info:
         separate(y, sr=22050)
     message = str(info.value)
-    assert "2.00 s" in message and "2.4 s" in message and "--period" in message
+    assert "2.00 s" in message and "2.4 s" in message and "`period`" in message
 
 
 def test_forced_period_needs_two_repetitions():
