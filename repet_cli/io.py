@@ -7,6 +7,7 @@ transposes exactly once on the way in and once on the way out.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,11 +94,19 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, AudioInfo]:
                 subtype=str(f.subtype),
             )
             data = f.read(dtype="float32", always_2d=True)
+            truncated = _truncated_data_chunk(f.extra_info)
     except sf.LibsndfileError as exc:
         reason = exc.error_string.rstrip(".") if exc.error_string else str(exc)
         raise AudioReadError(f"not a readable audio file ({reason})", path=p) from None
     except (RuntimeError, OSError, ValueError) as exc:
         raise AudioReadError(f"cannot read audio ({exc})", path=p) from None
+    if truncated:
+        declared, present = truncated
+        raise AudioReadError(
+            f"the file is truncated: its header announces {declared} bytes of audio but only "
+            f"{present} are there (an interrupted download or copy?)",
+            path=p,
+        )
     if data.shape[0] == 0:
         raise AudioReadError("the file holds no audio samples (0 frames)", path=p)
     if data.shape[0] < info.frames:
@@ -110,6 +119,27 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, AudioInfo]:
         raise AudioReadError("the file holds NaN or infinite samples", path=p)
     y = np.ascontiguousarray(data.T)
     return y, info.samplerate, info
+
+
+#: libsndfile's log line for a WAV/RIFF data chunk whose size disagrees with the file.
+_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+#: Sizes that streaming writers put in the header when they cannot seek back to fix it.
+_STREAMING_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)
+
+
+def _truncated_data_chunk(log: str) -> tuple[int, int] | None:
+    """(declared, present) bytes if libsndfile's log shows a data chunk cut short, else None.
+
+    libsndfile reads a truncated WAV without an error, returning only what is there; the
+    parse log is the one place that tells.
+    """
+    match = _DATA_CHUNK.search(log or "")
+    if match is None:
+        return None
+    declared, present = int(match.group(1)), int(match.group(2))
+    if declared in _STREAMING_SIZES or declared <= present:
+        return None
+    return declared, present
 
 
 def _is_pcm(subtype: str) -> bool:

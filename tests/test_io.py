@@ -77,6 +77,22 @@ def test_unreadable_inputs_raise_one_clear_error(tmp_path, make, words):
     assert message.startswith(str(path)) and words in message and "\n" not in message
 
 
+def test_truncated_wav_is_refused_not_read_short(tmp_path):
+    whole = pcm_file(tmp_path / "whole.wav", "PCM_16", frames=10000)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[:20000])
+    with pytest.raises(AudioReadError, match="truncated"):
+        load_audio(cut)
+
+
+def test_corrupt_flac_is_refused(tmp_path):
+    whole = pcm_file(tmp_path / "whole.flac", "PCM_16", frames=100000)
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(AudioReadError, match="cut.flac: not a readable audio file"):
+        load_audio(cut)
+
+
 def test_zero_frames_is_refused(tmp_path):
     path = tmp_path / "empty.wav"
     sf.write(path, np.zeros((0, 2)), 44100)
