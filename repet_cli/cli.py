@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .errors import AudioWriteError, OutputExistsError, ParameterError, RepetError
+from .errors import AudioWriteError, ParameterError, RepetError
 from .params import DEFAULT_HIGH_PASS, DEFAULT_MAX_PERIOD, DEFAULT_MIN_PERIOD, RepetParams
 
 BACKGROUND = "background.wav"
@@ -199,9 +199,6 @@ def separate(
 
     from tqdm import tqdm
 
-    from .io import load_audio, output_subtype, write_audio_files
-    from .separate import separate as run_separation
-
     def say(message: str) -> None:
         if not quiet:
             tqdm.write(message, file=sys.stdout)
@@ -221,30 +218,7 @@ def separate(
     for job in bar:
         bar.set_postfix_str(job.source.name, refresh=False)
         try:
-            if not overwrite:
-                for target in (job.background, job.foreground):
-                    if target.exists():
-                        raise OutputExistsError(
-                            "exists already; pass --overwrite to replace it", path=target
-                        )
-            y, sr, info = load_audio(job.source)
-            try:
-                result = run_separation(y, sr=sr, params=params)
-            except RepetError as exc:
-                exc.path = exc.path or str(job.source)
-                raise
-            created = _make_folder(job.folder)
-            try:
-                written = write_audio_files(
-                    {job.background: result.background, job.foreground: result.foreground},
-                    sr=sr,
-                    subtype=output_subtype(info),
-                    overwrite=overwrite,
-                )
-            except RepetError:
-                if created and not any(job.folder.iterdir()):
-                    job.folder.rmdir()
-                raise
+            result, info, written = _process(job, params=params, overwrite=overwrite)
         except RepetError as exc:
             message = _option_names(str(exc))
             tqdm.write(f"error: {message}", file=sys.stderr)
@@ -265,7 +239,8 @@ def separate(
         )
         if verbose:
             say(
-                f"  {info.channels} ch, {sr} Hz, {info.duration:.2f} s, {info.subtype}; "
+                f"  {info.channels} ch, {info.samplerate} Hz, {info.duration:.2f} s, "
+                f"{info.subtype}; "
                 f"n_fft {result.n_fft}, hop {result.hop}, period {result.period_frames:.2f} frames"
             )
         for w in written:
@@ -284,6 +259,39 @@ def separate(
             lines = "\n".join(f"  {message}" for _, message in failures)
             click.echo(f"{len(failures)} of {len(jobs)} inputs failed:\n{lines}", err=True)
         ctx.exit(1)
+
+
+def _process(job: Job, *, params: RepetParams, overwrite: bool):
+    """Separate one input and write its two stems; every error names the file it is about.
+
+    Returns the :class:`~repet_cli.separate.Separation`, the input's
+    :class:`~repet_cli.io.AudioInfo` and the :class:`~repet_cli.io.WriteResult` of each stem.
+    """
+    from .io import load_audio, output_subtype, refuse_existing, write_audio_files
+    from .separate import separate as run_separation
+
+    targets = (job.background, job.foreground)
+    if not overwrite:  # before the work, not after it
+        refuse_existing(targets)
+    y, sr, info = load_audio(job.source)
+    try:
+        result = run_separation(y, sr=sr, params=params)
+    except RepetError as exc:
+        exc.path = exc.path or str(job.source)
+        raise
+    created = _make_folder(job.folder)
+    try:
+        written = write_audio_files(
+            dict(zip(targets, (result.background, result.foreground), strict=True)),
+            sr=sr,
+            subtype=output_subtype(info),
+            overwrite=overwrite,
+        )
+    except RepetError:
+        if created and not any(job.folder.iterdir()):
+            job.folder.rmdir()
+        raise
+    return result, info, written
 
 
 def _make_folder(folder: Path) -> bool:

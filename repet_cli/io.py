@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +146,13 @@ def _is_pcm(subtype: str) -> bool:
     return subtype.startswith("PCM_")
 
 
+def refuse_existing(paths: Iterable[str | os.PathLike]) -> None:
+    """Raise :class:`OutputExistsError` for the first of ``paths`` that exists."""
+    for p in paths:
+        if os.path.lexists(p):
+            raise OutputExistsError("exists already; pass --overwrite to replace it", path=p)
+
+
 def _open_temp(p: Path):
     """Create a new, empty temporary file beside ``p`` with the usual (umask) permissions."""
     for _ in range(100):
@@ -209,9 +216,7 @@ def write_audio_files(
 
     paths = [Path(p) for p in outputs]
     if not overwrite:
-        for p in paths:
-            if p.exists():
-                raise OutputExistsError("exists already; pass --overwrite to replace it", path=p)
+        refuse_existing(paths)
     temps: list[Path] = []
     results: list[WriteResult] = []
     current = paths[0] if paths else None
@@ -232,10 +237,8 @@ def write_audio_files(
                 fh.flush()
                 os.fsync(fh.fileno())
             results.append(WriteResult(path=p, subtype=subtype, clipped=clipped))
-        for p in paths:
-            current = p
-            if not overwrite and p.exists():
-                raise OutputExistsError("exists already; pass --overwrite to replace it", path=p)
+        if not overwrite:  # one may have appeared while we were writing
+            refuse_existing(paths)
         for p, tmp in zip(paths, temps, strict=True):
             current = p
             os.replace(tmp, p)
