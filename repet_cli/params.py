@@ -44,6 +44,14 @@ def _positive_finite(name: str, value: float | None) -> None:
         raise ParameterError(f"`{name}` must be a positive number of seconds, got {value!r}")
 
 
+def _check_hop(n_fft: int, hop: int) -> None:
+    if hop > n_fft // 2:
+        raise ParameterError(
+            f"`hop` ({hop}) must be at most half of `n_fft` ({n_fft}) for the stems to "
+            "reconstruct the input"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class RepetParams:
     """Options of the REPET pipeline.
@@ -109,11 +117,8 @@ class RepetParams:
             raise ParameterError(f"`n_fft` must be an integer >= 16, got {self.n_fft!r}")
         if self.hop is not None and (not isinstance(self.hop, int) or self.hop < 1):
             raise ParameterError(f"`hop` must be a positive integer, got {self.hop!r}")
-        if self.n_fft is not None and self.hop is not None and self.hop > self.n_fft // 2:
-            raise ParameterError(
-                f"`hop` ({self.hop}) must be at most half of `n_fft` ({self.n_fft}) for the "
-                "stems to reconstruct the input"
-            )
+        if self.n_fft is not None and self.hop is not None:
+            _check_hop(self.n_fft, self.hop)
 
     @property
     def period_range(self) -> tuple[float, float]:
@@ -131,9 +136,5 @@ class RepetParams:
         """``(n_fft, hop)`` for sample rate ``sr``, defaults filled in and checked together."""
         n_fft = default_n_fft(sr) if self.n_fft is None else self.n_fft
         hop = n_fft // 4 if self.hop is None else self.hop
-        if hop > n_fft // 2:
-            raise ParameterError(
-                f"`hop` ({hop}) must be at most half of `n_fft` ({n_fft}) for the stems to "
-                "reconstruct the input"
-            )
+        _check_hop(n_fft, hop)
         return n_fft, hop
