@@ -314,3 +314,98 @@ def _make_folder(folder: Path) -> bool:
 def main() -> None:
     """Entry point of the ``repet`` console script."""
     cli(prog_name="repet")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("estimates", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--reference-background",
+    type=click.Path(path_type=Path),
+    help="True background of a single track (with --reference-foreground).",
+)
+@click.option(
+    "--reference-foreground",
+    type=click.Path(path_type=Path),
+    help="True foreground of a single track (with --reference-background).",
+)
+@click.option(
+    "--references",
+    type=click.Path(path_type=Path),
+    help="Folder with one folder per track holding background.wav and foreground.wav "
+    "(or MUSDB18's accompaniment.wav and vocals.wav), named like the estimate folders.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json).")
+@click.pass_context
+def evaluate(
+    ctx: click.Context,
+    estimates: tuple[Path, ...],
+    reference_background: Path | None,
+    reference_foreground: Path | None,
+    references: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Score separated stems against the true ones: SDR, SIR, SAR and SI-SDR in dB.
+
+    ESTIMATES are folders written by `repet separate`: one track's folder (holding
+    background.wav and foreground.wav) or the output folder holding many. BSS Eval comes from
+    mir_eval (512-tap filter), computed per channel and averaged over channels.
+
+    \b
+      repet evaluate separated/song --reference-background bg.wav --reference-foreground fg.wav
+      repet evaluate separated/ --references truth/     # truth/<track>/{background,foreground}.wav
+    """
+    single = reference_background is not None or reference_foreground is not None
+    if single and (reference_background is None or reference_foreground is None):
+        raise click.UsageError("give both --reference-background and --reference-foreground")
+    if single == (references is not None):
+        raise click.UsageError(
+            "give either --reference-background/--reference-foreground (one track) or "
+            "--references DIR (many tracks)"
+        )
+
+    import json
+
+    from tqdm import tqdm
+
+    from . import evaluate as ev
+
+    try:
+        ev.require_mir_eval()
+        tracks = ev.find_estimates(list(estimates))
+    except RepetError as exc:
+        raise click.ClickException(str(exc)) from None
+    if single and len(tracks) != 1:
+        raise click.UsageError(
+            f"--reference-background/--reference-foreground describe one track, but "
+            f"{len(tracks)} estimate folders were found; use --references DIR for many"
+        )
+
+    rows: list[tuple[str, dict]] = []
+    failures: list[str] = []
+    bar = tqdm(
+        tracks.items(), unit="track", file=sys.stderr, disable=quiet or not sys.stderr.isatty()
+    )
+    for name, folder in bar:
+        try:
+            if single:
+                refs = {"background": reference_background, "foreground": reference_foreground}
+            else:
+                refs = ev.reference_files(references / name)
+            ests = {stem: folder / ev.ESTIMATE_NAMES[stem] for stem in ev.STEMS}
+            rows.append((name, ev.evaluate_files(refs, ests)))
+        except RepetError as exc:
+            tqdm.write(f"error: {name}: {exc}", file=sys.stderr)
+            failures.append(f"{name}: {exc}")
+    bar.close()
+
+    mean = ev.average([scores for _, scores in rows]) if rows else None
+    if as_json:
+        summary = {"tracks": dict(rows), "mean": mean, "failed": failures}
+        click.echo(json.dumps(summary, indent=2))
+    elif not quiet and rows:
+        table = rows + ([("mean", mean)] if len(rows) > 1 else [])
+        click.echo(ev.format_table(table))
+    if failures:
+        ctx.exit(1)

@@ -47,3 +47,11 @@ class OutputExistsError(AudioWriteError):
 
 class InputTooShortError(RepetError):
     """The input is too short for the requested repeating-period range."""
+
+
+class EvaluationError(RepetError):
+    """References and estimates cannot be compared (shapes, rates, silent sources)."""
+
+
+class MissingDependencyError(RepetError):
+    """An optional package that a feature needs is not installed."""
