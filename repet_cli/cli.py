@@ -123,10 +123,11 @@ def cli() -> None:
 )
 @click.option(
     "--mask",
-    type=click.Choice(["soft", "binary"]),
-    default="soft",
+    type=click.Choice(["wiener", "soft", "binary"]),
+    default="wiener",
     show_default=True,
-    help="Soft (ratio) mask, or binary mask: each bin goes wholly to one stem.",
+    help="wiener: soft mask refined by a multichannel Wiener filter (stereo placement "
+    "helps). soft: REPET's ratio mask. binary: each bin goes wholly to one stem.",
 )
 @click.option(
     "--threshold",
@@ -146,7 +147,8 @@ def cli() -> None:
     default=DEFAULT_HIGH_PASS,
     show_default=True,
     metavar="HZ",
-    help="Everything below this frequency goes to the background; 0 turns it off.",
+    help="Everything below this frequency goes to the background; 0 turns it off "
+    "(REPET as published: 100).",
 )
 @click.option("--n-fft", type=int, help="STFT size in samples  [default: power of two >= 40 ms]")
 @click.option("--hop", type=int, help="STFT hop in samples  [default: n-fft / 4]")

@@ -1,6 +1,7 @@
 """The REPET pipeline as one pure function: ``separate(y, sr=..., params=...)``.
 
-STFT -> beat spectrum -> period -> repeating model -> mask -> reconstruction. No I/O, no
+STFT -> beat spectrum -> period -> repeating model -> mask (-> multichannel Wiener filter)
+-> reconstruction. No I/O, no
 printing; errors are :class:`~repet_cli.errors.RepetError` subclasses.
 """
 
@@ -34,7 +35,8 @@ class Separation:
     beat_spectrum : np.ndarray or None, shape (n_frames,)
         The beat spectrum the period was detected from (None when forced).
     mask : np.ndarray, shape (channels, n_freq, n_frames), float32
-        Background mask (the foreground mask is ``1 - mask``).
+        Background mask from the repeating model (soft or binary, high-pass applied). With
+        ``mask="wiener"`` it is the soft mask that the Wiener filter started from.
     sr, n_fft, hop : int
         Sample rate and STFT sizes used.
     """
@@ -66,8 +68,8 @@ def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Se
     Returns
     -------
     Separation
-        Background and foreground with the input's shape, the period and the mask. With the
-        soft mask and mixture phase, ``background + foreground`` equals ``y`` (float32 rounding).
+        Background and foreground with the input's shape, the period and the mask. With
+        mixture phase, ``background + foreground`` equals ``y`` (float32 rounding).
 
     Raises
     ------
@@ -115,16 +117,18 @@ def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Se
     masks.apply_high_pass(
         M, frequencies=spectral.frequencies(sr=sr, n_fft=n_fft), cutoff=params.high_pass
     )
+    B = masks.multichannel_wiener(X, M) if params.mask == "wiener" else M * X
+    del V, W
 
     if params.phase == "mixture":
-        background = spectral.istft(M * X, n_fft=n_fft, hop=hop, length=n_samples)
-        # The inverse STFT is linear, so istft((1 - M) X) == y - istft(M X) up to the STFT
-        # round trip: subtracting makes the stems add up to the input exactly.
+        background = spectral.istft(B, n_fft=n_fft, hop=hop, length=n_samples)
+        # The inverse STFT is linear, so istft(X - B) == y - istft(B) up to the STFT round
+        # trip: subtracting makes the stems add up to the input exactly.
         foreground = audio - background
     else:
-        background = spectral.magnitude_to_signal(M * V, n_fft=n_fft, hop=hop, length=n_samples)
+        background = spectral.magnitude_to_signal(np.abs(B), n_fft=n_fft, hop=hop, length=n_samples)
         foreground = spectral.magnitude_to_signal(
-            (1 - M) * V, n_fft=n_fft, hop=hop, length=n_samples
+            np.abs(X - B), n_fft=n_fft, hop=hop, length=n_samples
         )
 
     shape = y.shape

@@ -72,3 +72,55 @@ def test_high_pass_gives_low_bins_to_the_background():
     untouched = np.zeros((1, 5, 3), dtype=np.float32)
     masks.apply_high_pass(untouched, frequencies=freqs, cutoff=0.0)
     assert np.all(untouched == 0.0)
+
+
+def _stereo_scene(seed=0, frames=200, freqs=30):
+    """A centred source and a wide (decorrelated) source, as complex STFTs (2, F, T)."""
+    rng = np.random.default_rng(seed)
+
+    def noise():
+        return rng.standard_normal((freqs, frames)) + 1j * rng.standard_normal((freqs, frames))
+
+    centre = noise() * rng.uniform(0, 2, (freqs, frames))
+    centred = np.stack([centre, centre]).astype(np.complex64)
+    wide = np.stack([noise(), noise()]).astype(np.complex64) * rng.uniform(0, 2, (freqs, frames))
+    return wide, centred
+
+
+def test_wiener_keeps_bins_the_mask_gives_wholly_to_one_stem():
+    wide, centred = _stereo_scene()
+    X = wide + centred
+    mask = np.full(X.shape, 0.5, dtype=np.float32)
+    mask[:, :3] = 1.0
+    mask[:, 3:6] = 0.0
+    B = masks.multichannel_wiener(X, mask)
+    assert B.shape == X.shape and B.dtype == X.dtype
+    np.testing.assert_array_equal(B[:, :3], X[:, :3])
+    assert np.all(B[:, 3:6] == 0)
+
+
+def test_wiener_uses_stereo_placement_to_improve_a_rough_mask():
+    wide, centred = _stereo_scene(seed=1)
+    X = wide + centred
+    rng = np.random.default_rng(5)  # a mask from noisy magnitude estimates, as a model gives
+    a = np.abs(wide) * rng.lognormal(0, 0.6, wide.shape)
+    b = np.abs(centred) * rng.lognormal(0, 0.6, wide.shape)
+    rough = (a / (a + b)).astype(np.float32)
+
+    def error_db(estimate):
+        return 10 * np.log10(np.sum(np.abs(estimate - wide) ** 2) / np.sum(np.abs(wide) ** 2))
+
+    # Measured: -5.4 dB error with the mask alone, -6.5 dB after the filter.
+    assert error_db(masks.multichannel_wiener(X, rough)) < error_db(rough * X) - 0.5
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_wiener_works_for_any_channel_count(channels):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((channels, 10, 40)) + 1j * rng.standard_normal((channels, 10, 40))
+    X = X.astype(np.complex64)
+    mask = rng.uniform(0, 1, X.shape).astype(np.float32)
+    B = masks.multichannel_wiener(X, mask, block=7)
+    assert B.shape == X.shape and np.all(np.isfinite(B))
+    # Gain-invariant: scaling the mixture scales the estimate.
+    np.testing.assert_allclose(masks.multichannel_wiener(X * 1e3, mask), B * 1e3, rtol=1e-3)

@@ -7,7 +7,7 @@ from repet_cli.params import default_n_fft
 def test_defaults_are_valid_and_filled_in():
     p = RepetParams()
     assert p.period_range == (0.8, 8.0)
-    assert p.mask == "soft" and p.phase == "mixture" and p.high_pass == 100.0
+    assert p.mask == "wiener" and p.phase == "mixture" and p.high_pass == 150.0
     assert p.binary_threshold == 0.5
 
 
