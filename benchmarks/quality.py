@@ -27,6 +27,7 @@ import numpy as np
 
 from repet_cli import RepetParams, load_audio, separate, spectral
 from repet_cli import evaluate as ev
+from repet_cli.params import CLASSIC_HIGH_PASS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EVAL = ROOT.parent / "shared" / "eval"
@@ -37,6 +38,9 @@ METHODS: dict[str, RepetParams | None] = {
     "mixture (floor)": None,
     "ideal ratio mask (ceiling)": None,
     "repet (defaults)": RepetParams(),
+    "repet as published (--mask soft --high-pass 100)": RepetParams(
+        mask="soft", high_pass=CLASSIC_HIGH_PASS
+    ),
 }
 
 

@@ -14,8 +14,8 @@ from repet_cli import load_audio, separate
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
-# track: (background SDR floor, foreground SDR floor); measured 10.24 / 7.58, 11.68 / 2.90
-# and 6.86 / -0.78 dB; nussl REPET: 5.39 / 3.02, 9.03 / -0.67 and 5.98 / -1.71 dB.
+# track: (background SDR floor, foreground SDR floor); measured 10.22 / 7.59, 11.61 / 2.99
+# and 6.75 / -0.84 dB; nussl REPET: 5.39 / 3.02, 9.03 / -0.67 and 5.98 / -1.71 dB.
 FLOORS = {
     "music_delta_country1": (9.9, 7.3),
     "hop_along_sister_cities": (11.4, 2.6),
