@@ -41,6 +41,9 @@ METHODS: dict[str, RepetParams | None] = {
     "repet as published (--mask soft --high-pass 100)": RepetParams(
         mask="soft", high_pass=CLASSIC_HIGH_PASS
     ),
+    # Ablations: each change of the defaults on its own.
+    "repet --mask wiener --high-pass 100": RepetParams(mask="wiener", high_pass=CLASSIC_HIGH_PASS),
+    "repet --mask soft --high-pass 150": RepetParams(mask="soft"),
 }
 
 
