@@ -13,7 +13,17 @@ from pathlib import Path
 import click
 
 from .errors import AudioWriteError, ParameterError, RepetError
-from .params import DEFAULT_HIGH_PASS, DEFAULT_MAX_PERIOD, DEFAULT_MIN_PERIOD, RepetParams
+from .params import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    DEFAULT_ANALYSIS_STEP,
+    DEFAULT_ANALYSIS_WINDOW,
+    DEFAULT_HIGH_PASS,
+    DEFAULT_MAX_PERIOD,
+    DEFAULT_MIN_PERIOD,
+    DEFAULT_REPETITIONS,
+    RepetParams,
+)
 
 BACKGROUND = "background.wav"
 FOREGROUND = "foreground.wav"
@@ -73,13 +83,6 @@ def _plan(inputs: tuple[Path, ...], out: Path) -> list[Job]:
     return jobs
 
 
-def _build_params(**options) -> RepetParams:
-    try:
-        return RepetParams(**options)
-    except ParameterError as exc:
-        raise click.UsageError(_option_names(str(exc))) from None
-
-
 @click.group(context_settings=CONTEXT)
 @click.version_option(package_name="repet", prog_name="repet")
 def cli() -> None:
@@ -92,6 +95,114 @@ def cli() -> None:
     """
 
 
+SEPARATION_OPTIONS: list = [
+    click.option(
+        "--algorithm",
+        type=click.Choice(list(ALGORITHMS)),
+        default=DEFAULT_ALGORITHM,
+        show_default=True,
+        help="repet: one repeating period. repet-sim: similar frames anywhere (verse/chorus "
+        "structure, no fixed period). adaptive: a period that changes over time. 2dft: "
+        "peaks of the 2-D Fourier transform of the spectrogram.",
+    ),
+    click.option(
+        "--period",
+        type=float,
+        metavar="SECONDS",
+        help="Force the repeating period instead of detecting it.",
+    ),
+    click.option(
+        "--min-period",
+        type=float,
+        metavar="SECONDS",
+        help=f"Shortest period to detect  [default: {DEFAULT_MIN_PERIOD:g}]",
+    ),
+    click.option(
+        "--max-period",
+        type=float,
+        metavar="SECONDS",
+        help="Longest period to detect, at most a third of the input  "
+        f"[default: {DEFAULT_MAX_PERIOD:g}]",
+    ),
+    click.option(
+        "--mask",
+        type=click.Choice(["wiener", "soft", "binary"]),
+        default="wiener",
+        show_default=True,
+        help="wiener: soft mask refined by a multichannel Wiener filter (stereo placement "
+        "helps). soft: REPET's ratio mask. binary: each bin goes wholly to one stem.",
+    ),
+    click.option(
+        "--threshold",
+        type=float,
+        help="Binary mask only: a bin is background when model/mixture >= this  [default: 0.5]",
+    ),
+    click.option(
+        "--phase",
+        type=click.Choice(["mixture", "none"]),
+        help="mixture: masks applied to the complex spectrum, stems add up to the input. "
+        "none: each stem rebuilt from its magnitude alone (Griffin-Lim)  [default: mixture]",
+    ),
+    click.option("--no-phase", is_flag=True, help="Shorthand for --phase none."),
+    click.option(
+        "--high-pass",
+        type=float,
+        default=DEFAULT_HIGH_PASS,
+        show_default=True,
+        metavar="HZ",
+        help="Everything below this frequency goes to the background; 0 turns it off "
+        "(REPET as published: 100).",
+    ),
+    click.option(
+        "--n-fft", type=int, help="STFT size in samples  [default: power of two >= 40 ms]"
+    ),
+    click.option("--hop", type=int, help="STFT hop in samples  [default: n-fft / 4]"),
+    click.option(
+        "--analysis-window",
+        type=float,
+        metavar="SECONDS",
+        help=f"adaptive: beat-spectrogram window  [default: {DEFAULT_ANALYSIS_WINDOW:g}]",
+    ),
+    click.option(
+        "--analysis-step",
+        type=float,
+        metavar="SECONDS",
+        help=f"adaptive: beat-spectrogram step  [default: {DEFAULT_ANALYSIS_STEP:g}]",
+    ),
+    click.option(
+        "--repetitions",
+        type=int,
+        help="adaptive: median over the frames up to this many local periods before and "
+        f"after each frame  [default: {DEFAULT_REPETITIONS}]",
+    ),
+]
+
+
+def separation_options(command):
+    """The options that choose how to separate, shared by `separate` and `compare`."""
+    for option in reversed(SEPARATION_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _params_from(options: dict) -> RepetParams:
+    """Build the parameters from the separation options (removed from ``options``)."""
+    values = {name: options.pop(name) for name in _SEPARATION_NAMES}
+    no_phase = values.pop("no_phase")
+    if no_phase:
+        if values["phase"] == "mixture":
+            raise click.UsageError("--no-phase contradicts --phase mixture; give one of them")
+        values["phase"] = "none"
+    values["phase"] = values["phase"] or "mixture"
+    try:
+        return RepetParams(**values)
+    except ParameterError as exc:
+        raise click.UsageError(_option_names(str(exc))) from None
+
+
+_SEPARATION_NAMES = [f.name for f in dataclasses.fields(RepetParams)] + ["no_phase"]
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -102,56 +213,7 @@ def cli() -> None:
     type=click.Path(path_type=Path),
     help="Output folder; each input gets OUT/<name>/background.wav and foreground.wav.",
 )
-@click.option(
-    "--period",
-    type=float,
-    metavar="SECONDS",
-    help="Force the repeating period instead of detecting it.",
-)
-@click.option(
-    "--min-period",
-    type=float,
-    metavar="SECONDS",
-    help=f"Shortest period to detect  [default: {DEFAULT_MIN_PERIOD:g}]",
-)
-@click.option(
-    "--max-period",
-    type=float,
-    metavar="SECONDS",
-    help="Longest period to detect, at most a third of the input  "
-    f"[default: {DEFAULT_MAX_PERIOD:g}]",
-)
-@click.option(
-    "--mask",
-    type=click.Choice(["wiener", "soft", "binary"]),
-    default="wiener",
-    show_default=True,
-    help="wiener: soft mask refined by a multichannel Wiener filter (stereo placement "
-    "helps). soft: REPET's ratio mask. binary: each bin goes wholly to one stem.",
-)
-@click.option(
-    "--threshold",
-    type=float,
-    help="Binary mask only: a bin is background when model/mixture >= this  [default: 0.5]",
-)
-@click.option(
-    "--phase",
-    type=click.Choice(["mixture", "none"]),
-    help="mixture: masks applied to the complex spectrum, stems add up to the input. "
-    "none: each stem rebuilt from its magnitude alone (Griffin-Lim)  [default: mixture]",
-)
-@click.option("--no-phase", is_flag=True, help="Shorthand for --phase none.")
-@click.option(
-    "--high-pass",
-    type=float,
-    default=DEFAULT_HIGH_PASS,
-    show_default=True,
-    metavar="HZ",
-    help="Everything below this frequency goes to the background; 0 turns it off "
-    "(REPET as published: 100).",
-)
-@click.option("--n-fft", type=int, help="STFT size in samples  [default: power of two >= 40 ms]")
-@click.option("--hop", type=int, help="STFT hop in samples  [default: n-fft / 4]")
+@separation_options
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option(
@@ -162,19 +224,10 @@ def separate(
     ctx: click.Context,
     inputs: tuple[Path, ...],
     out: Path,
-    period: float | None,
-    min_period: float | None,
-    max_period: float | None,
-    mask: str,
-    threshold: float | None,
-    phase: str | None,
-    no_phase: bool,
-    high_pass: float,
-    n_fft: int | None,
-    hop: int | None,
     overwrite: bool,
     quiet: bool,
     verbose: bool,
+    **options,
 ) -> None:
     """Separate each INPUT into background (repeating) and foreground (non-repeating).
 
@@ -182,21 +235,7 @@ def separate(
     keep the input's sample rate, channels, length and (for WAV-compatible inputs) sample
     format. Exit status: 0 all done, 1 some input failed, 2 usage error.
     """
-    if no_phase:
-        if phase == "mixture":
-            raise click.UsageError("--no-phase contradicts --phase mixture; give one of them")
-        phase = "none"
-    params = _build_params(
-        period=period,
-        min_period=min_period,
-        max_period=max_period,
-        mask=mask,
-        threshold=threshold,
-        phase=phase or "mixture",
-        high_pass=high_pass,
-        n_fft=n_fft,
-        hop=hop,
-    )
+    params = _params_from(options)
     jobs = _plan(inputs, out)
 
     from tqdm import tqdm
@@ -234,16 +273,11 @@ def separate(
             tqdm.write(f"error: {message}{hint}", file=sys.stderr)
             failures.append((job.source, message))
             continue
-        how = "forced" if result.period_forced else "detected"
-        say(
-            f"{job.source}: period {result.period:.3f} s ({how}) -> "
-            f"{job.background}, {job.foreground}"
-        )
+        say(f"{job.source}: {describe(result)} -> {job.background}, {job.foreground}")
         if verbose:
             say(
                 f"  {info.channels} ch, {info.samplerate} Hz, {info.duration:.2f} s, "
-                f"{info.subtype}; "
-                f"n_fft {result.n_fft}, hop {result.hop}, period {result.period_frames:.2f} frames"
+                f"{info.subtype}; n_fft {result.n_fft}, hop {result.hop}"
             )
         for w in written:
             if w.clipped:
@@ -294,6 +328,17 @@ def _process(job: Job, *, params: RepetParams, overwrite: bool):
             job.folder.rmdir()
         raise
     return result, info, written
+
+
+def describe(result) -> str:
+    """What a separation found, in a few words: the period for the algorithms that have one."""
+    if result.local_periods is not None:
+        lo, hi = float(result.local_periods.min()), float(result.local_periods.max())
+        return f"period {lo:.2f}-{hi:.2f} s (adaptive, median {result.period:.3f} s)"
+    if result.period is not None:
+        how = "forced" if result.period_forced else "detected"
+        return f"period {result.period:.3f} s ({how})"
+    return f"{result.algorithm} (no single period)"
 
 
 def _make_folder(folder: Path) -> bool:

@@ -14,6 +14,9 @@ from typing import Literal
 from .errors import ParameterError
 
 MaskType = Literal["wiener", "soft", "binary"]
+Algorithm = Literal["repet", "repet-sim", "adaptive", "2dft"]
+ALGORITHMS: tuple[str, ...] = ("repet", "repet-sim", "adaptive", "2dft")
+DEFAULT_ALGORITHM: Algorithm = "repet"
 PhaseMode = Literal["mixture", "none"]
 
 #: Default repeating-period search range in seconds (about one bar to a few bars of pop music).
@@ -32,6 +35,10 @@ DEFAULT_THRESHOLD = 0.5
 #: scored better on every track of the evaluation set, on both stems (see the README), while
 #: staying below the fundamental of most singing voices.
 DEFAULT_HIGH_PASS = 150.0
+#: Adaptive REPET: beat-spectrogram window and step in seconds, and the K in t + k p(t).
+DEFAULT_ANALYSIS_WINDOW = 24.0  # three times the default longest period
+DEFAULT_ANALYSIS_STEP = 4.0
+DEFAULT_REPETITIONS = 3
 #: REPET as published: the plain ratio mask and a 100 Hz high-pass.
 CLASSIC_HIGH_PASS = 100.0
 
@@ -57,17 +64,42 @@ def _check_hop(n_fft: int, hop: int) -> None:
         )
 
 
+#: Options that only some algorithms use: option -> the algorithms that use it.
+_ALGORITHM_OPTIONS: dict[str, tuple[str, ...]] = {
+    "period": ("repet",),
+    "min_period": ("repet", "adaptive"),
+    "max_period": ("repet", "adaptive"),
+    "analysis_window": ("adaptive",),
+    "analysis_step": ("adaptive",),
+    "repetitions": ("adaptive",),
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class RepetParams:
     """Options of the REPET pipeline.
 
+    Options that belong to one algorithm default to None and are refused with another.
+
     Parameters
     ----------
+    algorithm : {"repet", "repet-sim", "adaptive", "2dft"}
+        How the repeating background is modelled: one period (REPET), similar frames anywhere
+        (REPET-SIM), a period that changes over time (adaptive REPET), or peaks of the 2-D
+        Fourier transform of the spectrogram (2DFT).
     period : float, optional
-        Force the repeating period, in seconds. Excludes ``min_period`` and ``max_period``.
+        ``repet`` only: force the repeating period, in seconds. Excludes ``min_period`` and
+        ``max_period``.
     min_period, max_period : float, optional
-        Search range of the period detection, in seconds (defaults 0.8 and 8). The upper bound
-        is further limited to a third of the input's duration.
+        ``repet`` and ``adaptive``: search range of the period detection, in seconds (defaults
+        0.8 and 8). The upper bound is further limited to a third of the input (or of the
+        analysis window).
+    analysis_window, analysis_step : float, optional
+        ``adaptive`` only: length and hop of the beat-spectrogram windows, in seconds (defaults
+        24 and 4: a window holds three repetitions of the longest default period).
+    repetitions : int, optional
+        ``adaptive`` only: each frame's model is the median of the frames up to this many local
+        periods before and after it (default 3).
     mask : {"wiener", "soft", "binary"}
         ``"soft"``: the ratio mask of REPET, model / mixture magnitude. ``"wiener"`` (default):
         the soft mask refined by a multichannel Wiener filter that also uses where each stem
@@ -85,6 +117,7 @@ class RepetParams:
         quarter of the STFT size.
     """
 
+    algorithm: Algorithm = DEFAULT_ALGORITHM
     period: float | None = None
     min_period: float | None = None
     max_period: float | None = None
@@ -94,8 +127,26 @@ class RepetParams:
     high_pass: float = DEFAULT_HIGH_PASS
     n_fft: int | None = None
     hop: int | None = None
+    analysis_window: float | None = None
+    analysis_step: float | None = None
+    repetitions: int | None = None
 
     def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            names = ", ".join(repr(a) for a in ALGORITHMS)
+            raise ParameterError(f"`algorithm` must be one of {names}, got {self.algorithm!r}")
+        for name, owners in _ALGORITHM_OPTIONS.items():
+            if getattr(self, name) is not None and self.algorithm not in owners:
+                which = " or ".join(repr(a) for a in owners)
+                raise ParameterError(
+                    f"`{name}` applies to `algorithm` {which} only, not {self.algorithm!r}"
+                )
+        _positive_finite("analysis_window", self.analysis_window)
+        _positive_finite("analysis_step", self.analysis_step)
+        if self.repetitions is not None and (
+            not isinstance(self.repetitions, int) or self.repetitions < 1
+        ):
+            raise ParameterError(f"`repetitions` must be an integer >= 1, got {self.repetitions!r}")
         _positive_finite("period", self.period)
         _positive_finite("min_period", self.min_period)
         _positive_finite("max_period", self.max_period)
@@ -133,6 +184,15 @@ class RepetParams:
         lo = DEFAULT_MIN_PERIOD if self.min_period is None else self.min_period
         hi = DEFAULT_MAX_PERIOD if self.max_period is None else self.max_period
         return lo, hi
+
+    @property
+    def adaptive_options(self) -> tuple[float, float, int]:
+        """``(analysis_window, analysis_step, repetitions)`` with defaults filled in."""
+        return (
+            DEFAULT_ANALYSIS_WINDOW if self.analysis_window is None else self.analysis_window,
+            DEFAULT_ANALYSIS_STEP if self.analysis_step is None else self.analysis_step,
+            DEFAULT_REPETITIONS if self.repetitions is None else self.repetitions,
+        )
 
     @property
     def binary_threshold(self) -> float:

@@ -26,14 +26,20 @@ class Separation:
     ----------
     background, foreground : np.ndarray, same shape as the input, float32
         The repeating and the non-repeating part.
-    period : float
-        Repeating period in seconds.
-    period_frames : float
+    algorithm : str
+        The algorithm that modelled the background.
+    period : float or None
+        Repeating period in seconds: the one period of ``repet``, the median of the local
+        periods of ``adaptive``; None for algorithms without a period.
+    period_frames : float or None
         The same in (fractional) STFT frames.
     period_forced : bool
         True when the period was given, False when it was detected.
-    beat_spectrum : np.ndarray or None, shape (n_frames,)
-        The beat spectrum the period was detected from (None when forced).
+    local_periods : np.ndarray or None, shape (n_frames,)
+        ``adaptive`` only: the period of every frame, in seconds.
+    beat_spectrum : np.ndarray or None
+        The beat spectrum the period was detected from (``repet``; None when forced), or the
+        beat spectrogram of ``adaptive``, shape (n_windows, n_lags).
     mask : np.ndarray, shape (channels, n_freq, n_frames), float32
         Background mask from the repeating model (soft or binary, high-pass applied). With
         ``mask="wiener"`` it is the soft mask that the Wiener filter started from.
@@ -43,14 +49,65 @@ class Separation:
 
     background: np.ndarray
     foreground: np.ndarray
-    period: float
-    period_frames: float
+    algorithm: str
+    period: float | None
+    period_frames: float | None
     period_forced: bool
+    local_periods: np.ndarray | None
     beat_spectrum: np.ndarray | None
     mask: np.ndarray
     sr: int
     n_fft: int
     hop: int
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What a model found on the way (periods, beat spectra)."""
+
+    period_frames: float | None = None
+    local_periods: np.ndarray | None = None
+    beat_spectrum: np.ndarray | None = None
+
+
+def _check_length(params: RepetParams, *, n_samples: int, sr: int, hop: int):
+    """Refuse inputs too short for the options before any work; returns the lag bounds."""
+    lo, hi = params.period_range
+    if params.algorithm == "repet" and params.period is not None:
+        return periods.forced_lag(params.period, n_samples=n_samples, sr=sr, hop=hop)
+    if params.algorithm == "repet":
+        return periods.lag_range(min_period=lo, max_period=hi, n_samples=n_samples, sr=sr, hop=hop)
+    if params.algorithm == "adaptive":
+        window = min(n_samples, int(params.adaptive_options[0] * sr))
+        return periods.lag_range(min_period=lo, max_period=hi, n_samples=window, sr=sr, hop=hop)
+    return None
+
+
+def _model(
+    V: np.ndarray, params: RepetParams, *, bounds, sr: int, hop: int, n_fft: int
+) -> tuple[np.ndarray, _Found]:
+    """The background model ``0 <= W <= V`` of the chosen algorithm, and what it found."""
+    if params.algorithm == "repet":
+        if params.period is not None:
+            return masks.repeating_model(V, period=bounds), _Found(period_frames=bounds)
+        b = periods.beat_spectrum(np.mean(V**2, axis=0))
+        lag = periods.estimate_period(b, min_lag=bounds[0], max_lag=bounds[1])
+        return masks.repeating_model(V, period=lag), _Found(period_frames=lag, beat_spectrum=b)
+    if params.algorithm == "adaptive":
+        from . import adaptive
+
+        window_s, step_s, repetitions = params.adaptive_options
+        window = max(1, round(periods.seconds_to_frames(window_s, sr=sr, hop=hop)))
+        step = max(1, round(periods.seconds_to_frames(step_s, sr=sr, hop=hop)))
+        P = np.mean(V**2, axis=0)
+        local = adaptive.local_periods(
+            P, window=window, step=step, min_lag=bounds[0], max_lag=bounds[1]
+        )
+        W = adaptive.adaptive_model(V, periods_per_frame=local, repetitions=repetitions)
+        B, _ = adaptive.beat_spectrogram(P, window=window, step=step)
+        found = _Found(period_frames=float(np.median(local)), local_periods=local, beat_spectrum=B)
+        return W, found
+    raise ParameterError(f"algorithm {params.algorithm!r} is not available yet")
 
 
 def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Separation:
@@ -91,26 +148,11 @@ def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Se
     n_samples = audio.shape[-1]
     n_fft, hop = params.stft_sizes(sr)
 
-    if params.period is not None:
-        lag = periods.forced_lag(params.period, n_samples=n_samples, sr=sr, hop=hop)
-    else:
-        min_lag, max_lag = periods.lag_range(
-            min_period=params.period_range[0],
-            max_period=params.period_range[1],
-            n_samples=n_samples,
-            sr=sr,
-            hop=hop,
-        )
+    bounds = _check_length(params, n_samples=n_samples, sr=sr, hop=hop)
 
     X = spectral.stft(audio, n_fft=n_fft, hop=hop)  # (channels, n_freq, n_frames)
     V = np.abs(X)
-    if params.period is None:
-        b = periods.beat_spectrum(np.mean(V**2, axis=0))
-        lag = periods.estimate_period(b, min_lag=min_lag, max_lag=max_lag)
-    else:
-        b = None
-
-    W = masks.repeating_model(V, period=lag)
+    W, model = _model(V, params, bounds=bounds, sr=sr, hop=hop, n_fft=n_fft)
     M = masks.soft_mask(W, V)
     if params.mask == "binary":
         M = masks.binary_mask(M, threshold=params.binary_threshold)
@@ -118,7 +160,7 @@ def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Se
         M, frequencies=spectral.frequencies(sr=sr, n_fft=n_fft), cutoff=params.high_pass
     )
     B = masks.multichannel_wiener(X, M) if params.mask == "wiener" else M * X
-    del V, W
+    del V, W  # free them before the inverse transforms
 
     if params.phase == "mixture":
         background = spectral.istft(B, n_fft=n_fft, hop=hop, length=n_samples)
@@ -131,14 +173,19 @@ def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Se
             np.abs(X - B), n_fft=n_fft, hop=hop, length=n_samples
         )
 
+    def seconds(frames):
+        return None if frames is None else periods.frames_to_seconds(frames, sr=sr, hop=hop)
+
     shape = y.shape
     return Separation(
         background=background.reshape(shape),
         foreground=foreground.reshape(shape),
-        period=periods.frames_to_seconds(lag, sr=sr, hop=hop),
-        period_frames=float(lag),
+        algorithm=params.algorithm,
+        period=seconds(model.period_frames),
+        period_frames=None if model.period_frames is None else float(model.period_frames),
         period_forced=params.period is not None,
-        beat_spectrum=b,
+        local_periods=None if model.local_periods is None else model.local_periods * (hop / sr),
+        beat_spectrum=model.beat_spectrum,
         mask=M,
         sr=sr,
         n_fft=n_fft,

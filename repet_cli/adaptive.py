@@ -1,0 +1,130 @@
+"""Adaptive REPET: a repeating period that changes over time.
+
+Liutkus, Rafii, Badeau, Pardo & Richard, "Adaptive filtering for music/voice separation
+exploiting the repeating musical structure", ICASSP 2012. A *beat spectrogram* (beat spectra of
+sliding windows of the power spectrogram) gives a local period for every frame; the repeating
+model of frame ``t`` is the median of the frames ``t + k * p(t)`` for ``k = -K..K``, so a song
+whose tempo or pattern changes is followed instead of being forced onto one period.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import period as periods
+from .errors import InputTooShortError, ParameterError
+from .params import MIN_REPETITIONS_DETECTED
+
+
+def window_starts(n_frames: int, *, window: int, step: int) -> np.ndarray:
+    """First frame of each analysis window; the last window ends at the last frame."""
+    if window >= n_frames:
+        return np.array([0])
+    starts = np.arange(0, n_frames - window, step)
+    return np.append(starts, n_frames - window)
+
+
+def beat_spectrogram(P: np.ndarray, *, window: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Beat spectra of sliding windows of a power spectrogram.
+
+    Parameters
+    ----------
+    P : np.ndarray, shape (n_freq, n_frames)
+        Power spectrogram (channel-averaged).
+    window, step : int
+        Window length and hop in frames.
+
+    Returns
+    -------
+    B : np.ndarray, shape (n_windows, min(window, n_frames))
+        Beat spectrum of each window (lag 0 first).
+    centres : np.ndarray, shape (n_windows,)
+        Centre frame of each window.
+    """
+    n_frames = P.shape[-1]
+    starts = window_starts(n_frames, window=window, step=step)
+    length = min(window, n_frames)
+    B = np.stack([periods.beat_spectrum(P[..., s : s + length]) for s in starts])
+    return B, starts + (length - 1) / 2
+
+
+def local_periods(
+    P: np.ndarray,
+    *,
+    window: int,
+    step: int,
+    min_lag: float,
+    max_lag: float,
+) -> np.ndarray:
+    """Period in (fractional) frames for every frame, from the beat spectrogram.
+
+    Each window's period is detected as in REPET (:func:`repet_cli.period.estimate_period`,
+    at most a third of the window); frames between window centres take the linearly
+    interpolated period.
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames,)
+    """
+    n_frames = P.shape[-1]
+    B, centres = beat_spectrogram(P, window=window, step=step)
+    longest = min(max_lag, (B.shape[-1] - 2) / MIN_REPETITIONS_DETECTED)
+    if math.ceil(min_lag) > math.floor(longest):
+        raise InputTooShortError(
+            "the analysis window is too short for the shortest period searched: it must hold "
+            "three repetitions; lengthen `analysis_window` or lower `min_period`"
+        )
+    window_periods = np.array(
+        [periods.estimate_period(b, min_lag=min_lag, max_lag=longest) for b in B]
+    )
+    return np.interp(np.arange(n_frames), centres, window_periods)
+
+
+def adaptive_model(
+    V: np.ndarray, *, periods_per_frame: np.ndarray, repetitions: int, block: int = 1024
+) -> np.ndarray:
+    """Repeating model with a period per frame: median over ``t + k p(t)``, ``|k| <= K``.
+
+    Parameters
+    ----------
+    V : np.ndarray, shape (..., n_freq, n_frames)
+        Magnitude spectrogram.
+    periods_per_frame : np.ndarray, shape (n_frames,)
+        Local period of each frame, in frames (>= 1).
+    repetitions : int
+        K: the frames up to K periods before and after each frame take part (2K + 1 at most;
+        fewer near the edges).
+    block : int
+        Frames computed at a time (bounds memory).
+
+    Returns
+    -------
+    W : np.ndarray, same shape and dtype as ``V``, ``0 <= W <= V``.
+    """
+    V = np.asarray(V)
+    n_frames = V.shape[-1]
+    p = np.asarray(periods_per_frame, dtype=np.float64)
+    if p.shape != (n_frames,) or not np.all(p >= 1):
+        raise ParameterError("`periods_per_frame` needs one period >= 1 frame per frame")
+    if repetitions < 1:
+        raise ParameterError(f"`repetitions` must be at least 1, got {repetitions!r}")
+    k = np.arange(-repetitions, repetitions + 1)
+    index = np.rint(np.arange(n_frames)[:, None] + k[None, :] * p[:, None]).astype(np.int64)
+    valid = (index >= 0) & (index < n_frames)
+    count = valid.sum(axis=1)  # >= 1: k = 0 is always valid
+    index = np.where(valid, index, 0)
+    W = np.empty_like(V)
+    for start in range(0, n_frames, block):
+        t = slice(start, start + block)
+        values = V[..., index[t]]  # (..., n_freq, frames, 2K + 1)
+        # Invalid neighbours sort last; the median takes the middle of the valid ones.
+        values = np.where(valid[t], values, np.inf)
+        values.sort(axis=-1)
+        shape = (1,) * (values.ndim - 2) + (-1, 1)
+        c = count[t]
+        low = np.take_along_axis(values, ((c - 1) // 2).reshape(shape), axis=-1)[..., 0]
+        high = np.take_along_axis(values, (c // 2).reshape(shape), axis=-1)[..., 0]
+        W[..., t] = 0.5 * (low + high)
+    return np.minimum(W, V)
