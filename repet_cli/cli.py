@@ -14,6 +14,7 @@ import click
 
 from .errors import AudioWriteError, ParameterError, RepetError
 from .params import (
+    ALGORITHM_OPTIONS,
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_ANALYSIS_STEP,
@@ -179,8 +180,15 @@ SEPARATION_OPTIONS: list = [
 
 
 def separation_options(command):
-    """The options that choose how to separate, shared by `separate` and `compare`."""
+    """The options that choose how to separate (`separate`)."""
     for option in reversed(SEPARATION_OPTIONS):
+        command = option(command)
+    return command
+
+
+def shared_separation_options(command):
+    """The separation options without --algorithm (`compare` runs several algorithms)."""
+    for option in reversed(SEPARATION_OPTIONS[1:]):
         command = option(command)
     return command
 
@@ -456,3 +464,140 @@ def evaluate(
         click.echo(ev.format_table(table))
     if failures:
         ctx.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("song", type=click.Path(path_type=Path))
+@click.option(
+    "--algorithm",
+    "algorithms",
+    type=click.Choice(list(ALGORITHMS)),
+    multiple=True,
+    help="An algorithm to run; repeat the option for several  [default: all of them]",
+)
+@click.option(
+    "-o",
+    "--out",
+    default="separated",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Output folder: OUT/<name>/<algorithm>/background.wav and foreground.wav.",
+)
+@click.option("--reference-background", type=click.Path(path_type=Path), help="True background.")
+@click.option("--reference-foreground", type=click.Path(path_type=Path), help="True foreground.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@shared_separation_options
+@click.pass_context
+def compare(
+    ctx: click.Context,
+    song: Path,
+    algorithms: tuple[str, ...],
+    out: Path,
+    reference_background: Path | None,
+    reference_foreground: Path | None,
+    as_json: bool,
+    overwrite: bool,
+    **options,
+) -> None:
+    """Run several algorithms on one SONG and print them side by side.
+
+    Each algorithm gets the shared options (mask, phase, high-pass, STFT) and those of its own
+    options that were given. With --reference-background and --reference-foreground the table
+    adds SDR and SI-SDR of both stems, computed on the files written (as `repet evaluate`).
+
+    \b
+      repet compare song.wav
+      repet compare song.wav --algorithm repet --algorithm adaptive \\
+          --reference-background bg.wav --reference-foreground fg.wav
+    """
+    import json
+    import time
+
+    from . import evaluate as ev
+
+    if (reference_background is None) != (reference_foreground is None):
+        raise click.UsageError("give both --reference-background and --reference-foreground")
+    chosen = list(dict.fromkeys(algorithms)) or list(ALGORITHMS)
+    given = {k: v for k, v in options.items() if ctx.get_parameter_source(k).name != "DEFAULT"}
+    for name, value in given.items():
+        owners = ALGORITHM_OPTIONS.get(name)
+        if owners and value is not None and not set(owners) & set(chosen):
+            raise click.UsageError(
+                _option_names(f"`{name}` applies to {' or '.join(owners)}, which is not run")
+            )
+    per_algorithm = {}
+    for algorithm in chosen:
+        values = dict(options, algorithm=algorithm)
+        for name, owners in ALGORITHM_OPTIONS.items():
+            if algorithm not in owners:
+                values[name] = None
+        per_algorithm[algorithm] = _params_from(values)
+    references = None
+    if reference_background is not None:
+        references = {"background": reference_background, "foreground": reference_foreground}
+        try:
+            ev.require_mir_eval()
+        except RepetError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    from .spectral import warm_up
+
+    warm_up()  # so that the first algorithm's time does not include library start-up
+    rows, failures = [], []
+    for algorithm, params in per_algorithm.items():
+        job = Job(source=song, folder=out / song.stem / algorithm)
+        start = time.perf_counter()
+        try:
+            result, _, _ = _process(job, params=params, overwrite=overwrite)
+            seconds = time.perf_counter() - start
+            row = {
+                "algorithm": algorithm,
+                "found": describe(result),
+                "period": result.period,
+                "seconds": seconds,
+                "outputs": [str(job.background), str(job.foreground)],
+            }
+            if references is not None:
+                estimates = {"background": job.background, "foreground": job.foreground}
+                row["scores"] = ev.evaluate_files(references, estimates)
+        except RepetError as exc:
+            message = _option_names(str(exc))
+            click.echo(f"error: {algorithm}: {message}", err=True)
+            failures.append(f"{algorithm}: {message}")
+            continue
+        rows.append(row)
+
+    if as_json:
+        click.echo(json.dumps({"song": str(song), "results": rows, "failed": failures}, indent=2))
+    elif rows:
+        click.echo(_compare_table(rows))
+        click.echo(f"stems in {out / song.stem}/<algorithm>/")
+    if failures:
+        ctx.exit(1)
+
+
+def _compare_table(rows: list[dict]) -> str:
+    header = ["algorithm", "found", "time (s)"]
+    scored = all("scores" in r for r in rows)
+    if scored:
+        header += ["bg SDR", "bg SI-SDR", "fg SDR", "fg SI-SDR"]
+    body = []
+    for r in rows:
+        line = [r["algorithm"], r["found"], f"{r['seconds']:.2f}"]
+        if scored:
+            s = r["scores"]
+            line += [
+                f"{s[stem][metric]:.2f}"
+                for stem in ("background", "foreground")
+                for metric in ("sdr", "si_sdr")
+            ]
+        body.append(line)
+    widths = [max(len(x[i]) for x in [header, *body]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(x, widths, strict=True))
+        )
+        for x in [header, *body]
+    )

@@ -65,7 +65,7 @@ def _check_hop(n_fft: int, hop: int) -> None:
 
 
 #: Options that only some algorithms use: option -> the algorithms that use it.
-_ALGORITHM_OPTIONS: dict[str, tuple[str, ...]] = {
+ALGORITHM_OPTIONS: dict[str, tuple[str, ...]] = {
     "period": ("repet",),
     "min_period": ("repet", "adaptive"),
     "max_period": ("repet", "adaptive"),
@@ -135,7 +135,7 @@ class RepetParams:
         if self.algorithm not in ALGORITHMS:
             names = ", ".join(repr(a) for a in ALGORITHMS)
             raise ParameterError(f"`algorithm` must be one of {names}, got {self.algorithm!r}")
-        for name, owners in _ALGORITHM_OPTIONS.items():
+        for name, owners in ALGORITHM_OPTIONS.items():
             if getattr(self, name) is not None and self.algorithm not in owners:
                 which = " or ".join(repr(a) for a in owners)
                 raise ParameterError(

@@ -64,3 +64,8 @@ def magnitude_to_signal(V: np.ndarray, *, n_fft: int, hop: int, length: int) -> 
 def frequencies(*, sr: float, n_fft: int) -> np.ndarray:
     """Centre frequency in Hz of each STFT bin, shape ``(n_fft // 2 + 1,)``."""
     return np.arange(n_fft // 2 + 1) * (sr / n_fft)
+
+
+def warm_up() -> None:
+    """Load the STFT machinery (librosa, scipy, numba caches) so later calls time fairly."""
+    stft(np.zeros((1, 4096), dtype=np.float32), n_fft=1024, hop=256)

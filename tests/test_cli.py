@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -210,3 +211,48 @@ def test_python_dash_m_runs_the_command():
         check=False,
     )
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_compare_writes_each_algorithm_and_prints_one_table(tmp_path):
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    background = synth.loop(period=1.5, sr=SR, duration=6.0, channels=2)
+    mixture, foreground = synth.mix(
+        background, synth.melody(sr=SR, duration=6.0, channels=2), ratio_db=-3
+    )
+    sf.write(truth / "background.wav", background.T, SR, subtype="FLOAT")
+    sf.write(truth / "foreground.wav", foreground.T, SR, subtype="FLOAT")
+    song = tmp_path / "song.wav"
+    sf.write(song, mixture.T, SR, subtype="FLOAT")
+    out = tmp_path / "out"
+    args = ["compare", song, "-o", out, "--algorithm", "repet", "--algorithm", "adaptive"]
+    refs = ["--reference-background", truth / "background.wav"]
+    refs += ["--reference-foreground", truth / "foreground.wav"]
+    result = run(*args, *refs)
+    assert result.exit_code == 0, result.output
+    for algorithm in ("repet", "adaptive"):
+        for stem in ("background.wav", "foreground.wav"):
+            assert (out / "song" / algorithm / stem).exists()
+    lines = result.stdout.splitlines()
+    assert "bg SDR" in lines[0] and "fg SI-SDR" in lines[0]
+    assert lines[1].startswith("repet ") and "period 1.50" in lines[1]
+    assert lines[2].startswith("adaptive ")
+    data = json.loads(run(*args, *refs, "--json", "--overwrite").stdout)
+    assert [r["algorithm"] for r in data["results"]] == ["repet", "adaptive"]
+    assert data["results"][0]["scores"]["background"]["sdr"] > 10
+
+
+def test_compare_refuses_an_option_of_an_algorithm_it_does_not_run(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    result = run("compare", song, "--algorithm", "repet", "--repetitions", "2")
+    assert result.exit_code == 2 and "--repetitions" in result.stderr
+
+
+def test_algorithm_options_belong_to_their_algorithm(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    result = run("separate", song, "-o", tmp_path / "out", "--analysis-window", "6")
+    assert result.exit_code == 2
+    assert "--analysis-window applies to --algorithm 'adaptive' only" in result.stderr
+    result = run("separate", song, "-o", tmp_path / "out", "--algorithm", "adaptive")
+    assert result.exit_code == 0, result.output
+    assert "(adaptive, median" in result.stdout
