@@ -38,6 +38,7 @@ METHODS: dict[str, RepetParams | None] = {
     "mixture (floor)": None,
     "ideal ratio mask (ceiling)": None,
     "repet (defaults)": RepetParams(),
+    "adaptive (defaults)": RepetParams(algorithm="adaptive"),
     "repet as published (--mask soft --high-pass 100)": RepetParams(
         mask="soft", high_pass=CLASSIC_HIGH_PASS
     ),

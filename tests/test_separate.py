@@ -131,3 +131,22 @@ def test_any_noise_reconstructs_with_shape_kept(channels, seconds, sr, seed):
     assert result.background.shape == y.shape
     assert 0.8 <= result.period <= seconds / 3
     np.testing.assert_allclose(result.background + result.foreground, y, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("algorithm", ["repet", "adaptive"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_every_algorithm_keeps_the_shared_invariants(algorithm, channels):
+    background = synth.loop(period=1.2, sr=SR, duration=7.0, channels=channels)
+    mixture, _ = synth.mix(
+        background, synth.melody(sr=SR, duration=7.0, channels=channels), ratio_db=-3.0
+    )
+    for mask in ("wiener", "soft", "binary"):
+        result = separate(mixture, sr=SR, params=RepetParams(algorithm=algorithm, mask=mask))
+        assert result.algorithm == algorithm
+        assert result.background.shape == mixture.shape == result.foreground.shape
+        assert result.mask.min() >= 0 and result.mask.max() <= 1
+        np.testing.assert_allclose(
+            result.background + result.foreground, mixture, rtol=0, atol=1e-5
+        )
+        # The background is mostly the loop: far closer to it than the mixture is.
+        assert synth.energy_db(result.background - background, background) < -8
