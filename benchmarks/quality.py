@@ -39,6 +39,7 @@ METHODS: dict[str, RepetParams | None] = {
     "ideal ratio mask (ceiling)": None,
     "repet (defaults)": RepetParams(),
     "adaptive (defaults)": RepetParams(algorithm="adaptive"),
+    "repet-sim (defaults)": RepetParams(algorithm="repet-sim"),
     "repet as published (--mask soft --high-pass 100)": RepetParams(
         mask="soft", high_pass=CLASSIC_HIGH_PASS
     ),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from . import similarity as similarity_defaults
 from .errors import AudioWriteError, ParameterError, RepetError
 from .params import (
     ALGORITHM_OPTIONS,
@@ -175,6 +176,25 @@ SEPARATION_OPTIONS: list = [
         type=int,
         help="adaptive: median over the frames up to this many local periods before and "
         f"after each frame  [default: {DEFAULT_REPETITIONS}]",
+    ),
+    click.option(
+        "--neighbors",
+        type=int,
+        help="repet-sim: frames whose median models each frame, itself included  "
+        f"[default: {similarity_defaults.DEFAULT_NEIGHBORS}]",
+    ),
+    click.option(
+        "--min-separation",
+        type=float,
+        metavar="SECONDS",
+        help="repet-sim: least time between two frames chosen for the same frame  "
+        f"[default: {similarity_defaults.DEFAULT_MIN_SEPARATION:g}]",
+    ),
+    click.option(
+        "--similarity-threshold",
+        type=float,
+        help="repet-sim: least cosine similarity of a chosen frame, in [-1, 1]  "
+        f"[default: {similarity_defaults.DEFAULT_THRESHOLD:g}]",
     ),
 ]
 

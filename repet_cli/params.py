@@ -72,6 +72,9 @@ ALGORITHM_OPTIONS: dict[str, tuple[str, ...]] = {
     "analysis_window": ("adaptive",),
     "analysis_step": ("adaptive",),
     "repetitions": ("adaptive",),
+    "neighbors": ("repet-sim",),
+    "min_separation": ("repet-sim",),
+    "similarity_threshold": ("repet-sim",),
 }
 
 
@@ -100,6 +103,11 @@ class RepetParams:
     repetitions : int, optional
         ``adaptive`` only: each frame's model is the median of the frames up to this many local
         periods before and after it (default 3).
+    neighbors, min_separation, similarity_threshold : optional
+        ``repet-sim`` only: each frame's model is the median of its ``neighbors`` most similar
+        frames (cosine similarity of spectra, the frame itself included), at least
+        ``min_separation`` seconds apart, with a similarity of at least
+        ``similarity_threshold``. Defaults: see :mod:`repet_cli.similarity`.
     mask : {"wiener", "soft", "binary"}
         ``"soft"``: the ratio mask of REPET, model / mixture magnitude. ``"wiener"`` (default):
         the soft mask refined by a multichannel Wiener filter that also uses where each stem
@@ -130,6 +138,9 @@ class RepetParams:
     analysis_window: float | None = None
     analysis_step: float | None = None
     repetitions: int | None = None
+    neighbors: int | None = None
+    min_separation: float | None = None
+    similarity_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -147,6 +158,20 @@ class RepetParams:
             not isinstance(self.repetitions, int) or self.repetitions < 1
         ):
             raise ParameterError(f"`repetitions` must be an integer >= 1, got {self.repetitions!r}")
+        if self.neighbors is not None and (
+            not isinstance(self.neighbors, int) or self.neighbors < 1
+        ):
+            raise ParameterError(f"`neighbors` must be an integer >= 1, got {self.neighbors!r}")
+        if self.min_separation is not None and not (
+            math.isfinite(self.min_separation) and self.min_separation >= 0
+        ):
+            raise ParameterError(
+                f"`min_separation` must be a number of seconds >= 0, got {self.min_separation!r}"
+            )
+        if self.similarity_threshold is not None and not (-1.0 <= self.similarity_threshold <= 1.0):
+            raise ParameterError(
+                f"`similarity_threshold` must lie in [-1, 1], got {self.similarity_threshold!r}"
+            )
         _positive_finite("period", self.period)
         _positive_finite("min_period", self.min_period)
         _positive_finite("max_period", self.max_period)
@@ -193,6 +218,16 @@ class RepetParams:
             DEFAULT_ANALYSIS_STEP if self.analysis_step is None else self.analysis_step,
             DEFAULT_REPETITIONS if self.repetitions is None else self.repetitions,
         )
+
+    @property
+    def similarity_options(self) -> dict:
+        """The REPET-SIM options that were given, as keywords of the similarity model."""
+        given = {
+            "neighbors": self.neighbors,
+            "min_separation": self.min_separation,
+            "threshold": self.similarity_threshold,
+        }
+        return {k: v for k, v in given.items() if v is not None}
 
     @property
     def binary_threshold(self) -> float:

@@ -107,6 +107,10 @@ def _model(
         B, _ = adaptive.beat_spectrogram(P, window=window, step=step)
         found = _Found(period_frames=float(np.median(local)), local_periods=local, beat_spectrum=B)
         return W, found
+    if params.algorithm == "repet-sim":
+        from .similarity import similarity_model
+
+        return similarity_model(V, sr=sr, hop=hop, **params.similarity_options), _Found()
     raise ParameterError(f"algorithm {params.algorithm!r} is not available yet")
 
 

@@ -256,3 +256,18 @@ def test_algorithm_options_belong_to_their_algorithm(tmp_path):
     result = run("separate", song, "-o", tmp_path / "out", "--algorithm", "adaptive")
     assert result.exit_code == 0, result.output
     assert "(adaptive, median" in result.stdout
+
+
+def test_repet_sim_runs_and_takes_its_own_options(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    result = run("separate", song, "-o", tmp_path / "a", "--neighbors", "5")
+    assert (
+        result.exit_code == 2 and "--neighbors applies to --algorithm 'repet-sim'" in result.stderr
+    )
+    result = run(
+        "separate", song, "-o", tmp_path / "b", "--algorithm", "repet-sim", "--neighbors", "5"
+    )
+    assert result.exit_code == 0, result.output
+    assert "repet-sim (no single period)" in result.stdout
+    bad = run("separate", song, "--algorithm", "repet-sim", "--similarity-threshold", "2")
+    assert bad.exit_code == 2 and "--similarity-threshold" in bad.stderr

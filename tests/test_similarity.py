@@ -1,0 +1,197 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from repet_cli import mask as masks
+from repet_cli.errors import ParameterError
+from repet_cli.similarity import median_of_frames, similar_frames, similarity_model
+
+# Ten frames per second: `min_separation` 0.1 s is one frame.
+SR, HOP = 1000, 100
+
+spectrograms = arrays(
+    np.float32,
+    st.tuples(st.integers(1, 2), st.integers(1, 6), st.integers(1, 40)),
+    elements=st.floats(0, 1e3, width=32),
+)
+
+
+def dense_reference(V, *, neighbors, separation, threshold):
+    """REPET-SIM the slow, obvious way: the whole similarity matrix and a loop per frame."""
+    mean = V.reshape(-1, *V.shape[-2:]).mean(axis=0).astype(np.float64)
+    norm = np.linalg.norm(mean, axis=0)
+    unit = np.divide(mean, norm, out=np.zeros_like(mean), where=norm > 0)
+    S = unit.T @ unit
+    n = S.shape[0]
+    index = np.full((n, neighbors), -1)
+    W = np.empty_like(V)
+    for j in range(n):
+        row = np.concatenate([[-np.inf], S[j], [-np.inf]])
+        peaks = [i for i in range(n) if row[i] < row[i + 1] >= row[i + 2]]
+        candidates = [i for i in peaks if S[j, i] >= threshold and norm[i] > 0 and norm[j] > 0]
+        picked = [j]
+        for i in sorted(candidates, key=lambda i: -S[j, i]):
+            if len(picked) < neighbors and all(abs(i - p) >= separation for p in picked):
+                picked.append(i)
+        index[j, : len(picked)] = picked
+        W[..., j] = np.minimum(np.median(V[..., picked], axis=-1), V[..., j])
+    return index, W
+
+
+def sections(seed=0, n_freq=40):
+    """A background of two sections in the order A B A A B, of 24 and 17 frames: its
+    repetitions are not periodic. Each frame has its own random spectrum."""
+    rng = np.random.default_rng(seed)
+    A = rng.random((2, n_freq, 24), dtype=np.float32) + 0.05
+    B = rng.random((2, n_freq, 17), dtype=np.float32) + 0.05
+    return np.concatenate([A, B, A, A, B], axis=-1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    V=spectrograms,
+    neighbors=st.integers(1, 6),
+    min_separation=st.floats(0.0, 1.0),
+    threshold=st.floats(-1.0, 1.0),
+)
+def test_model_is_bounded_by_the_mixture_and_keeps_shape_and_dtype(
+    V, neighbors, min_separation, threshold
+):
+    W = similarity_model(
+        V,
+        sr=SR,
+        hop=HOP,
+        neighbors=neighbors,
+        min_separation=min_separation,
+        threshold=threshold,
+    )
+    assert W.shape == V.shape and W.dtype == V.dtype
+    assert np.all(W >= 0) and np.all(W <= V)
+
+
+def test_non_periodic_repetitions_are_found_and_a_one_off_event_is_rejected():
+    background = sections()
+    event = np.zeros_like(background)
+    event[:, 10:14, 50:56] = 1.0  # a tone in the second A, heard once, shorter than 1 s
+    mixture = background + event
+    W = similarity_model(mixture, sr=SR, hop=HOP, neighbors=3, min_separation=1.0)
+    # Each A frame takes the median over the three As, each B frame over the two Bs and
+    # one other frame: both give the background exactly, event or not.
+    np.testing.assert_allclose(W, background, rtol=1e-6)
+    np.testing.assert_allclose(mixture - W, event, atol=1e-6)
+    # No single period models this background: the best one errs by over 5 % on average.
+    best = min(
+        np.abs(masks.repeating_model(mixture, period=p) - background).mean()
+        for p in range(2, mixture.shape[-1] // 2)
+    )
+    assert best > 0.05 * background.mean()
+
+
+def test_picks_are_self_first_separated_and_distinct():
+    V = sections(seed=1)
+    V[..., 30:33] = 0.0  # silent frames are never picked for others
+    separation = 4
+    index = similar_frames(V, neighbors=6, separation=separation, threshold=0.0, block=16)
+    n = V.shape[-1]
+    assert index.shape == (n, 6)
+    np.testing.assert_array_equal(index[:, 0], np.arange(n))
+    for j, row in enumerate(index):
+        picked = row[row >= 0]
+        assert np.all(row[len(picked) :] == -1), "padding only at the end"
+        gaps = np.abs(picked[:, None] - picked[None, :])[~np.eye(len(picked), dtype=bool)]
+        assert np.all(gaps >= separation)
+        if 30 <= j < 33:
+            assert len(picked) == 1
+        else:
+            assert not np.any((picked >= 30) & (picked < 33))
+
+
+def test_min_separation_rounds_up_to_whole_frames():
+    V = sections(seed=2)
+    # 0.25 s at ten frames per second: at least 2.5 frames, so 3.
+    W = similarity_model(V, sr=SR, hop=HOP, neighbors=5, min_separation=0.25)
+    _, expected = dense_reference(V, neighbors=5, separation=3, threshold=0.0)
+    np.testing.assert_allclose(W, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("block", [1, 7, 1000])
+@pytest.mark.parametrize(("neighbors", "separation", "threshold"), [(4, 3, 0.0), (9, 1, 0.7)])
+def test_blocked_computation_matches_a_dense_reference(block, neighbors, separation, threshold):
+    rng = np.random.default_rng(5)
+    V = rng.random((2, 12, 70), dtype=np.float32) ** 3  # peaky rows, some below 0.7
+    V[..., 20] = 0.0
+    index, expected = dense_reference(
+        V, neighbors=neighbors, separation=separation, threshold=threshold
+    )
+    got = similar_frames(
+        V, neighbors=neighbors, separation=separation, threshold=threshold, block=block
+    )
+    np.testing.assert_array_equal(got, index)
+    np.testing.assert_allclose(median_of_frames(V, got), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 10, 17, 33])
+def test_median_over_a_varying_number_of_frames(k):
+    rng = np.random.default_rng(k)
+    n = 50
+    V = rng.random((2, 7, n), dtype=np.float32)
+    index = np.full((n, k), -1)
+    for j in range(n):
+        count = rng.integers(1, k + 1)
+        index[j, :count] = rng.choice(n, count, replace=False)
+    W = median_of_frames(V, index)
+    for j in range(n):
+        picked = index[j][index[j] >= 0]
+        expected = np.minimum(np.median(V[..., picked], axis=-1), V[..., j])
+        np.testing.assert_array_equal(W[..., j], expected)
+
+
+@pytest.mark.filterwarnings("error")
+def test_silent_input_gives_a_silent_model():
+    V = np.zeros((2, 9, 30), dtype=np.float32)
+    W = similarity_model(V, sr=SR, hop=HOP)
+    assert W.shape == V.shape and not np.any(W)
+
+
+def test_model_is_gain_invariant_and_channels_share_the_picks():
+    V = sections(seed=3)
+    W = similarity_model(V, sr=SR, hop=HOP, neighbors=4, min_separation=0.3)
+    np.testing.assert_array_equal(similarity_model(8 * V, sr=SR, hop=HOP, neighbors=4,
+                                                   min_separation=0.3), 8 * W)
+    mono = V[:1]
+    np.testing.assert_array_equal(
+        similarity_model(mono[0], sr=SR, hop=HOP, neighbors=4, min_separation=0.3),
+        similarity_model(mono, sr=SR, hop=HOP, neighbors=4, min_separation=0.3)[0],
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"neighbors": 0}, "neighbors"),
+        ({"neighbors": 2.5}, "neighbors"),
+        ({"neighbors": True}, "neighbors"),
+        ({"min_separation": -0.1}, "min_separation"),
+        ({"min_separation": math.inf}, "min_separation"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"threshold": math.nan}, "threshold"),
+        ({"block": 0}, "block"),
+        ({"sr": 0}, "sr"),
+        ({"hop": 0}, "hop"),
+    ],
+)
+def test_bad_parameters_are_named(kwargs, name):
+    V = np.ones((2, 3, 10), dtype=np.float32)
+    options = {"sr": SR, "hop": HOP, **kwargs}
+    with pytest.raises(ParameterError, match=f"`{name}`"):
+        similarity_model(V, **options)
+
+
+@pytest.mark.parametrize("V", [np.ones((3, 4), dtype=np.complex64), np.ones(5), np.ones((3, 0))])
+def test_bad_spectrograms_are_rejected(V):
+    with pytest.raises(ParameterError, match="`V`"):
+        similarity_model(V, sr=SR, hop=HOP)
