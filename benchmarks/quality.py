@@ -40,6 +40,7 @@ METHODS: dict[str, RepetParams | None] = {
     "repet (defaults)": RepetParams(),
     "adaptive (defaults)": RepetParams(algorithm="adaptive"),
     "repet-sim (defaults)": RepetParams(algorithm="repet-sim"),
+    "2dft (defaults)": RepetParams(algorithm="2dft"),
     "repet as published (--mask soft --high-pass 100)": RepetParams(
         mask="soft", high_pass=CLASSIC_HIGH_PASS
     ),

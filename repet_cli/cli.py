@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from . import ft2d as ft2d_defaults
 from . import similarity as similarity_defaults
 from .errors import AudioWriteError, ParameterError, RepetError
 from .params import (
@@ -195,6 +196,19 @@ SEPARATION_OPTIONS: list = [
         type=float,
         help="repet-sim: least cosine similarity of a chosen frame, in [-1, 1]  "
         f"[default: {similarity_defaults.DEFAULT_THRESHOLD:g}]",
+    ),
+    click.option(
+        "--rate-width",
+        type=float,
+        metavar="HZ",
+        help="2dft: a peak must top this much of the rate (modulation) axis  "
+        f"[default: {ft2d_defaults.DEFAULT_RATE_WIDTH:g}]",
+    ),
+    click.option(
+        "--peak-threshold",
+        type=float,
+        help="2dft: a peak keeps 1 - (this x neighbourhood mean / peak)^2 of its energy  "
+        f"[default: {ft2d_defaults.DEFAULT_THRESHOLD:g}]",
     ),
 ]
 

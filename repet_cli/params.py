@@ -75,6 +75,8 @@ ALGORITHM_OPTIONS: dict[str, tuple[str, ...]] = {
     "neighbors": ("repet-sim",),
     "min_separation": ("repet-sim",),
     "similarity_threshold": ("repet-sim",),
+    "rate_width": ("2dft",),
+    "peak_threshold": ("2dft",),
 }
 
 
@@ -108,6 +110,11 @@ class RepetParams:
         frames (cosine similarity of spectra, the frame itself included), at least
         ``min_separation`` seconds apart, with a similarity of at least
         ``similarity_threshold``. Defaults: see :mod:`repet_cli.similarity`.
+    rate_width, peak_threshold : float, optional
+        ``2dft`` only: a bin of the spectrogram's 2-D Fourier transform is a repeating peak
+        when it tops its neighbourhood of ``rate_width`` Hz along the rate axis; a peak keeps
+        ``1 - (peak_threshold * neighbourhood mean / peak)^2`` of its energy. Defaults: see
+        :mod:`repet_cli.ft2d`.
     mask : {"wiener", "soft", "binary"}
         ``"soft"``: the ratio mask of REPET, model / mixture magnitude. ``"wiener"`` (default):
         the soft mask refined by a multichannel Wiener filter that also uses where each stem
@@ -141,6 +148,8 @@ class RepetParams:
     neighbors: int | None = None
     min_separation: float | None = None
     similarity_threshold: float | None = None
+    rate_width: float | None = None
+    peak_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -171,6 +180,13 @@ class RepetParams:
         if self.similarity_threshold is not None and not (-1.0 <= self.similarity_threshold <= 1.0):
             raise ParameterError(
                 f"`similarity_threshold` must lie in [-1, 1], got {self.similarity_threshold!r}"
+            )
+        _positive_finite("rate_width", self.rate_width)
+        if self.peak_threshold is not None and not (
+            math.isfinite(self.peak_threshold) and self.peak_threshold >= 0
+        ):
+            raise ParameterError(
+                f"`peak_threshold` must be a number >= 0, got {self.peak_threshold!r}"
             )
         _positive_finite("period", self.period)
         _positive_finite("min_period", self.min_period)
@@ -227,6 +243,12 @@ class RepetParams:
             "min_separation": self.min_separation,
             "threshold": self.similarity_threshold,
         }
+        return {k: v for k, v in given.items() if v is not None}
+
+    @property
+    def ft2d_options(self) -> dict:
+        """The 2DFT options that were given, as keywords of the 2DFT model."""
+        given = {"rate_width": self.rate_width, "threshold": self.peak_threshold}
         return {k: v for k, v in given.items() if v is not None}
 
     @property

@@ -111,7 +111,9 @@ def _model(
         from .similarity import similarity_model
 
         return similarity_model(V, sr=sr, hop=hop, **params.similarity_options), _Found()
-    raise ParameterError(f"algorithm {params.algorithm!r} is not available yet")
+    from .ft2d import ft2d_model
+
+    return ft2d_model(V, sr=sr, hop=hop, n_fft=n_fft, **params.ft2d_options), _Found()
 
 
 def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Separation:

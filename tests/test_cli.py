@@ -271,3 +271,12 @@ def test_repet_sim_runs_and_takes_its_own_options(tmp_path):
     assert "repet-sim (no single period)" in result.stdout
     bad = run("separate", song, "--algorithm", "repet-sim", "--similarity-threshold", "2")
     assert bad.exit_code == 2 and "--similarity-threshold" in bad.stderr
+
+
+def test_2dft_runs_and_takes_its_own_options(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    result = run("separate", song, "-o", tmp_path / "a", "--rate-width", "2")
+    assert result.exit_code == 2 and "--rate-width applies to --algorithm '2dft'" in result.stderr
+    result = run("separate", song, "-o", tmp_path / "b", "--algorithm", "2dft", "--rate-width", "2")
+    assert result.exit_code == 0, result.output
+    assert "2dft (no single period)" in result.stdout

@@ -133,7 +133,7 @@ def test_any_noise_reconstructs_with_shape_kept(channels, seconds, sr, seed):
     np.testing.assert_allclose(result.background + result.foreground, y, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("algorithm", ["repet", "adaptive", "repet-sim"])
+@pytest.mark.parametrize("algorithm", ["repet", "adaptive", "repet-sim", "2dft"])
 @pytest.mark.parametrize("channels", [1, 2])
 def test_every_algorithm_keeps_the_shared_invariants(algorithm, channels):
     background = synth.loop(period=1.2, sr=SR, duration=7.0, channels=channels)

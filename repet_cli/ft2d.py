@@ -1,0 +1,160 @@
+"""The 2-D Fourier transform background model (Seetharaman, Pishdadian & Pardo, WASPAA 2017).
+
+"Music/Voice Separation Using the 2D Fourier Transform": the 2-D DFT of a magnitude spectrogram
+``V(f, t)`` maps it onto a (scale, rate) plane. The rate axis (the DFT over time) says how fast
+a spectral pattern is modulated, the scale axis (the DFT over frequency) how finely it varies
+across frequency. A pattern that repeats every ``T`` seconds puts its energy on the rate
+harmonics ``k / T`` Hz, so it shows up as sharp peaks along the rate axis; a voice that does
+not repeat spreads its energy smoothly. Keeping the peaks, with the mixture's 2-D phase, and
+inverting the 2-D DFT gives the repeating background; limited to the mixture, ``min(W, V)``,
+it makes masks exactly like REPET's repeating model (:mod:`repet_cli.mask`).
+
+Choices the paper leaves open were measured on the 15 excerpts of the shared evaluation set
+(6.8 s, 44.1 kHz, 2048/512 STFT, soft mask ``W / V`` with a 150 Hz high-pass; mean SDR in dB,
+background / foreground; nussl 1.1.9's FT2D scores 6.49 / 2.00 on the same metric) and, for
+long inputs, on the same 15 excerpts played end to end (102 s, each scored on its own span):
+
+- **Peaks: local maxima along the rate axis, weighted by how far they rise above the floor.**
+  As in the paper, a bin is a peak when it is the largest of its neighbourhood. A peak barely
+  above its surroundings is mostly foreground, so instead of keeping it whole it is scaled by
+  ``max(0, 1 - (threshold * m / |F|)^2)``, ``m`` the mean amplitude of the neighbourhood: the
+  Wiener gain of a peak over a smooth, non-repeating floor of amplitude ``threshold * m``.
+  With ``threshold`` 1.5 this scored 7.28 / 3.16 (Wiener-refined masks: 8.30 / 3.70) against
+  6.98 / 3.08 (8.05 / 3.83) for hard 0/1 local maxima, and the same on the long input (8.39 / 3.21
+  against 8.37 / 3.21); ``threshold`` 1.0 scored 7.12 / 3.13. Weighting every bin by the
+  floor rule, without the local-maximum test, was better on the excerpts (7.63 / 3.12 at 2.5)
+  but worse on the long input (7.82 / 3.07): there the local-maximum test keeps ever fewer
+  bins as the rate resolution grows finer, which is what a steady loop needs. nussl's
+  default soft weighting ("local_std", rewritten) scored about the same as the chosen rule
+  (7.30 / 3.20, long input 8.44 / 3.20), but scales every weight by the largest one in the
+  whole input.
+- **The neighbourhood is ``rate_width`` Hz of rate, one bin of scale.** Set in Hz, it is the
+  same musical span whatever the input's length, sample rate and hop. 3 Hz (20 bins on a
+  6.8-s excerpt); hard peaks scored 6.10 / 2.77 at 1 Hz, 6.82 / 3.05 at 2 Hz, 7.09 / 2.98 at
+  5 Hz, 7.09 / 2.81 at 8 Hz: narrower lets foreground through, wider drops harmonics. Three
+  scale bins instead of one cost 1.4 dB on the foreground (8.25 / 1.65): a voice's partials
+  are peaky along the scale axis too.
+- **DC by the same rule.** The rate-0 column (the average spectrum) is nearly always a peak;
+  forcing it out gave 8.64 / 1.70 (a background without its steady part); forcing it, or it
+  and the scale-0 row, in changed the means by 0.1 dB or less.
+- **Each channel on its own**, as in the paper: peaks picked on the channel average scored the
+  same (6.98 / 3.06 against 6.98 / 3.08, hard peaks).
+- **The whole input at once.** Overlapping 10-s windows (Hann cross-fade), meant to follow a
+  song whose pattern changes, scored lower on the long input (hard peaks 7.34 / 3.00 against
+  8.37 / 3.21): the finer rate resolution of the whole input separates the loop's harmonics
+  from the voice better than locality helps. The working memory is about three times that of
+  ``V`` (some 350 MB for a 3-minute stereo song at hop 512).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import ParameterError
+
+#: Width in Hz, along the rate (modulation) axis, of the neighbourhood a peak must top.
+DEFAULT_RATE_WIDTH = 3.0
+#: A peak is scaled by ``1 - (threshold * neighbourhood mean / peak)^2`` (clipped at 0).
+DEFAULT_THRESHOLD = 1.5
+
+
+def ft2d_model(
+    V: np.ndarray,
+    *,
+    sr: float,
+    hop: int,
+    n_fft: int,
+    rate_width: float = DEFAULT_RATE_WIDTH,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> np.ndarray:
+    """Repeating background of a magnitude spectrogram from the peaks of its 2-D DFT.
+
+    Parameters
+    ----------
+    V : np.ndarray, shape (..., n_freq, n_frames)
+        Magnitude spectrogram (non-negative), ``n_freq = n_fft // 2 + 1``; leading axes
+        (channels) are modelled independently.
+    sr : float
+        Sample rate in Hz.
+    hop, n_fft : int
+        STFT hop and size in samples.
+    rate_width : float
+        Width in Hz, along the rate axis, of the neighbourhood a 2-D bin must be the maximum
+        of to count as a peak (rate bins are ``sr / (hop * n_frames)`` Hz apart).
+    threshold : float
+        A peak ``|F|`` whose neighbourhood has the mean amplitude ``m`` is kept with the
+        weight ``max(0, 1 - (threshold * m / |F|)^2)``; all other bins are dropped.
+
+    Returns
+    -------
+    W : np.ndarray, same shape as ``V``, float32
+        Background model, ``0 <= W <= V``.
+
+    Raises
+    ------
+    ParameterError
+        A bad shape or option.
+    """
+    V = np.asarray(V, dtype=np.float32)
+    if V.ndim < 2 or V.shape[-1] == 0:
+        raise ParameterError(
+            f"`V` must have shape (..., n_freq, n_frames) with at least one frame, got {V.shape}"
+        )
+    for name, value in (("hop", hop), ("n_fft", n_fft)):
+        if not (isinstance(value, (int, np.integer)) and value > 0):
+            raise ParameterError(f"`{name}` must be a positive integer, got {value!r}")
+    if V.shape[-2] != n_fft // 2 + 1:
+        raise ParameterError(
+            f"`V` has {V.shape[-2]} frequency bins but `n_fft` = {n_fft} gives {n_fft // 2 + 1}"
+        )
+    for name, value in (("sr", sr), ("rate_width", rate_width), ("threshold", threshold)):
+        if not (isinstance(value, (int, float, np.number)) and math.isfinite(value) and value > 0):
+            raise ParameterError(f"`{name}` must be a positive number, got {value!r}")
+    import scipy.fft
+
+    n_freq, n_frames = V.shape[-2:]
+    # The 2-D DFT: a full transform over frequency (scale), a real one over time (rate), so
+    # only rates 0 .. n_frames // 2 are stored; the others follow by Hermitian symmetry.
+    F = scipy.fft.rfft2(V, axes=(-2, -1), workers=-1)  # complex64
+    A = np.abs(F)
+    bins = rate_width * n_frames * hop / sr  # rate bins are sr / (hop * n_frames) Hz apart
+    local_max, local_mean = _rate_neighbourhood(
+        A, n_frames=n_frames, size=max(3, 2 * round(bins / 2) + 1)
+    )
+    # weight = 1 - (threshold * mean / |F|)^2 at the peaks, clipped at 0; 0 elsewhere.
+    ratio = np.ones_like(A)
+    np.divide(threshold * local_mean, A, out=ratio, where=(A >= local_max) & (A > 0))
+    del local_max, local_mean, A
+    F *= np.maximum(1 - ratio * ratio, 0)
+    del ratio
+    W = scipy.fft.irfft2(F, s=(n_freq, n_frames), axes=(-2, -1), workers=-1)
+    del F
+    return np.minimum(np.abs(W, out=W), V, out=W).astype(np.float32, copy=False)
+
+
+def _rate_neighbourhood(
+    A: np.ndarray, *, n_frames: int, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum and mean of the 2-D amplitude over ``size`` rate bins centred on each bin.
+
+    ``A[..., s, k]`` is ``|F[s, k]|`` for the rates ``k = 0 .. n_frames // 2``. The rate axis
+    is circular and the spectrum of a real input Hermitian, ``|F[s, -k]| = |F[-s, k]|``, so the
+    neighbours beyond the first and the last stored rate are those of the scale-reversed row.
+    """
+    from scipy import ndimage
+
+    n_scale, n_half = A.shape[-2:]
+    pad = size // 2
+    columns = np.arange(-pad, n_half + pad) % n_frames
+    direct = columns < n_half
+    padded = np.empty(A.shape[:-1] + (columns.size,), dtype=A.dtype)
+    padded[..., direct] = A[..., columns[direct]]
+    if not direct.all():
+        reversed_scale = (-np.arange(n_scale)) % n_scale
+        padded[..., ~direct] = A[..., n_frames - columns[~direct]][..., reversed_scale, :]
+    inner = slice(pad, pad + n_half)
+    local_max = ndimage.maximum_filter1d(padded, size, axis=-1, mode="nearest")[..., inner]
+    local_mean = ndimage.uniform_filter1d(padded, size, axis=-1, mode="nearest")[..., inner]
+    return local_max, local_mean
