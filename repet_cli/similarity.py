@@ -31,6 +31,10 @@ DEFAULT_NEIGHBORS = 20
 DEFAULT_MIN_SEPARATION = 1.0
 #: Least cosine similarity of a picked frame (the paper's 0: any peak may take part).
 DEFAULT_THRESHOLD = 0.0
+#: Width in Hz of the frequency bands frames are compared in (16 bins of a 2048-point STFT
+#: at 44.1 kHz). Frames are compared by their spectral envelope, which a sung note changes
+#: less than its harmonics; the paper compares single bins (0).
+DEFAULT_BAND_WIDTH = 350.0
 #: Rows of the similarity matrix computed at a time; the block takes ``4 * block * n_frames``
 #: bytes (64 MB for a 4-minute song at a 512-sample hop).
 DEFAULT_BLOCK = 1024
@@ -49,6 +53,7 @@ def similarity_model(
     neighbors: int = DEFAULT_NEIGHBORS,
     min_separation: float = DEFAULT_MIN_SEPARATION,
     threshold: float = DEFAULT_THRESHOLD,
+    band_width: float = DEFAULT_BAND_WIDTH,
     include_self: bool = False,
     block: int = DEFAULT_BLOCK,
 ) -> np.ndarray:
@@ -80,6 +85,10 @@ def similarity_model(
         note of the foreground looks like itself for as long as it lasts.
     threshold : float
         Least cosine similarity, in [-1, 1], of a picked frame.
+    band_width : float
+        Width in Hz of the bands, sums of adjacent frequency bins, that frames are compared
+        in (rounded to whole bins; 0 compares single bins, as in the paper). It changes only
+        which frames are picked; their median keeps the full resolution.
     include_self : bool
         Let the frame vote in its own median, as in the paper. Off by default: the frame
         holds its own foreground, and leaving it out measured better (see Notes).
@@ -124,11 +133,28 @@ def similarity_model(
         raise ParameterError(
             f"`min_separation` must be a non-negative number of seconds, got {min_separation!r}"
         )
+    if not (isinstance(band_width, numbers.Real) and 0 <= band_width < math.inf):
+        raise ParameterError(
+            f"`band_width` must be a non-negative number of Hz, got {band_width!r}"
+        )
     # "At least" rounds up; at least one frame, so that no frame is picked twice.
     separation = max(1, math.ceil(seconds_to_frames(min_separation, sr=sr, hop=hop) - 1e-9))
     V = _as_spectrogram(V)
+    n_freq = V.shape[-2]
+    bin_width = sr / 2 / max(1, n_freq - 1)  # bins run from 0 Hz to Nyquist
+    bins_per_band = max(1, round(band_width / bin_width))
+    if n_freq > 1 and bins_per_band >= n_freq:
+        raise ParameterError(
+            f"`band_width` ({band_width:g} Hz) must leave at least two bands of the {n_freq} "
+            f"frequency bins ({bin_width:g} Hz apart), or every frame looks like every other"
+        )
     others = similar_frames(
-        V, neighbors=neighbors, separation=separation, threshold=threshold, block=block
+        V,
+        neighbors=neighbors,
+        separation=separation,
+        threshold=threshold,
+        bins_per_band=bins_per_band,
+        block=block,
     )
     if include_self:
         index = np.concatenate([np.arange(V.shape[-1])[:, None], others], axis=1)
@@ -140,17 +166,24 @@ def similarity_model(
 
 
 def similar_frames(
-    V: np.ndarray, *, neighbors: int, separation: int, threshold: float, block: int
+    V: np.ndarray,
+    *,
+    neighbors: int,
+    separation: int,
+    threshold: float,
+    bins_per_band: int = 1,
+    block: int = DEFAULT_BLOCK,
 ) -> np.ndarray:
     """The frames each frame's repeating model is made of (Rafii & Pardo 2012, eq. 1-2).
 
     Frames are compared by the cosine similarity of the columns of ``V`` averaged over its
-    leading axes. For frame ``j``, the candidates are the peaks of row ``j`` of the similarity
-    matrix (values greater than their left neighbour and not less than their right one) of
-    at least ``threshold``, at least ``separation`` frames from ``j``; frames that are all
-    zero resemble nothing and are never candidates, nor have any. The picks are made
-    greedily, highest first, each at least ``separation`` frames from those picked before,
-    until ``neighbors`` are picked or no candidate is left.
+    leading axes, after summing every ``bins_per_band`` adjacent bins. For frame ``j``, the
+    candidates are the peaks of row ``j`` of the similarity matrix (values greater than their
+    left neighbour and not less than their right one) of at least ``threshold``, at least
+    ``separation`` frames from ``j``; frames that are all zero resemble nothing and are never
+    candidates, nor have any. The picks are made greedily, highest first, each at least
+    ``separation`` frames from those picked before, until ``neighbors`` are picked or no
+    candidate is left.
 
     Parameters
     ----------
@@ -163,6 +196,9 @@ def similar_frames(
         them and the frame, at least 1.
     threshold : float
         Least similarity of a picked frame, in [-1, 1].
+    bins_per_band : int
+        Adjacent frequency bins summed into one band before frames are compared; the last
+        band may be narrower. At least two bands must remain.
     block : int
         Rows of the similarity matrix computed at a time.
 
@@ -175,11 +211,17 @@ def similar_frames(
     _check_positive_int("neighbors", neighbors)
     _check_positive_int("separation", separation)
     _check_positive_int("block", block)
+    _check_positive_int("bins_per_band", bins_per_band)
     if not (isinstance(threshold, numbers.Real) and -1 <= threshold <= 1):
         raise ParameterError(f"`threshold` must be a similarity in [-1, 1], got {threshold!r}")
     V = _as_spectrogram(V)
-    n_frames = V.shape[-1]
-    U, silent = _unit_frames(V)  # (n_freq, n_frames)
+    n_freq, n_frames = V.shape[-2:]
+    if n_freq > 1 and bins_per_band >= n_freq:
+        raise ParameterError(
+            f"`bins_per_band` ({bins_per_band}) must leave at least two bands of the {n_freq} "
+            "frequency bins, or every frame looks like every other"
+        )
+    U, silent = _unit_frames(V, bins_per_band=bins_per_band)  # (n_bands, n_frames)
     index = np.full((n_frames, neighbors), -1, dtype=np.int64)
     window = np.arange(1 - separation, separation)  # offsets closer than `separation`
     for start in range(0, n_frames, block):
@@ -297,12 +339,14 @@ def _median_network(k: int) -> tuple[tuple[int, int], ...]:
     return tuple(reversed(kept))
 
 
-def _unit_frames(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Channel-averaged frames scaled to unit length, shape (n_freq, n_frames), float32.
+def _unit_frames(V: np.ndarray, *, bins_per_band: int) -> tuple[np.ndarray, np.ndarray]:
+    """Channel-averaged band sums of the frames scaled to unit length, float32.
 
-    Also returns which frames are all zero (their rows stay zero).
+    Returns the frames, shape (n_bands, n_frames), and which of them are all zero (those
+    stay zero).
     """
-    U = np.mean(V.reshape(-1, *V.shape[-2:]), axis=0, dtype=np.float32)
+    bands = np.add.reduceat(V, np.arange(0, V.shape[-2], bins_per_band), axis=-2)
+    U = np.mean(bands.reshape(-1, *bands.shape[-2:]), axis=0, dtype=np.float32)
     # Scaling by the peak first keeps the sum of squares clear of overflow and underflow.
     peak = np.max(np.abs(U), axis=0)
     silent = ~(peak > 0)

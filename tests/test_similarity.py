@@ -10,8 +10,9 @@ from repet_cli import mask as masks
 from repet_cli.errors import ParameterError
 from repet_cli.similarity import median_of_frames, similar_frames, similarity_model
 
-# Ten frames per second: `min_separation` 0.1 s is one frame.
-SR, HOP = 1000, 100
+# Ten frames per second: `min_separation` 0.1 s is one frame. The synthetic spectrograms have
+# 129 bins, 86 Hz apart, so the default 350 Hz bands hold 4 bins.
+SR, HOP = 22050, 2205
 
 spectrograms = arrays(
     np.float32,
@@ -20,9 +21,11 @@ spectrograms = arrays(
 )
 
 
-def dense_reference(V, *, neighbors, separation, threshold, include_self=False):
+def dense_reference(V, *, neighbors, separation, threshold, bins_per_band=1, include_self=False):
     """REPET-SIM the slow, obvious way: the whole similarity matrix and a loop per frame."""
     mean = V.reshape(-1, *V.shape[-2:]).mean(axis=0).astype(np.float64)
+    pad = -len(mean) % bins_per_band
+    mean = np.pad(mean, [(0, pad), (0, 0)]).reshape(-1, bins_per_band, mean.shape[-1]).sum(1)
     norm = np.linalg.norm(mean, axis=0)
     unit = np.divide(mean, norm, out=np.zeros_like(mean), where=norm > 0)
     S = unit.T @ unit
@@ -43,7 +46,7 @@ def dense_reference(V, *, neighbors, separation, threshold, include_self=False):
     return index, W
 
 
-def sections(seed=0, n_freq=40):
+def sections(seed=0, n_freq=129):
     """A background of two sections in the order A B A A B A B B, of 24 and 17 frames: its
     repetitions are not periodic. Each frame has its own random spectrum."""
     rng = np.random.default_rng(seed)
@@ -123,7 +126,7 @@ def test_the_frame_itself_votes_only_when_asked(include_self):
     V = sections(seed=6)
     W = similarity_model(V, sr=SR, hop=HOP, neighbors=4, include_self=include_self)
     _, expected = dense_reference(
-        V, neighbors=4, separation=10, threshold=0.0, include_self=include_self
+        V, neighbors=4, separation=10, threshold=0.0, bins_per_band=4, include_self=include_self
     )
     np.testing.assert_allclose(W, expected, rtol=1e-6)
 
@@ -132,22 +135,38 @@ def test_min_separation_rounds_up_to_whole_frames():
     V = sections(seed=2)
     # 0.25 s at ten frames per second: at least 2.5 frames, so 3.
     W = similarity_model(V, sr=SR, hop=HOP, neighbors=5, min_separation=0.25)
-    _, expected = dense_reference(V, neighbors=5, separation=3, threshold=0.0)
+    _, expected = dense_reference(V, neighbors=5, separation=3, threshold=0.0, bins_per_band=4)
+    np.testing.assert_allclose(W, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("band_width", "bins_per_band"), [(0, 1), (100, 1), (350, 4), (1000, 12)])
+def test_frames_are_compared_in_bands_of_whole_bins(band_width, bins_per_band):
+    V = sections(seed=7)
+    W = similarity_model(V, sr=SR, hop=HOP, neighbors=4, band_width=band_width)
+    _, expected = dense_reference(
+        V, neighbors=4, separation=10, threshold=0.0, bins_per_band=bins_per_band
+    )
     np.testing.assert_allclose(W, expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("block", [1, 7, 1000])
-@pytest.mark.parametrize(("neighbors", "separation", "threshold"), [(4, 3, 0.0), (9, 1, 0.7)])
-def test_blocked_computation_matches_a_dense_reference(block, neighbors, separation, threshold):
+@pytest.mark.parametrize(
+    ("neighbors", "separation", "threshold", "bins_per_band"), [(4, 3, 0.0, 1), (9, 1, 0.7, 3)]
+)
+def test_blocked_computation_matches_a_dense_reference(
+    block, neighbors, separation, threshold, bins_per_band
+):
     rng = np.random.default_rng(5)
     V = rng.random((2, 12, 70), dtype=np.float32) ** 3  # peaky rows, some below 0.7
     V[..., 20] = 0.0
-    index, expected = dense_reference(
-        V, neighbors=neighbors, separation=separation, threshold=threshold
-    )
-    got = similar_frames(
-        V, neighbors=neighbors, separation=separation, threshold=threshold, block=block
-    )
+    options = {
+        "neighbors": neighbors,
+        "separation": separation,
+        "threshold": threshold,
+        "bins_per_band": bins_per_band,
+    }
+    index, expected = dense_reference(V, **options)
+    got = similar_frames(V, block=block, **options)
     np.testing.assert_array_equal(got, index)
     own = np.flatnonzero(got[:, 0] < 0)
     got[own, 0] = own  # frames without picks are their own model
@@ -201,12 +220,14 @@ def test_model_is_gain_invariant_and_channels_share_the_picks():
         ({"threshold": 1.5}, "threshold"),
         ({"threshold": math.nan}, "threshold"),
         ({"block": 0}, "block"),
+        ({"band_width": -1.0}, "band_width"),
+        ({"band_width": 20000.0}, "band_width"),  # one band: every frame alike
         ({"sr": 0}, "sr"),
         ({"hop": 0}, "hop"),
     ],
 )
 def test_bad_parameters_are_named(kwargs, name):
-    V = np.ones((2, 3, 10), dtype=np.float32)
+    V = np.ones((2, 5, 10), dtype=np.float32)
     options = {"sr": SR, "hop": HOP, **kwargs}
     with pytest.raises(ParameterError, match=f"`{name}`"):
         similarity_model(V, **options)
