@@ -181,7 +181,7 @@ SEPARATION_OPTIONS: list = [
     click.option(
         "--neighbors",
         type=int,
-        help="repet-sim: frames whose median models each frame, itself included  "
+        help="repet-sim: how many similar frames the median of each frame's model takes  "
         f"[default: {similarity_defaults.DEFAULT_NEIGHBORS}]",
     ),
     click.option(

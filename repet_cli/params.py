@@ -107,7 +107,7 @@ class RepetParams:
         periods before and after it (default 3).
     neighbors, min_separation, similarity_threshold : optional
         ``repet-sim`` only: each frame's model is the median of its ``neighbors`` most similar
-        frames (cosine similarity of spectra, the frame itself included), at least
+        frames (cosine similarity of spectral envelopes), at least
         ``min_separation`` seconds apart, with a similarity of at least
         ``similarity_threshold``. Defaults: see :mod:`repet_cli.similarity`.
     rate_width, peak_threshold : float, optional

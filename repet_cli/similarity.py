@@ -16,8 +16,10 @@ square, as for any method that compares every frame with every other).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -37,12 +39,12 @@ DEFAULT_THRESHOLD = 0.0
 DEFAULT_BAND_WIDTH = 350.0
 #: Rows of the similarity matrix computed at a time; the block takes ``4 * block * n_frames``
 #: bytes (64 MB for a 4-minute song at a 512-sample hop).
-DEFAULT_BLOCK = 1024
+DEFAULT_BLOCK = 512
 #: Frames whose medians are computed at a time (a cache-sized working set).
 MEDIAN_BLOCK = 16
-#: Subtracted from the similarity of frames that cannot be picked (similarities lie in
-#: [-1, 1], so anything below -1 is out).
-REJECTED = 4.0
+#: Most threads the similarity rows and the medians are spread over; each holds its own
+#: block of similarities (``6 * block * n_frames`` bytes).
+MAX_THREADS = 4
 
 
 def similarity_model(
@@ -223,34 +225,75 @@ def similar_frames(
         )
     U, silent = _unit_frames(V, bins_per_band=bins_per_band)  # (n_bands, n_frames)
     index = np.full((n_frames, neighbors), -1, dtype=np.int64)
+    _in_parallel(
+        functools.partial(
+            _pick,
+            U=U,
+            silent=silent,
+            index=index,
+            separation=separation,
+            threshold=threshold,
+            block=block,
+        ),
+        n_frames,
+        min_size=block,
+    )
+    return index
+
+
+def _pick(
+    first: int,
+    last: int,
+    *,
+    U: np.ndarray,
+    silent: np.ndarray,
+    index: np.ndarray,
+    separation: int,
+    threshold: float,
+    block: int,
+) -> None:
+    """:func:`similar_frames` for frames ``first`` to ``last - 1``, written into ``index``."""
+    n_frames = U.shape[1]
+    # Buffers reused from block to block: fresh arrays this size cost more in page faults
+    # than the arithmetic done on them.
+    size = min(block, last - first)
+    S_buffer = np.empty((size, n_frames), dtype=np.float32)
+    keep_buffer = np.empty((size, n_frames), dtype=bool)
+    pair_buffer = np.empty((size, max(n_frames - 1, 0)), dtype=bool)
     window = np.arange(1 - separation, separation)  # offsets closer than `separation`
-    for start in range(0, n_frames, block):
-        stop = min(start + block, n_frames)
-        rows = np.arange(stop - start)
-        S = U[:, start:stop].T @ U  # (rows, n_frames): cosine similarities of the block's frames
-        # Candidates: peaks of each row at or above the threshold, among non-silent frames.
-        rejected = S < threshold
-        rejected[:, 1:] |= S[:, 1:] <= S[:, :-1]
-        rejected[:, :-1] |= S[:, :-1] < S[:, 1:]
-        rejected[:, silent] = True
-        rejected[silent[start:stop]] = True
-        # Lowering the rejected values below any similarity is three times as fast as
-        # overwriting them through the mask.
-        S -= rejected * np.float32(REJECTED)
-        del rejected
+    for start in range(first, last, block):
+        stop = min(start + block, last)
+        S, keep, pair = (
+            S_buffer[: stop - start],
+            keep_buffer[: stop - start],
+            pair_buffer[: stop - start],
+        )
+        np.matmul(U[:, start:stop].T, U, out=S)  # cosine similarities of the block's frames
+        # Candidates: peaks of each row (greater than the left neighbour, not less than the
+        # right one) at or above the threshold, among non-silent frames.
+        np.greater_equal(S, threshold, out=keep)
+        np.greater(S[:, 1:], S[:, :-1], out=pair)
+        keep[:, 1:] &= pair
+        np.greater_equal(S[:, :-1], S[:, 1:], out=pair)
+        keep[:, :-1] &= pair
+        keep[:, silent] = False
+        keep[silent[start:stop]] = False
+        # Candidates move to [1, 3], the others to 0, and ruled-out frames go to -inf.
+        S += 2.0
+        S *= keep
+        flat = S.reshape(-1)
+        offsets = np.arange(stop - start) * n_frames
         picks = np.arange(start, stop)  # the frame itself rules out its surroundings first
-        for k in range(-1, neighbors):
+        for k in range(-1, index.shape[1]):
             if k >= 0:
                 picks = np.argmax(S, axis=1)
-                found = S[rows, picks] >= -1  # neither rejected nor ruled out
+                found = flat[offsets + picks] > 0.5
                 if not found.any():
                     break
                 picks = np.where(found, picks, -1)
                 index[start:stop, k] = picks
             # Rule out everything closer than `separation` to the frames just picked.
-            near = np.clip(picks[:, None] + window, 0, n_frames - 1)
-            S[rows[:, None], near] = -np.inf
-    return index
+            flat[offsets[:, None] + np.clip(picks[:, None] + window, 0, n_frames - 1)] = -np.inf
 
 
 def median_of_frames(V: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -273,9 +316,8 @@ def median_of_frames(V: np.ndarray, index: np.ndarray) -> np.ndarray:
     V = _as_spectrogram(V)
     shape, n_frames = V.shape, V.shape[-1]
     index = np.asarray(index)
-    k = index.shape[1]
-    counts = np.count_nonzero(index >= 0, axis=1)
-    if index.shape[0] != n_frames or not np.all(counts >= 1):
+    counts = np.count_nonzero(index >= 0, axis=-1)
+    if index.ndim != 2 or index.shape[0] != n_frames or not np.all(counts >= 1):
         raise ParameterError(
             f"`index` must have one row of frames per frame ({n_frames}), each with at least one"
         )
@@ -289,25 +331,69 @@ def median_of_frames(V: np.ndarray, index: np.ndarray) -> np.ndarray:
         rows[start:stop] = columns[:, start:stop].T
     rows[n_frames] = np.inf
     safe = np.where(index >= 0, index, n_frames)
-    low, high = (counts - 1) // 2, counts // 2
-    comparators = _median_network(k)
     W = np.empty_like(columns)
-    for start in range(0, n_frames, MEDIAN_BLOCK):
-        t = slice(start, start + MEDIAN_BLOCK)
-        gathered = rows[safe[t]]  # (frames, k, n_freq * channels)
-        wires = [gathered[:, i] for i in range(k)]
-        spare = np.empty_like(wires[0])
-        for a, b in comparators:
-            np.minimum(wires[a], wires[b], out=spare)
-            np.maximum(wires[a], wires[b], out=wires[b])
-            wires[a], spare = spare, wires[a]
-        ordered = np.stack(wires[: k // 2 + 1], axis=1)  # the lower half holds the medians
-        picked = np.arange(ordered.shape[0])
-        median = ordered[picked, low[t]] + ordered[picked, high[t]]
-        median *= 0.5
-        W[:, t] = median.T
+    _in_parallel(
+        functools.partial(_median, rows=rows, index=safe, counts=counts, out=W),
+        n_frames,
+        min_size=MEDIAN_BLOCK,
+    )
     np.minimum(W, columns, out=W)
     return W.reshape(shape)
+
+
+def _median(
+    first: int,
+    last: int,
+    *,
+    rows: np.ndarray,
+    index: np.ndarray,
+    counts: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """:func:`median_of_frames` for frames ``first`` to ``last - 1``, written into ``out``."""
+    k = index.shape[1]
+    comparators = _median_network(k)
+    gathered_buffer = np.empty((MEDIAN_BLOCK, k, rows.shape[1]), dtype=rows.dtype)
+    spare = np.empty((MEDIAN_BLOCK, rows.shape[1]), dtype=rows.dtype)
+    lower_buffer = np.empty((MEDIAN_BLOCK, k // 2 + 1, rows.shape[1]), dtype=rows.dtype)
+    for start in range(first, last, MEDIAN_BLOCK):
+        t = slice(start, min(start + MEDIAN_BLOCK, last))
+        size = t.stop - t.start
+        gathered = np.take(rows, index[t], axis=0, out=gathered_buffer[:size])
+        # Sorting network over the k picks, one whole spectrum per comparator input.
+        wires = [gathered[:, i] for i in range(k)]
+        free = spare[:size]
+        for a, b in comparators:
+            np.minimum(wires[a], wires[b], out=free)
+            np.maximum(wires[a], wires[b], out=wires[b])
+            wires[a], free = free, wires[a]
+        lower = np.stack(wires[: k // 2 + 1], axis=1, out=lower_buffer[:size])
+        frames = np.arange(size)
+        median = lower[frames, (counts[t] - 1) // 2] + lower[frames, counts[t] // 2]
+        median *= 0.5
+        out[:, t] = median.T
+
+
+def _in_parallel(work, n: int, *, min_size: int) -> None:
+    """Call ``work(first, last)`` on consecutive ranges covering ``0 .. n - 1``, in threads.
+
+    numpy releases the GIL in the array operations the workers spend their time in; each
+    range is at least ``min_size`` long, and at most :data:`MAX_THREADS` run at once.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        cpus = os.cpu_count() or 1
+    threads = max(1, min(cpus, MAX_THREADS, n // max(1, min_size)))
+    bounds = [round(i * n / threads) for i in range(threads + 1)]
+    if threads == 1:
+        work(0, n)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(work, a, b) for a, b in itertools.pairwise(bounds)]:
+            future.result()
 
 
 @functools.lru_cache(maxsize=32)
