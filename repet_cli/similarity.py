@@ -37,13 +37,18 @@ DEFAULT_THRESHOLD = 0.0
 #: at 44.1 kHz). Frames are compared by their spectral envelope, which a sung note changes
 #: less than its harmonics; the paper compares single bins (0).
 DEFAULT_BAND_WIDTH = 350.0
-#: Rows of the similarity matrix computed at a time; the block takes ``4 * block * n_frames``
-#: bytes (64 MB for a 4-minute song at a 512-sample hop).
-DEFAULT_BLOCK = 512
-#: Frames whose medians are computed at a time (a cache-sized working set).
-MEDIAN_BLOCK = 16
-#: Most threads the similarity rows and the medians are spread over; each holds its own
-#: block of similarities (``6 * block * n_frames`` bytes).
+#: Bytes of similarities a block of rows takes by default (with its masks, 1.5 times as
+#: much, once per thread): about 270 rows of a 3-minute song at a 512-sample hop.
+BLOCK_BYTES = 16 * 2**20
+#: Frames per chunk of a similarity row whose maximum is kept while picking.
+CHUNK = 32
+#: The medians are taken on slabs of at most ``MEDIAN_SLAB`` bins (the channels' bins one
+#: after another), whose frames are first copied out as rows (``4 * MEDIAN_SLAB * n_frames``
+#: bytes), for ``MEDIAN_BLOCK`` frames at a time (a cache-sized working set).
+MEDIAN_SLAB = 512
+MEDIAN_BLOCK = 32
+#: Most threads the similarity rows and the medians are spread over (each similarity thread
+#: holds its own block).
 MAX_THREADS = 4
 
 
@@ -57,7 +62,7 @@ def similarity_model(
     threshold: float = DEFAULT_THRESHOLD,
     band_width: float = DEFAULT_BAND_WIDTH,
     include_self: bool = False,
-    block: int = DEFAULT_BLOCK,
+    block: int | None = None,
 ) -> np.ndarray:
     """Repeating spectrogram model of REPET-SIM (Rafii & Pardo 2012, sec. 2).
 
@@ -94,9 +99,10 @@ def similarity_model(
     include_self : bool
         Let the frame vote in its own median, as in the paper. Off by default: the frame
         holds its own foreground, and leaving it out measured better (see Notes).
-    block : int
-        Rows of the similarity matrix computed at a time (memory ``4 * block * n_frames``
-        bytes; the result does not depend on it).
+    block : int, optional
+        Rows of the similarity matrix computed at a time (memory ``6 * block * n_frames``
+        bytes per thread; the result does not depend on it). By default as many as fit into
+        :data:`BLOCK_BYTES`, so that memory grows only linearly with the input's length.
 
     Returns
     -------
@@ -112,21 +118,24 @@ def similarity_model(
     Notes
     -----
     Defaults, measured on the 15 excerpts (6.8 s) of the evaluation set with a 2048/512 STFT,
-    the soft mask and a 150 Hz high-pass, mean SDR background / foreground in dB (nussl's
-    REPET-SIM: 6.08 / 2.00):
+    the soft mask and a 150 Hz high-pass; mean SDR background / foreground in dB (nussl's
+    REPET-SIM: 6.08 / 2.00). With the defaults: 7.58 / 3.09.
 
-    - Leaving the frame out of its own median: 6.35 / 2.39, against 5.68 / 2.13 with it (1 s,
-      20); 7.07 / 2.98 against 6.70 / 2.97 at 0.5 s.
-    - At an equal number of picks (about 5), a separation of 1 s beat 0.5 s by 0.7 dB and
-      0.25 s by 1 dB: picks from different passages outvote the foreground better. The
-      paper's 1 s is kept although 0.5 s scores higher on these excerpts (7.07 / 2.98), only
-      because more frames fit into 6.8 s at 0.5 s; a whole song has room for ``neighbors``
-      frames at 1 s.
-    - More picks help while the foreground is present in many of them (10 -> 20 at 0.5 s:
-      +0.16 dB background); 20 keeps the median cheap (``neighbors`` costs time as
-      ``k log^2 k``).
-    - A threshold above 0 leaves frames without picks, which then go wholly to the
-      background: 0.8 lost 3 dB.
+    - Bands: single bins (the paper) 6.35 / 2.39, 86 Hz 6.73 / 2.59, 172 Hz 7.10 / 2.79,
+      350 Hz 7.58 / 3.09, 700 Hz 7.75 / 3.14, 2.8 kHz 7.90 / 3.19. The gain flattens past
+      350 Hz, while ever wider bands tell ever fewer frames apart; 350 Hz bands also make the
+      similarities 16 times cheaper to compute.
+    - Leaving the frame out of its own median: 7.58 / 3.09 against 6.98 / 3.11 with it
+      (6.35 / 2.39 against 5.68 / 2.13 on single bins).
+    - Separation: at an equal number of picks (about 5, single bins, the frame included), 1 s
+      beat 0.5 s by 0.5 dB and 0.25 s by 1 dB: picks from different passages outvote the
+      foreground better. Shorter separations score higher on these excerpts (0.25 s:
+      8.05 / 3.21) only because more frames fit into 6.8 s; a whole song has room for
+      ``neighbors`` frames 1 s apart, so the paper's 1 s is kept.
+    - Neighbours: where 20 fit (0.25 s apart), 10 gave 7.53 / 3.03, 20 gave 8.05 / 3.21 and
+      40 no more than 20. The median's cost grows as ``k log^2 k``.
+    - A threshold above 0 leaves frames without picks, and they go wholly to the background:
+      0.8 lost 3 dB.
     """
     if not (isinstance(sr, numbers.Real) and math.isfinite(sr) and sr > 0):
         raise ParameterError(f"`sr` must be a positive sample rate in Hz, got {sr!r}")
@@ -158,6 +167,8 @@ def similarity_model(
         bins_per_band=bins_per_band,
         block=block,
     )
+    # Columns no frame filled would only slow the median down.
+    others = others[:, : max(1, int(np.count_nonzero(others >= 0, axis=1).max()))]
     if include_self:
         index = np.concatenate([np.arange(V.shape[-1])[:, None], others], axis=1)
     else:
@@ -174,7 +185,7 @@ def similar_frames(
     separation: int,
     threshold: float,
     bins_per_band: int = 1,
-    block: int = DEFAULT_BLOCK,
+    block: int | None = None,
 ) -> np.ndarray:
     """The frames each frame's repeating model is made of (Rafii & Pardo 2012, eq. 1-2).
 
@@ -201,8 +212,8 @@ def similar_frames(
     bins_per_band : int
         Adjacent frequency bins summed into one band before frames are compared; the last
         band may be narrower. At least two bands must remain.
-    block : int
-        Rows of the similarity matrix computed at a time.
+    block : int, optional
+        Rows of the similarity matrix computed at a time (see :func:`similarity_model`).
 
     Returns
     -------
@@ -212,7 +223,8 @@ def similar_frames(
     """
     _check_positive_int("neighbors", neighbors)
     _check_positive_int("separation", separation)
-    _check_positive_int("block", block)
+    if block is not None:
+        _check_positive_int("block", block)
     _check_positive_int("bins_per_band", bins_per_band)
     if not (isinstance(threshold, numbers.Real) and -1 <= threshold <= 1):
         raise ParameterError(f"`threshold` must be a similarity in [-1, 1], got {threshold!r}")
@@ -223,6 +235,8 @@ def similar_frames(
             f"`bins_per_band` ({bins_per_band}) must leave at least two bands of the {n_freq} "
             "frequency bins, or every frame looks like every other"
         )
+    if block is None:
+        block = max(16, BLOCK_BYTES // (4 * n_frames))
     U, silent = _unit_frames(V, bins_per_band=bins_per_band)  # (n_bands, n_frames)
     index = np.full((n_frames, neighbors), -1, dtype=np.int64)
     _in_parallel(
@@ -236,7 +250,7 @@ def similar_frames(
             block=block,
         ),
         n_frames,
-        min_size=block,
+        block=block,
     )
     return index
 
@@ -260,7 +274,11 @@ def _pick(
     S_buffer = np.empty((size, n_frames), dtype=np.float32)
     keep_buffer = np.empty((size, n_frames), dtype=bool)
     pair_buffer = np.empty((size, max(n_frames - 1, 0)), dtype=bool)
-    window = np.arange(1 - separation, separation)  # offsets closer than `separation`
+    reach = min(separation, n_frames)  # beyond the input there is nothing to rule out
+    window = np.arange(1 - reach, reach)  # offsets closer than `separation`
+    last_frame = n_frames - 1
+    chunk_starts = np.arange(0, n_frames, CHUNK)
+    chunk_span = np.arange((2 * reach - 2) // CHUNK + 2)  # chunks a window can touch
     for start in range(first, last, block):
         stop = min(start + block, last)
         S, keep, pair = (
@@ -282,18 +300,33 @@ def _pick(
         S += 2.0
         S *= keep
         flat = S.reshape(-1)
-        offsets = np.arange(stop - start) * n_frames
-        picks = np.arange(start, stop)  # the frame itself rules out its surroundings first
-        for k in range(-1, index.shape[1]):
-            if k >= 0:
-                picks = np.argmax(S, axis=1)
-                found = flat[offsets + picks] > 0.5
-                if not found.any():
-                    break
-                picks = np.where(found, picks, -1)
-                index[start:stop, k] = picks
+        rows = np.arange(stop - start)
+        offsets = rows * n_frames
+        # The frame itself rules out its surroundings first.
+        flat[
+            offsets[:, None] + np.clip(np.arange(start, stop)[:, None] + window, 0, last_frame)
+        ] = -np.inf
+        # Each row's maximum is found from the maxima of its chunks, which only the chunks
+        # a pick rules out need refreshing for: a pass over the whole row per pick would
+        # cost more than all the rest.
+        M = np.maximum.reduceat(S, chunk_starts, axis=1)
+        for k in range(index.shape[1]):
+            chunk = np.argmax(M, axis=1)
+            found = M[rows, chunk] > 0.5
+            if not found.any():
+                break
+            inside = np.minimum(chunk[:, None] * CHUNK + np.arange(CHUNK), last_frame)
+            picks = inside[rows, np.argmax(S[rows[:, None], inside], axis=1)]
+            index[start:stop, k] = np.where(found, picks, -1)
             # Rule out everything closer than `separation` to the frames just picked.
-            flat[offsets[:, None] + np.clip(picks[:, None] + window, 0, n_frames - 1)] = -np.inf
+            flat[offsets[:, None] + np.clip(picks[:, None] + window, 0, last_frame)] = -np.inf
+            first_chunk = np.maximum(picks - reach + 1, 0) // CHUNK
+            last_chunk = np.minimum(picks + reach - 1, last_frame) // CHUNK
+            covered = np.minimum(first_chunk[:, None] + chunk_span, last_chunk[:, None])
+            M[rows[:, None], covered] = -np.inf  # chunks wholly inside the ruled-out window
+            for edge in (first_chunk, last_chunk):  # and the two it cuts through
+                inside = np.minimum(edge[:, None] * CHUNK + np.arange(CHUNK), last_frame)
+                M[rows, edge] = S[rows[:, None], inside].max(axis=1)
 
 
 def median_of_frames(V: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -317,26 +350,37 @@ def median_of_frames(V: np.ndarray, index: np.ndarray) -> np.ndarray:
     shape, n_frames = V.shape, V.shape[-1]
     index = np.asarray(index)
     counts = np.count_nonzero(index >= 0, axis=-1)
-    if index.ndim != 2 or index.shape[0] != n_frames or not np.all(counts >= 1):
+    if not (
+        np.issubdtype(index.dtype, np.integer)
+        and index.ndim == 2
+        and index.shape[0] == n_frames
+        and np.all(counts >= 1)
+        and np.all(index < n_frames)
+    ):
         raise ParameterError(
-            f"`index` must have one row of frames per frame ({n_frames}), each with at least one"
+            f"`index` must hold one row of frame numbers below {n_frames} per frame, with at "
+            f"least one in every row, got shape {index.shape}"
         )
     columns = V.reshape(-1, n_frames)
-    # Frames as rows, so a gather copies whole spectra; one extra row of +inf stands in for
-    # the padding, which sorts above every real value and leaves the lower order statistics
-    # of each frame's own count untouched.
-    rows = np.empty((n_frames + 1, columns.shape[0]), dtype=V.dtype)
-    for start in range(0, n_frames, 256):
-        stop = min(start + 256, n_frames)
-        rows[start:stop] = columns[:, start:stop].T
-    rows[n_frames] = np.inf
     safe = np.where(index >= 0, index, n_frames)
     W = np.empty_like(columns)
-    _in_parallel(
-        functools.partial(_median, rows=rows, index=safe, counts=counts, out=W),
-        n_frames,
-        min_size=MEDIAN_BLOCK,
-    )
+    # A slab of bins at a time, frames as rows, so that a gather copies whole stretches of
+    # spectrum; one extra row of +inf stands in for the padding, which sorts above every
+    # real value and leaves the lower order statistics of each frame's own count untouched.
+    slab = math.ceil(columns.shape[0] / math.ceil(columns.shape[0] / MEDIAN_SLAB))  # even
+    rows = np.empty((n_frames + 1, slab), dtype=V.dtype)
+    for low in range(0, columns.shape[0], slab):
+        high = min(low + slab, columns.shape[0])
+        part = rows[:, : high - low]
+        for start in range(0, n_frames, 256):
+            stop = min(start + 256, n_frames)
+            part[start:stop] = columns[low:high, start:stop].T
+        part[n_frames] = np.inf
+        _in_parallel(
+            functools.partial(_median, rows=part, index=safe, counts=counts, out=W[low:high]),
+            n_frames,
+            block=MEDIAN_BLOCK,
+        )
     np.minimum(W, columns, out=W)
     return W.reshape(shape)
 
@@ -351,44 +395,47 @@ def _median(
     out: np.ndarray,
 ) -> None:
     """:func:`median_of_frames` for frames ``first`` to ``last - 1``, written into ``out``."""
-    k = index.shape[1]
+    k, width = index.shape[1], rows.shape[1]
     comparators = _median_network(k)
-    gathered_buffer = np.empty((MEDIAN_BLOCK, k, rows.shape[1]), dtype=rows.dtype)
-    spare = np.empty((MEDIAN_BLOCK, rows.shape[1]), dtype=rows.dtype)
-    lower_buffer = np.empty((MEDIAN_BLOCK, k // 2 + 1, rows.shape[1]), dtype=rows.dtype)
+    gathered_buffer = np.empty((k, MEDIAN_BLOCK, width), dtype=rows.dtype)
+    spare_buffer = np.empty((MEDIAN_BLOCK, width), dtype=rows.dtype)
+    lower_buffer = np.empty((k // 2 + 1, MEDIAN_BLOCK, width), dtype=rows.dtype)
     for start in range(first, last, MEDIAN_BLOCK):
         t = slice(start, min(start + MEDIAN_BLOCK, last))
         size = t.stop - t.start
-        gathered = np.take(rows, index[t], axis=0, out=gathered_buffer[:size])
-        # Sorting network over the k picks, one whole spectrum per comparator input.
-        wires = [gathered[:, i] for i in range(k)]
-        free = spare[:size]
-        for a, b in comparators:
+        whole = size == MEDIAN_BLOCK  # the buffers fit whole blocks only
+        # gathered[i, f] is the i-th pick of frame f: each comparator input is contiguous.
+        gathered = np.take(rows, index[t].T, axis=0, out=gathered_buffer if whole else None)
+        wires = list(gathered)
+        free = spare_buffer if whole else np.empty_like(wires[0])
+        for a, b in comparators:  # a sorting network over the picks
             np.minimum(wires[a], wires[b], out=free)
             np.maximum(wires[a], wires[b], out=wires[b])
             wires[a], free = free, wires[a]
-        lower = np.stack(wires[: k // 2 + 1], axis=1, out=lower_buffer[:size])
+        lower = np.stack(wires[: k // 2 + 1], out=lower_buffer if whole else None)
         frames = np.arange(size)
-        median = lower[frames, (counts[t] - 1) // 2] + lower[frames, counts[t] // 2]
+        median = lower[(counts[t] - 1) // 2, frames] + lower[counts[t] // 2, frames]
         median *= 0.5
         out[:, t] = median.T
 
 
-def _in_parallel(work, n: int, *, min_size: int) -> None:
-    """Call ``work(first, last)`` on consecutive ranges covering ``0 .. n - 1``, in threads.
+def _in_parallel(work, n: int, *, block: int) -> None:
+    """Call ``work(first, last)`` on ranges of whole blocks covering ``0 .. n - 1``, in threads.
 
-    numpy releases the GIL in the array operations the workers spend their time in; each
-    range is at least ``min_size`` long, and at most :data:`MAX_THREADS` run at once.
+    numpy releases the GIL in the array operations the workers spend their time in. The
+    ranges start at multiples of ``block``, so every block is the same whatever the number of
+    threads (at most :data:`MAX_THREADS`, and no more than blocks), and so is the result.
     """
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on every platform
         cpus = os.cpu_count() or 1
-    threads = max(1, min(cpus, MAX_THREADS, n // max(1, min_size)))
-    bounds = [round(i * n / threads) for i in range(threads + 1)]
+    blocks = math.ceil(n / block)
+    threads = max(1, min(cpus, MAX_THREADS, blocks))
     if threads == 1:
         work(0, n)
         return
+    bounds = [min(n, round(i * blocks / threads) * block) for i in range(threads + 1)]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(threads) as pool:
@@ -431,7 +478,9 @@ def _unit_frames(V: np.ndarray, *, bins_per_band: int) -> tuple[np.ndarray, np.n
     Returns the frames, shape (n_bands, n_frames), and which of them are all zero (those
     stay zero).
     """
-    bands = np.add.reduceat(V, np.arange(0, V.shape[-2], bins_per_band), axis=-2)
+    bands = V
+    if bins_per_band > 1:
+        bands = np.add.reduceat(V, np.arange(0, V.shape[-2], bins_per_band), axis=-2)
     U = np.mean(bands.reshape(-1, *bands.shape[-2:]), axis=0, dtype=np.float32)
     # Scaling by the peak first keeps the sum of squares clear of overflow and underflow.
     peak = np.max(np.abs(U), axis=0)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from repet_cli import mask as masks
+from repet_cli import similarity
 from repet_cli.errors import ParameterError
 from repet_cli.similarity import median_of_frames, similar_frames, similarity_model
 
@@ -114,10 +115,13 @@ def test_picks_are_separated_distinct_and_skip_silence():
             assert len(picked) > 0 and not np.any((picked >= 30) & (picked < 33))
 
 
-def test_a_frame_without_picks_is_its_own_model():
-    V = sections(seed=4)[..., :8]  # too short for any pick 1 s away
+@pytest.mark.parametrize("min_separation", [1.0, 1e6])
+def test_a_frame_without_picks_is_its_own_model(min_separation):
+    V = sections(seed=4)[..., :8]  # too short for any pick this far away
     for include_self in (False, True):
-        W = similarity_model(V, sr=SR, hop=HOP, min_separation=1.0, include_self=include_self)
+        W = similarity_model(
+            V, sr=SR, hop=HOP, min_separation=min_separation, include_self=include_self
+        )
         np.testing.assert_array_equal(W, V)
 
 
@@ -173,6 +177,16 @@ def test_blocked_computation_matches_a_dense_reference(
     np.testing.assert_allclose(median_of_frames(V, got), expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("separation", [1, 31, 45, 400])
+def test_long_rows_match_the_dense_reference(separation):
+    # Rows longer than the chunks picking works in, windows wider and narrower than them.
+    rng = np.random.default_rng(9)
+    V = rng.random((1, 10, 333), dtype=np.float32) ** 2
+    index, _ = dense_reference(V, neighbors=6, separation=separation, threshold=0.0)
+    got = similar_frames(V, neighbors=6, separation=separation, threshold=0.0, block=100)
+    np.testing.assert_array_equal(got, index)
+
+
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 10, 17, 33])
 def test_median_over_a_varying_number_of_frames(k):
     rng = np.random.default_rng(k)
@@ -187,6 +201,23 @@ def test_median_over_a_varying_number_of_frames(k):
         picked = index[j][index[j] >= 0]
         expected = np.minimum(np.median(V[..., picked], axis=-1), V[..., j])
         np.testing.assert_array_equal(W[..., j], expected)
+
+
+def test_threads_do_not_change_the_result(monkeypatch):
+    V = sections(seed=8)
+    results = []
+    for threads in (1, 4):
+        monkeypatch.setattr(similarity, "MAX_THREADS", threads)
+        results.append(similarity_model(V, sr=SR, hop=HOP, neighbors=5, block=16))
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize(
+    "index", [np.full((30, 2), -1), np.zeros((29, 2), int), np.full((30, 2), 30), np.zeros(30)]
+)
+def test_median_needs_one_frame_per_row(index):
+    with pytest.raises(ParameterError, match="`index`"):
+        median_of_frames(np.ones((2, 3, 30), dtype=np.float32), index)
 
 
 @pytest.mark.filterwarnings("error")
