@@ -165,6 +165,29 @@ def _open_temp(p: Path):
     raise FileExistsError(f"no free temporary name beside {p}")
 
 
+#: Samples per channel converted and written at a time.
+WRITE_BLOCK = 2**18
+
+
+def _write_blocks(fh, frames: np.ndarray, *, sr: int, subtype: str) -> None:
+    """Write ``frames[channels, samples]`` to an open binary file as a WAV, a block at a time.
+
+    16-bit PCM is converted here, as libsndfile does it (``floor(x * 32768)``, limited to the
+    16-bit range; the tests check the two agree), at a fraction of its cost.
+    """
+    import soundfile as sf
+
+    with sf.SoundFile(
+        fh, "w", samplerate=sr, channels=frames.shape[0], subtype=subtype, format="WAV"
+    ) as f:
+        for start in range(0, frames.shape[-1], WRITE_BLOCK):
+            block = frames[:, start : start + WRITE_BLOCK].T
+            if subtype == "PCM_16":
+                scaled = np.floor(block * np.float32(32768))
+                block = np.clip(scaled, -32768, 32767, out=scaled).astype(np.int16)
+            f.write(block)
+
+
 def write_audio(
     path: str | os.PathLike,
     y: np.ndarray,
@@ -233,7 +256,7 @@ def write_audio_files(
             tmp, fh = _open_temp(p)
             temps.append(tmp)
             with fh:
-                sf.write(fh, frames.T, sr, subtype=subtype, format="WAV")
+                _write_blocks(fh, frames, sr=sr, subtype=subtype)
                 fh.flush()
                 os.fsync(fh.fileno())
             results.append(WriteResult(path=p, subtype=subtype, clipped=clipped))

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from .errors import ParameterError
+from .parallel import ordered_map
 
 
 def segment_starts(n_frames: int, period: float) -> np.ndarray:
@@ -24,14 +25,64 @@ def segment_starts(n_frames: int, period: float) -> np.ndarray:
     return starts[starts < n_frames]
 
 
+def repeating_template(
+    V: np.ndarray, *, period: float, block: int = 32, threads: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """The repeating segment of :func:`repeating_model` and where each frame sits in it.
+
+    Parameters
+    ----------
+    V : np.ndarray, shape (..., n_freq, n_frames)
+        Magnitude spectrogram (non-negative).
+    period : float
+        Repeating period in frames, ``1 <= period <= n_frames``.
+    block : int
+        Frequency rows processed at a time (bounds the memory of the gathered segments).
+    threads : int
+        Threads the blocks are spread over; the result does not depend on it.
+
+    Returns
+    -------
+    template : np.ndarray, shape (..., n_freq, ceil(period)), dtype of ``V``
+        Element-wise median of the period-aligned segments.
+    offset : np.ndarray, shape (n_frames,), int
+        Offset of every frame within its segment: the unbounded model is
+        ``template[..., offset]``.
+    """
+    V = np.asarray(V)
+    n_frames = V.shape[-1]
+    if not (1 <= period <= n_frames):
+        raise ParameterError(f"period must lie in [1, {n_frames}] frames, got {period!r}")
+    starts = segment_starts(n_frames, period)
+    length = math.ceil(period)
+    # Offsets within a segment that the last (partial) segment still has.
+    in_last = n_frames - starts[-1]
+    index = np.minimum(starts[:, None] + np.arange(length)[None, :], n_frames - 1)
+    template = np.empty(V.shape[:-1] + (length,), dtype=V.dtype)
+
+    def fill(f: int) -> None:
+        rows = slice(f, f + block)
+        segments = V[..., rows, :][..., index]  # (..., rows, n_segments, length)
+        template[..., rows, :in_last] = np.median(segments[..., :, :in_last], axis=-2)
+        if in_last < length:
+            # Offsets the last segment lacks: median over the complete segments only.
+            template[..., rows, in_last:] = np.median(segments[..., :-1, in_last:], axis=-2)
+
+    for _ in ordered_map(fill, range(0, V.shape[-2], block), threads=threads):
+        pass
+    # Each frame takes the template value at its offset within the segment it starts in.
+    owner = np.searchsorted(starts, np.arange(n_frames), side="right") - 1
+    return template, np.arange(n_frames) - starts[owner]
+
+
 def repeating_model(V: np.ndarray, *, period: float) -> np.ndarray:
     """Repeating spectrogram model: the median of the period-aligned segments (eq. 4-5).
 
     The mixture is cut into segments of ``ceil(period)`` frames starting at
     :func:`segment_starts`; the repeating segment is their element-wise median, where the last,
-    partial segment takes part only in the frames it has. The model repeats that segment over
-    the whole length and is finally limited to the mixture, ``min(model, V)`` (eq. 6), so it
-    never holds more energy than the mixture in any bin.
+    partial segment takes part only in the frames it has (:func:`repeating_template`). The
+    model repeats that segment over the whole length and is finally limited to the mixture,
+    ``min(model, V)`` (eq. 6), so it never holds more energy than the mixture in any bin.
 
     Parameters
     ----------
@@ -46,23 +97,7 @@ def repeating_model(V: np.ndarray, *, period: float) -> np.ndarray:
         Repeating model, ``0 <= W <= V``.
     """
     V = np.asarray(V)
-    n_frames = V.shape[-1]
-    if not (1 <= period <= n_frames):
-        raise ParameterError(f"period must lie in [1, {n_frames}] frames, got {period!r}")
-    starts = segment_starts(n_frames, period)
-    length = math.ceil(period)
-    # Offsets within a segment that the last (partial) segment still has.
-    in_last = n_frames - starts[-1]
-    index = np.minimum(starts[:, None] + np.arange(length)[None, :], n_frames - 1)
-    segments = V[..., index]  # (..., n_freq, n_segments, length)
-    template = np.empty(V.shape[:-1] + (length,), dtype=V.dtype)
-    template[..., :in_last] = np.median(segments[..., :, :in_last], axis=-2)
-    if in_last < length:
-        # Offsets the last segment lacks: median over the complete segments only.
-        template[..., in_last:] = np.median(segments[..., :-1, in_last:], axis=-2)
-    # Each frame takes the template value at its offset within the segment it starts in.
-    owner = np.searchsorted(starts, np.arange(n_frames), side="right") - 1
-    offset = np.arange(n_frames) - starts[owner]
+    template, offset = repeating_template(V, period=period)
     return np.minimum(template[..., offset], V)
 
 
@@ -95,25 +130,117 @@ def apply_high_pass(mask: np.ndarray, *, frequencies: np.ndarray, cutoff: float)
     return mask
 
 
-def spatial_covariance(S: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Spatial covariance matrix of a source per frequency (Duong et al. 2010, eq. 12).
+def wiener_statistics(X: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Sums over frames that :func:`spatial_covariances` turns into the Wiener filter's model.
+
+    Computed a block of frames at a time and added up (:func:`add_statistics`), so the
+    covariances of a long spectrogram need no copy of it.
 
     Parameters
     ----------
-    S : np.ndarray, shape (channels, n_freq, n_frames), complex
-        STFT of one source's estimate.
-    v : np.ndarray, shape (n_freq, n_frames)
-        The source's time-frequency scale (see :func:`multichannel_wiener`).
+    X : np.ndarray, shape (channels, n_freq, frames), complex
+        Mixture STFT (a block of frames).
+    mask : np.ndarray, same shape, in [0, 1]
+        Background mask.
 
     Returns
     -------
-    R : np.ndarray, shape (n_freq, channels, channels), complex
-        ``sum_t s s^H / sum_t v`` (zero where the source is silent).
+    dict
+        ``background`` / ``foreground``: ``sum_t s s^H``, shape (n_freq, channels, channels),
+        of the masked estimates; ``background_scale`` / ``foreground_scale``: ``sum_t v``,
+        shape (n_freq,); ``power``: ``sum |X|^2`` and ``bins``: the number of bins (for the
+        diagonal load).
     """
-    R = np.einsum("cft,dft->fcd", S, S.conj())
-    total = np.sum(v, axis=-1)
-    np.divide(R, total[:, None, None], out=R, where=total[:, None, None] > 0)
-    return R
+    channels = X.shape[0]
+    keep = 1.0 - mask
+    stats = {
+        "background": np.empty((X.shape[1], channels, channels), dtype=X.dtype),
+        "foreground": np.empty((X.shape[1], channels, channels), dtype=X.dtype),
+    }
+    for c in range(channels):
+        for d in range(c, channels):
+            cross = X[c] * X[d].conj()
+            for name, m in (("background", mask), ("foreground", keep)):
+                total = np.einsum("ft,ft->f", m[c] * m[d], cross)
+                stats[name][:, c, d] = total
+                stats[name][:, d, c] = total.conj()
+    v_b, v_f = source_scales(X, mask)
+    stats["background_scale"] = v_b.sum(axis=-1, dtype=np.float64)
+    stats["foreground_scale"] = v_f.sum(axis=-1, dtype=np.float64)
+    power = np.einsum("cft,cft->", X.real, X.real) + np.einsum("cft,cft->", X.imag, X.imag)
+    stats["power"] = np.float64(power)
+    stats["bins"] = np.float64(X.size)
+    return stats
+
+
+def add_statistics(a: dict[str, np.ndarray] | None, b: dict[str, np.ndarray]):
+    """The statistics of two blocks of frames together (``a`` may be None: no block yet)."""
+    return dict(b) if a is None else {key: a[key] + b[key] for key in b}
+
+
+def source_scales(X: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Time-frequency scales ``v_b, v_f`` (n_freq, frames) of the masked estimates.
+
+    The magnitude of each estimate averaged over channels in power, consistent with the soft
+    mask being a ratio of magnitudes.
+    """
+    power = X.real**2 + X.imag**2
+    v_b = np.sqrt(np.mean(mask**2 * power, axis=0))
+    v_f = np.sqrt(np.mean((1.0 - mask) ** 2 * power, axis=0))
+    return v_b, v_f
+
+
+def spatial_covariances(stats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Spatial covariance matrices of both sources and the diagonal load.
+
+    ``R_j(f) = sum_t s_j s_j^H / sum_t v_j`` (Duong et al. 2010, eq. 12), zero where the source
+    is silent; shape (n_freq, channels, channels) each. The load is tiny relative to the
+    signal and keeps silent bins invertible (its floor keeps the 2 x 2 determinant of a silent
+    input representable in float32).
+    """
+    covariances = []
+    for name in ("background", "foreground"):
+        total = stats[f"{name}_scale"].astype(np.float32)[:, None, None]
+        R = np.zeros_like(stats[name])
+        np.divide(stats[name], total, out=R, where=total > 0)
+        covariances.append(R)
+    load = 1e-9 * float(stats["power"] / max(stats["bins"], 1.0)) + 1e-15
+    return covariances[0], covariances[1], load
+
+
+def wiener_background(
+    X: np.ndarray, mask: np.ndarray, *, R_b: np.ndarray, R_f: np.ndarray, load: float
+) -> np.ndarray:
+    """One multichannel Wiener step on a block of frames; returns the background STFT.
+
+    ``v_b R_b (v_b R_b + v_f R_f + load I)^-1 x`` per bin (Duong et al. 2010), with the scales
+    of :func:`source_scales` and the covariances of :func:`spatial_covariances`. Bins the mask
+    gives wholly to the background stay whole (the load would dent them).
+    """
+    channels = X.shape[0]
+    v_b, v_f = source_scales(X, mask)
+    if channels == 2:
+        estimate = _wiener_stereo(X, v_b, v_f, R_b, R_f, load)
+    else:
+        Rb_v = v_b[..., None, None] * R_b[:, None]  # (n_freq, frames, channels, channels)
+        C = Rb_v + v_f[..., None, None] * R_f[:, None] + load * np.eye(channels, dtype=X.dtype)
+        x = np.moveaxis(X, 0, -1)[..., None]  # (n_freq, frames, channels, 1)
+        estimate = np.moveaxis((Rb_v @ np.linalg.solve(C, x))[..., 0], -1, 0)
+    return np.where(mask >= 1, X, estimate.astype(X.dtype, copy=False))
+
+
+def _wiener_stereo(X, v_b, v_f, R_b, R_f, load) -> np.ndarray:
+    """:func:`wiener_background` for two channels, in closed form on (n_freq, frames) arrays."""
+    b00, b01, b11 = (R_b[:, i, j, None] for i, j in ((0, 0), (0, 1), (1, 1)))
+    f00, f01, f11 = (R_f[:, i, j, None] for i, j in ((0, 0), (0, 1), (1, 1)))
+    c00 = v_b * b00.real + v_f * f00.real + load  # the diagonal of a Hermitian matrix is real
+    c11 = v_b * b11.real + v_f * f11.real + load
+    c01 = v_b * b01 + v_f * f01
+    det = c00 * c11 - (c01.real**2 + c01.imag**2)
+    x0, x1 = X[0], X[1]
+    y0 = (c11 * x0 - c01 * x1) / det
+    y1 = (c00 * x1 - c01.conj() * x0) / det
+    return np.stack([v_b * (b00 * y0 + b01 * y1), v_b * (b01.conj() * y0 + b11 * y1)])
 
 
 def multichannel_wiener(X: np.ndarray, mask: np.ndarray, *, block: int = 512) -> np.ndarray:
@@ -123,10 +250,9 @@ def multichannel_wiener(X: np.ndarray, mask: np.ndarray, *, block: int = 512) ->
     18(7), 2010): source j has a time-frequency scale ``v_j(f, t)`` and a spatial covariance
     ``R_j(f)``, and its estimate is ``v_j R_j (v_b R_b + v_f R_f)^-1 x`` (one Wiener step as in
     their EM algorithm, started from the mask's estimates). ``v_j`` is the magnitude of the
-    mask's estimate, averaged over channels in power, consistent with the soft mask being a
-    ratio of magnitudes; ``R_j`` is :func:`spatial_covariance`. With several channels the
-    filter tells a centred voice from a wide band by where they sit in the stereo image, not
-    only by repetition.
+    mask's estimate, averaged over channels in power (:func:`source_scales`); ``R_j`` is from
+    :func:`spatial_covariances`. With several channels the filter tells a centred voice from a
+    wide band by where they sit in the stereo image, not only by repetition.
 
     Parameters
     ----------
@@ -135,43 +261,24 @@ def multichannel_wiener(X: np.ndarray, mask: np.ndarray, *, block: int = 512) ->
     mask : np.ndarray, same shape, in [0, 1]
         Background mask. Where it is 1 the background is the mixture; where it is 0, silence.
     block : int
-        Frames processed at a time (bounds the memory of the per-bin matrices).
+        Frames processed at a time (bounds the memory of the per-bin arrays).
 
     Returns
     -------
     np.ndarray, same shape and dtype as ``X``
         Background STFT; the foreground is ``X`` minus it.
     """
-    channels = X.shape[0]
-    background, foreground = mask * X, (1 - mask) * X
-    v_b = np.sqrt(np.mean(np.abs(background) ** 2, axis=0))  # (n_freq, n_frames)
-    v_f = np.sqrt(np.mean(np.abs(foreground) ** 2, axis=0))
-    R_b, R_f = spatial_covariance(background, v_b), spatial_covariance(foreground, v_f)
-    del background, foreground
-    # A tiny diagonal load, relative to the signal, keeps silent bins invertible (the floor
-    # keeps the 2 x 2 determinant of a silent input representable in float32).
-    load = 1e-9 * float(np.mean(np.abs(X) ** 2)) + 1e-15
-    eye = np.eye(channels, dtype=X.dtype)
+    frames = range(0, X.shape[-1], block)
+    stats = None
+    for t in frames:
+        stats = add_statistics(
+            stats, wiener_statistics(X[..., t : t + block], mask[..., t : t + block])
+        )
+    R_b, R_f, load = spatial_covariances(stats)
     out = np.empty_like(X)
-    for start in range(0, X.shape[-1], block):
-        t = slice(start, start + block)
-        Rb_v = v_b[:, t, None, None] * R_b[:, None]  # (n_freq, frames, channels, channels)
-        C = Rb_v + v_f[:, t, None, None] * R_f[:, None] + load * eye
-        x = np.moveaxis(X[:, :, t], 0, -1)[..., None]  # (n_freq, frames, channels, 1)
-        y = _solve_small(C, x)
-        estimate = np.moveaxis((Rb_v @ y)[..., 0], -1, 0)
-        # Bins the mask gives wholly to the background stay whole (the load would dent them).
-        out[:, :, t] = np.where(mask[:, :, t] >= 1, X[:, :, t], estimate)
+    for t in frames:
+        span = slice(t, t + block)
+        out[..., span] = wiener_background(
+            X[..., span], mask[..., span], R_b=R_b, R_f=R_f, load=load
+        )
     return out
-
-
-def _solve_small(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Batched ``A^-1 b`` for many small matrices; closed form for 1 x 1 and 2 x 2."""
-    if A.shape[-1] == 1:
-        return b / A
-    if A.shape[-1] != 2:
-        return np.linalg.solve(A, b)
-    a, bb, c, d = A[..., 0, 0], A[..., 0, 1], A[..., 1, 0], A[..., 1, 1]
-    det = a * d - bb * c
-    x0, x1 = b[..., 0, 0], b[..., 1, 0]
-    return np.stack([(d * x0 - bb * x1) / det, (a * x1 - c * x0) / det], axis=-1)[..., None]

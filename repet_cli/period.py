@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .errors import InputTooShortError, ParameterError
+from .parallel import ordered_map
 from .params import MIN_REPETITIONS_DETECTED, MIN_REPETITIONS_FORCED
 
 #: A beat-spectrum peak at a whole fraction (1/2, 1/3, ...) of the strongest peak is taken as
@@ -30,7 +31,7 @@ def seconds_to_frames(seconds: float, *, sr: float, hop: int) -> float:
     return float(seconds) * sr / hop
 
 
-def beat_spectrum(P: np.ndarray) -> np.ndarray:
+def beat_spectrum(P: np.ndarray, *, threads: int = 1, block: int = 64) -> np.ndarray:
     """Beat spectrum of a power spectrogram (Rafii & Pardo 2013, eq. 1-2).
 
     The unbiased autocorrelation of every frequency row over time, averaged over frequency
@@ -40,6 +41,10 @@ def beat_spectrum(P: np.ndarray) -> np.ndarray:
     ----------
     P : np.ndarray, shape (..., n_freq, n_frames)
         Power spectrogram (squared magnitude); leading axes are averaged like frequency rows.
+    threads : int
+        Threads the rows are spread over; the result does not depend on it.
+    block : int
+        Rows transformed at a time (bounds the memory of their spectra).
 
     Returns
     -------
@@ -49,17 +54,22 @@ def beat_spectrum(P: np.ndarray) -> np.ndarray:
     """
     import scipy.fft
 
-    P = np.asarray(P, dtype=np.float32)
     n_frames = P.shape[-1]
-    rows = P.reshape(-1, n_frames)
+    rows = np.asarray(P).reshape(-1, n_frames)
     n = scipy.fft.next_fast_len(2 * n_frames - 1, real=True)
-    spectrum = scipy.fft.rfft(rows, n=n, axis=-1, workers=-1)
+
+    def power(first: int) -> np.ndarray:
+        chunk = rows[first : first + block].astype(np.float32, copy=False)
+        spectrum = scipy.fft.rfft(chunk, n=n, axis=-1, workers=1)
+        return np.sum(spectrum.real**2 + spectrum.imag**2, axis=0, dtype=np.float64)
+
     # Wiener-Khinchin: the autocorrelation is the inverse transform of the power spectrum.
-    # The inverse transform is linear, so the mean over rows is taken before it.
-    power = (spectrum.real.astype(np.float64) ** 2 + spectrum.imag.astype(np.float64) ** 2).mean(
-        axis=0
-    )
-    acf = scipy.fft.irfft(power, n=n)[:n_frames]
+    # The inverse transform is linear, so the sum over rows is taken before it (in row order,
+    # whatever the threads).
+    total = np.zeros(n // 2 + 1)
+    for part in ordered_map(power, range(0, rows.shape[0], block), threads=threads):
+        total += part
+    acf = scipy.fft.irfft(total, n=n)[:n_frames]
     acf /= n_frames - np.arange(n_frames)  # unbiased: divide by the number of overlapping frames
     if not acf[0] > 0:
         return np.zeros(n_frames)
@@ -127,8 +137,6 @@ def estimate_period(b: np.ndarray, *, min_lag: float, max_lag: float) -> float:
     float
         The period in frames (0-based lag).
     """
-    from scipy.signal import find_peaks
-
     b = np.asarray(b, dtype=np.float64)
     lo, hi = math.ceil(min_lag), math.floor(max_lag)
     if not (1 <= lo <= hi < len(b) - 1):
@@ -136,9 +144,10 @@ def estimate_period(b: np.ndarray, *, min_lag: float, max_lag: float) -> float:
             f"lag range [{min_lag:g}, {max_lag:g}] frames does not fit a beat spectrum of "
             f"{len(b)} lags"
         )
-    peaks, props = find_peaks(b[: hi + 2], prominence=0.0)
+    peaks = local_maxima(b[: hi + 2])
+    prominence = prominences(b[: hi + 2], peaks)
     inside = (peaks >= lo) & (peaks <= hi)
-    peaks, prominence = peaks[inside], props["prominences"][inside]
+    peaks, prominence = peaks[inside], prominence[inside]
     if len(peaks) == 0 or not prominence.max() > 0:
         # No peak in range (a flat or monotonic beat spectrum): take the highest value.
         return float(lo + np.argmax(b[lo : hi + 1]))
@@ -153,6 +162,40 @@ def estimate_period(b: np.ndarray, *, min_lag: float, max_lag: float) -> float:
     j = int(peaks[chosen])
     refined = j + _parabolic_offset(b[j - 1], b[j], b[j + 1])
     return float(np.clip(refined, min_lag, max_lag))  # the range holds after refinement too
+
+
+def local_maxima(x: np.ndarray) -> np.ndarray:
+    """Indices of the local maxima of ``x``, the first and last sample excluded.
+
+    A flat top counts once, at its middle (rounded down), as in ``scipy.signal.find_peaks``.
+    """
+    x = np.asarray(x)
+    rising = np.flatnonzero(np.diff(x) > 0) + 1  # samples higher than their left neighbour
+    peaks = []
+    for i in rising:
+        j = i
+        while j + 1 < len(x) and x[j + 1] == x[i]:
+            j += 1
+        if j + 1 < len(x) and x[j + 1] < x[i]:
+            peaks.append((i + j) // 2)
+    return np.asarray(peaks, dtype=np.int64)
+
+
+def prominences(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """Topographic prominence of each peak of ``x`` (as ``scipy.signal.peak_prominences``).
+
+    From a peak, walk each way to the nearest higher sample (or the end); the prominence is
+    the peak's height above the higher of the two lowest points met on the way.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty(len(peaks))
+    for k, i in enumerate(peaks):
+        higher_left = np.flatnonzero(x[:i] > x[i])
+        left = higher_left[-1] + 1 if len(higher_left) else 0
+        higher_right = np.flatnonzero(x[i + 1 :] > x[i])
+        right = i + 1 + higher_right[0] if len(higher_right) else len(x)
+        out[k] = x[i] - max(x[left : i + 1].min(), x[i:right].min())
+    return out
 
 
 def _parabolic_offset(left: float, centre: float, right: float) -> float:

@@ -7,6 +7,7 @@ printing; errors are :class:`~repet_cli.errors.RepetError` subclasses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ from . import mask as masks
 from . import period as periods
 from . import spectral
 from .errors import ParameterError
+from .parallel import cpu_threads, ordered_map
 from .params import RepetParams
 
 
@@ -40,9 +42,10 @@ class Separation:
     beat_spectrum : np.ndarray or None
         The beat spectrum the period was detected from (``repet``; None when forced), or the
         beat spectrogram of ``adaptive``, shape (n_windows, n_lags).
-    mask : np.ndarray, shape (channels, n_freq, n_frames), float32
-        Background mask from the repeating model (soft or binary, high-pass applied). With
-        ``mask="wiener"`` it is the soft mask that the Wiener filter started from.
+    mask : np.ndarray or None, shape (channels, n_freq, n_frames), float32
+        Background mask from the repeating model (soft or binary, high-pass applied), when
+        asked for (``keep_mask``). With ``mask="wiener"`` it is the soft mask that the Wiener
+        filter started from.
     sr, n_fft, hop : int
         Sample rate and STFT sizes used.
     """
@@ -55,7 +58,7 @@ class Separation:
     period_forced: bool
     local_periods: np.ndarray | None
     beat_spectrum: np.ndarray | None
-    mask: np.ndarray
+    mask: np.ndarray | None
     sr: int
     n_fft: int
     hop: int
@@ -83,40 +86,100 @@ def _check_length(params: RepetParams, *, n_samples: int, sr: int, hop: int):
     return None
 
 
+#: Frames per block of the mask, Wiener and resynthesis passes (bounds their temporaries:
+#: about 30 MB per thread for stereo at n_fft 2048).
+BLOCK_FRAMES = 256
+
+#: A background model: the model ``W`` of frames ``start .. stop - 1`` (not yet limited to the
+#: mixture), shape (channels, n_freq, stop - start).
+Model = Callable[[int, int], np.ndarray]
+
+
 def _model(
-    V: np.ndarray, params: RepetParams, *, bounds, sr: int, hop: int, n_fft: int
-) -> tuple[np.ndarray, _Found]:
-    """The background model ``0 <= W <= V`` of the chosen algorithm, and what it found."""
+    V: np.ndarray,
+    P: np.ndarray | None,
+    params: RepetParams,
+    *,
+    bounds,
+    sr: int,
+    hop: int,
+    n_fft: int,
+    threads: int,
+) -> tuple[Model, _Found]:
+    """The background model of the chosen algorithm, and what it found.
+
+    ``V`` is the magnitude spectrogram, ``P`` the power averaged over channels where
+    :func:`_needs_power` says the algorithm needs it (else None).
+    """
     if params.algorithm == "repet":
-        if params.period is not None:
-            return masks.repeating_model(V, period=bounds), _Found(period_frames=bounds)
-        b = periods.beat_spectrum(np.mean(V**2, axis=0))
-        lag = periods.estimate_period(b, min_lag=bounds[0], max_lag=bounds[1])
-        return masks.repeating_model(V, period=lag), _Found(period_frames=lag, beat_spectrum=b)
+        found = _Found(period_frames=bounds)
+        if params.period is None:
+            b = periods.beat_spectrum(P, threads=threads)
+            lag = periods.estimate_period(b, min_lag=bounds[0], max_lag=bounds[1])
+            found = _Found(period_frames=lag, beat_spectrum=b)
+        template, offset = masks.repeating_template(V, period=found.period_frames, threads=threads)
+        return (lambda start, stop: template[..., offset[start:stop]]), found
     if params.algorithm == "adaptive":
         from . import adaptive
 
         window_s, step_s, repetitions = params.adaptive_options
         window = max(1, round(periods.seconds_to_frames(window_s, sr=sr, hop=hop)))
         step = max(1, round(periods.seconds_to_frames(step_s, sr=sr, hop=hop)))
-        P = np.mean(V**2, axis=0)
         local = adaptive.local_periods(
             P, window=window, step=step, min_lag=bounds[0], max_lag=bounds[1]
         )
-        W = adaptive.adaptive_model(V, periods_per_frame=local, repetitions=repetitions)
         B, _ = adaptive.beat_spectrogram(P, window=window, step=step)
+        W = adaptive.adaptive_model(V, periods_per_frame=local, repetitions=repetitions)
         found = _Found(period_frames=float(np.median(local)), local_periods=local, beat_spectrum=B)
-        return W, found
-    if params.algorithm == "repet-sim":
+    elif params.algorithm == "repet-sim":
         from .similarity import similarity_model
 
-        return similarity_model(V, sr=sr, hop=hop, **params.similarity_options), _Found()
-    from .ft2d import ft2d_model
+        W, found = similarity_model(V, sr=sr, hop=hop, **params.similarity_options), _Found()
+    else:
+        from .ft2d import ft2d_model
 
-    return ft2d_model(V, sr=sr, hop=hop, n_fft=n_fft, **params.ft2d_options), _Found()
+        W = ft2d_model(V, sr=sr, hop=hop, n_fft=n_fft, **params.ft2d_options)
+        found = _Found()
+    return (lambda start, stop: W[..., start:stop]), found
 
 
-def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Separation:
+def _needs_power(params: RepetParams) -> bool:
+    """Whether the algorithm's model needs the power spectrogram (for beat spectra)."""
+    return params.algorithm == "adaptive" or (params.algorithm == "repet" and params.period is None)
+
+
+def _spectrograms(
+    audio: np.ndarray, *, n_fft: int, hop: int, threads: int, power: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``|stft(audio)|`` (channels, n_freq, n_frames), float32, without the complex STFT.
+
+    With ``power``, also the power averaged over channels, (n_freq, n_frames).
+    """
+    n_frames = spectral.frame_count(audio.shape[-1], hop=hop)
+    V = np.empty(audio.shape[:-1] + (n_fft // 2 + 1, n_frames), dtype=np.float32)
+    P = np.empty(V.shape[1:], dtype=np.float32) if power else None
+
+    def fill(span):
+        a, b = span
+        X = spectral.stft(audio, n_fft=n_fft, hop=hop, start=a, stop=b, workers=1)
+        np.abs(X, out=V[..., a:b])
+        if P is not None:
+            np.einsum("cft,cft->ft", V[..., a:b], V[..., a:b], out=P[:, a:b])
+            P[:, a:b] /= V.shape[0]
+
+    for _ in ordered_map(fill, spectral.blocks(n_frames, BLOCK_FRAMES), threads=threads):
+        pass
+    return V, P
+
+
+def separate(
+    y: np.ndarray,
+    *,
+    sr: int,
+    params: RepetParams | None = None,
+    keep_mask: bool = False,
+    threads: int | None = None,
+) -> Separation:
     """Split ``y`` into its repeating background and non-repeating foreground (REPET).
 
     Parameters
@@ -127,11 +190,16 @@ def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Se
         Sample rate in Hz.
     params : RepetParams, optional
         Options; the defaults when omitted.
+    keep_mask : bool
+        Return the background mask too (``Separation.mask``; it is as large as the
+        spectrogram, so it is not kept by default).
+    threads : int, optional
+        Threads for the array work (default: one per core). The result does not depend on it.
 
     Returns
     -------
     Separation
-        Background and foreground with the input's shape, the period and the mask. With
+        Background and foreground with the input's shape, the period (and the mask). With
         mixture phase, ``background + foreground`` equals ``y`` (float32 rounding).
 
     Raises
@@ -150,33 +218,77 @@ def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Se
     if not (isinstance(sr, (int, np.integer)) and sr > 0):
         raise ParameterError(f"sample rate must be a positive integer, got {sr!r}")
     sr = int(sr)
+    threads = cpu_threads() if threads is None else max(1, int(threads))
     audio = np.atleast_2d(y).astype(np.float32, copy=False)
     n_samples = audio.shape[-1]
     n_fft, hop = params.stft_sizes(sr)
 
     bounds = _check_length(params, n_samples=n_samples, sr=sr, hop=hop)
 
-    X = spectral.stft(audio, n_fft=n_fft, hop=hop)  # (channels, n_freq, n_frames)
-    V = np.abs(X)
-    W, model = _model(V, params, bounds=bounds, sr=sr, hop=hop, n_fft=n_fft)
-    M = masks.soft_mask(W, V)
-    if params.mask == "binary":
-        M = masks.binary_mask(M, threshold=params.binary_threshold)
-    masks.apply_high_pass(
-        M, frequencies=spectral.frequencies(sr=sr, n_fft=n_fft), cutoff=params.high_pass
-    )
-    B = masks.multichannel_wiener(X, M) if params.mask == "wiener" else M * X
-    del V, W  # free them before the inverse transforms
+    # Pass 1: the magnitude spectrogram, the one whole-length array the models need.
+    V, P = _spectrograms(audio, n_fft=n_fft, hop=hop, threads=threads, power=_needs_power(params))
+    model, found = _model(V, P, params, bounds=bounds, sr=sr, hop=hop, n_fft=n_fft, threads=threads)
+    n_frames = V.shape[-1]
+    del V, P
+    # The later passes recompute the STFT a block at a time instead of keeping it.
+    low = spectral.frequencies(sr=sr, n_fft=n_fft) < params.high_pass
+    spans = list(spectral.blocks(n_frames, BLOCK_FRAMES))
+
+    def masked(span):
+        """The mixture STFT of a block of frames and its background mask."""
+        X = spectral.stft(audio, n_fft=n_fft, hop=hop, start=span[0], stop=span[1], workers=1)
+        M = masks.soft_mask(model(*span), np.abs(X))
+        if params.mask == "binary":
+            M = masks.binary_mask(M, threshold=params.binary_threshold)
+        M[..., low, :] = 1.0  # the high-pass rule
+        return X, M
+
+    if params.mask == "wiener":
+        # Pass 2: the Wiener filter's spatial covariances, summed over all frames.
+        stats = None
+        for block in ordered_map(
+            lambda span: masks.wiener_statistics(*masked(span)), spans, threads=threads
+        ):
+            stats = masks.add_statistics(stats, block)
+        R_b, R_f, load = masks.spatial_covariances(stats)
+
+    inverse = spectral.OverlapAdd(audio.shape[:-1], n_fft=n_fft, hop=hop, length=n_samples)
+
+    def background(span):
+        X, M = masked(span)
+        if params.mask == "wiener":
+            B = masks.wiener_background(X, M, R_b=R_b, R_f=R_f, load=load)
+        else:
+            B = M * X
+        if params.phase == "mixture":
+            return M, inverse.frames(B, workers=1), None
+        return M, np.abs(B), np.abs(X - B)
+
+    # Pass 3: masks, background STFT and its inverse, a block at a time.
+    shape = audio.shape[:-1] + (n_fft // 2 + 1, n_frames)
+    mask = np.empty(shape, dtype=np.float32) if keep_mask else None
+    if params.phase != "mixture":
+        magnitudes = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
+    for span, (M, first, second) in zip(
+        spans, ordered_map(background, spans, threads=threads), strict=True
+    ):
+        if mask is not None:
+            mask[..., span[0] : span[1]] = M
+        if params.phase == "mixture":
+            inverse.add_frames(first, span[0])
+        else:
+            magnitudes[0][..., span[0] : span[1]] = first
+            magnitudes[1][..., span[0] : span[1]] = second
 
     if params.phase == "mixture":
-        background = spectral.istft(B, n_fft=n_fft, hop=hop, length=n_samples)
+        background_audio = inverse.result()
         # The inverse STFT is linear, so istft(X - B) == y - istft(B) up to the STFT round
         # trip: subtracting makes the stems add up to the input exactly.
-        foreground = audio - background
+        foreground_audio = audio - background_audio
     else:
-        background = spectral.magnitude_to_signal(np.abs(B), n_fft=n_fft, hop=hop, length=n_samples)
-        foreground = spectral.magnitude_to_signal(
-            np.abs(X - B), n_fft=n_fft, hop=hop, length=n_samples
+        background_audio, foreground_audio = (
+            spectral.magnitude_to_signal(m, n_fft=n_fft, hop=hop, length=n_samples)
+            for m in magnitudes
         )
 
     def seconds(frames):
@@ -184,15 +296,15 @@ def separate(y: np.ndarray, *, sr: int, params: RepetParams | None = None) -> Se
 
     shape = y.shape
     return Separation(
-        background=background.reshape(shape),
-        foreground=foreground.reshape(shape),
+        background=background_audio.reshape(shape),
+        foreground=foreground_audio.reshape(shape),
         algorithm=params.algorithm,
-        period=seconds(model.period_frames),
-        period_frames=None if model.period_frames is None else float(model.period_frames),
+        period=seconds(found.period_frames),
+        period_frames=None if found.period_frames is None else float(found.period_frames),
         period_forced=params.period is not None,
-        local_periods=None if model.local_periods is None else model.local_periods * (hop / sr),
-        beat_spectrum=model.beat_spectrum,
-        mask=M,
+        local_periods=None if found.local_periods is None else found.local_periods * (hop / sr),
+        beat_spectrum=found.beat_spectrum,
+        mask=mask,
         sr=sr,
         n_fft=n_fft,
         hop=hop,

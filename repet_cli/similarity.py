@@ -19,11 +19,11 @@ import functools
 import itertools
 import math
 import numbers
-import os
 
 import numpy as np
 
 from .errors import ParameterError
+from .parallel import cpu_threads
 from .period import seconds_to_frames
 
 #: Most frames picked for each frame besides itself. Rafii & Pardo allow up to 100 on whole
@@ -426,12 +426,8 @@ def _in_parallel(work, n: int, *, block: int) -> None:
     ranges start at multiples of ``block``, so every block is the same whatever the number of
     threads (at most :data:`MAX_THREADS`, and no more than blocks), and so is the result.
     """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        cpus = os.cpu_count() or 1
     blocks = math.ceil(n / block)
-    threads = max(1, min(cpus, MAX_THREADS, blocks))
+    threads = max(1, min(cpu_threads(), MAX_THREADS, blocks))
     if threads == 1:
         work(0, n)
         return

@@ -3,41 +3,164 @@
 A periodic Hann window, frames centred on ``t * hop`` (the signal zero-padded by ``n_fft // 2``
 on both sides), no scaling on the forward transform and a least-squares (window-sum
 normalised) inverse, so that ``istft(stft(y)) == y`` to float32 precision for any
-``hop <= n_fft // 2``. Spectrograms have shape ``(..., n_freq, n_frames)`` with
-``n_freq = n_fft // 2 + 1``; leading axes (channels) are carried through.
+``hop <= n_fft // 2``: the conventions of ``librosa.stft`` / ``librosa.istft`` with
+``center=True, pad_mode="constant"`` (the tests check that the two agree).
+
+The transforms are computed here with ``scipy.fft`` a block of frames at a time, for speed
+(multi-threaded real FFTs on float32) and memory (no padded copy of the signal, no frame
+matrix of the whole song). Both work on frame ranges, so long signals can be analysed and
+resynthesized piece by piece: :func:`stft` takes ``start`` / ``stop`` frames, and
+:class:`OverlapAdd` accumulates inverse frames block by block.
+
+Spectrograms have shape ``(..., n_freq, n_frames)`` with ``n_freq = n_fft // 2 + 1``;
+leading axes (channels) are carried through.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-WINDOW = "hann"
-PAD_MODE = "constant"
+#: Frames transformed at a time (bounds the temporary frame matrices: 2 channels x 512
+#: frames x 2048 samples x 4 bytes = 8 MB).
+BLOCK_FRAMES = 512
 #: Iterations of Griffin-Lim phase retrieval for magnitude-only reconstruction.
 GRIFFIN_LIM_ITERATIONS = 32
 
 
-def stft(y: np.ndarray, *, n_fft: int, hop: int) -> np.ndarray:
-    """Complex STFT of ``y[..., samples]``, shape ``(..., n_fft // 2 + 1, n_frames)``."""
-    import librosa
+def window(n_fft: int) -> np.ndarray:
+    """Periodic Hann window of ``n_fft`` samples, float32 (``scipy.signal.get_window('hann')``)."""
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
 
-    return librosa.stft(
-        np.asarray(y, dtype=np.float32),
-        n_fft=n_fft,
-        hop_length=hop,
-        window=WINDOW,
-        center=True,
-        pad_mode=PAD_MODE,
-    )
+
+def frame_count(n_samples: int, *, hop: int) -> int:
+    """STFT frames of a signal of ``n_samples``: one per hop, centred, ``1 + n // hop``."""
+    return 1 + n_samples // hop
+
+
+def blocks(n_frames: int, size: int = BLOCK_FRAMES):
+    """``(start, stop)`` frame ranges of at most ``size`` frames covering ``n_frames``."""
+    for start in range(0, n_frames, size):
+        yield start, min(start + size, n_frames)
+
+
+def _frames(y: np.ndarray, *, n_fft: int, hop: int, start: int, stop: int) -> np.ndarray:
+    """Windowed frames ``start <= t < stop`` of the centred signal, shape (..., frames, n_fft)."""
+    n = y.shape[-1]
+    pad = n_fft // 2
+    first = start * hop - pad  # sample under the first frame's first window sample
+    last = (stop - 1) * hop - pad + n_fft  # one past the last frame's last sample
+    piece = y[..., max(first, 0) : min(last, n)]
+    if first < 0 or last > n:  # the zero padding of the edge frames
+        widths = [(0, 0)] * (y.ndim - 1) + [(max(-first, 0), max(last - n, 0))]
+        piece = np.pad(piece, widths)
+    view = np.lib.stride_tricks.sliding_window_view(piece, n_fft, axis=-1)[..., ::hop, :]
+    return view * window(n_fft)
+
+
+def stft(
+    y: np.ndarray,
+    *,
+    n_fft: int,
+    hop: int,
+    start: int = 0,
+    stop: int | None = None,
+    workers: int = -1,
+) -> np.ndarray:
+    """Complex STFT of ``y[..., samples]``, shape ``(..., n_fft // 2 + 1, n_frames)``.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (..., samples)
+        Signal; computed in float32 (complex64 result).
+    n_fft, hop : int
+        Frame size and hop in samples.
+    start, stop : int
+        Frame range to compute (default: all :func:`frame_count` frames); frames are the same
+        as in the whole transform, so pieces computed separately line up exactly.
+    """
+    import scipy.fft
+
+    y = np.asarray(y, dtype=np.float32)
+    stop = frame_count(y.shape[-1], hop=hop) if stop is None else stop
+    out = np.empty(y.shape[:-1] + (n_fft // 2 + 1, stop - start), dtype=np.complex64)
+    for a, b in blocks(stop - start):
+        frames = _frames(y, n_fft=n_fft, hop=hop, start=start + a, stop=start + b)
+        out[..., a:b] = np.swapaxes(scipy.fft.rfft(frames, axis=-1, workers=workers), -1, -2)
+    return out
+
+
+class OverlapAdd:
+    """Inverse STFT assembled block by block (weighted overlap-add).
+
+    ``add(S, start)`` takes the spectrogram frames ``start, start + 1, ...`` (any order, each
+    frame once); :meth:`result` returns the least-squares signal, as :func:`istft` does for the
+    whole spectrogram at once.
+
+    Parameters
+    ----------
+    shape : tuple
+        Leading (channel) shape of the spectrograms.
+    n_fft, hop : int
+        STFT sizes.
+    length : int
+        Samples of the output.
+    """
+
+    def __init__(self, shape: tuple[int, ...], *, n_fft: int, hop: int, length: int):
+        self.n_fft, self.hop, self.length = n_fft, hop, length
+        self.n_frames = frame_count(length, hop=hop)
+        # Frame t covers hop-sized blocks t, t + 1, ..., t + per_frame - 1 of the padded output.
+        self.per_frame = -(-n_fft // hop)
+        n_blocks = self.n_frames + self.per_frame
+        self.signal = np.zeros(tuple(shape) + (n_blocks, hop), dtype=np.float32)
+        self.weight = np.zeros((n_blocks, hop), dtype=np.float32)
+        self.window = window(n_fft)
+
+    def _accumulate(self, out: np.ndarray, frames: np.ndarray, start: int) -> None:
+        count = frames.shape[-2]
+        for j in range(self.per_frame):
+            piece = frames[..., j * self.hop : (j + 1) * self.hop]
+            out[..., start + j : start + j + count, : piece.shape[-1]] += piece
+
+    def frames(self, S: np.ndarray, *, workers: int = -1) -> np.ndarray:
+        """Windowed inverse frames of ``S[..., n_freq, frames]``, shape (..., frames, n_fft).
+
+        Safe to call from several threads at once; :meth:`add_frames` then adds them up.
+        """
+        import scipy.fft
+
+        frames = scipy.fft.irfft(np.swapaxes(S, -1, -2), n=self.n_fft, workers=workers)
+        frames *= self.window
+        return frames.astype(np.float32, copy=False)
+
+    def add_frames(self, frames: np.ndarray, start: int) -> None:
+        """Overlap-add :meth:`frames` whose first frame is frame ``start``."""
+        self._accumulate(self.signal, frames, start)
+        squared = np.broadcast_to(self.window**2, frames.shape[-2:])
+        self._accumulate(self.weight, squared, start)
+
+    def add(self, S: np.ndarray, start: int) -> None:
+        """Overlap-add the frames of ``S[..., n_freq, frames]``, the first being ``start``."""
+        for a, b in blocks(S.shape[-1]):
+            self.add_frames(self.frames(S[..., a:b]), start + a)
+
+    def result(self) -> np.ndarray:
+        """The signal, shape (..., length), float32; samples no frame covers are zero."""
+        flat = self.signal.reshape(self.signal.shape[:-2] + (-1,))
+        weight = self.weight.reshape(-1)
+        pad = self.n_fft // 2
+        span = slice(pad, pad + self.length)
+        out = flat[..., span]
+        w = weight[span]
+        np.divide(out, w, out=out, where=w > np.finfo(np.float32).tiny)
+        return out
 
 
 def istft(S: np.ndarray, *, n_fft: int, hop: int, length: int) -> np.ndarray:
     """Inverse of :func:`stft`: ``y[..., length]`` (float32) from ``S[..., n_freq, n_frames]``."""
-    import librosa
-
-    return librosa.istft(
-        S, n_fft=n_fft, hop_length=hop, window=WINDOW, center=True, length=length
-    ).astype(np.float32, copy=False)
+    inverse = OverlapAdd(S.shape[:-2], n_fft=n_fft, hop=hop, length=length)
+    inverse.add(S[..., : inverse.n_frames], 0)
+    return inverse.result()
 
 
 def magnitude_to_signal(V: np.ndarray, *, n_fft: int, hop: int, length: int) -> np.ndarray:
@@ -53,9 +176,9 @@ def magnitude_to_signal(V: np.ndarray, *, n_fft: int, hop: int, length: int) -> 
         n_iter=GRIFFIN_LIM_ITERATIONS,
         hop_length=hop,
         n_fft=n_fft,
-        window=WINDOW,
+        window="hann",
         center=True,
-        pad_mode=PAD_MODE,
+        pad_mode="constant",
         length=length,
         init=None,
     ).astype(np.float32, copy=False)
@@ -67,5 +190,5 @@ def frequencies(*, sr: float, n_fft: int) -> np.ndarray:
 
 
 def warm_up() -> None:
-    """Load the STFT machinery (librosa, scipy, numba caches) so later calls time fairly."""
+    """Load the FFT machinery so that later calls time fairly."""
     stft(np.zeros((1, 4096), dtype=np.float32), n_fft=1024, hop=256)

@@ -145,3 +145,15 @@ def test_write_into_a_path_that_is_a_file_fails_cleanly(tmp_path):
     with pytest.raises(AudioWriteError, match="cannot write"):
         write_audio(blocker / "x.wav", np.zeros(10, dtype=np.float32), sr=8000)
     assert sorted(os.listdir(tmp_path)) == ["not-a-folder"]
+
+
+def test_16_bit_samples_are_rounded_as_libsndfile_rounds_them(tmp_path):
+    rng = np.random.default_rng(7)
+    steps = np.arange(-50, 50) / 32768  # exact 16-bit values and the half-way points between
+    y = np.concatenate([rng.uniform(-1, 1, 30000), steps, steps + 0.5 / 32768, [1.0, -1.0]])
+    y = np.stack([y, -y]).astype(np.float32)
+    write_audio(tmp_path / "ours.wav", y, sr=8000, subtype="PCM_16")
+    sf.write(tmp_path / "libsndfile.wav", y.T, 8000, subtype="PCM_16")
+    ours, _ = sf.read(tmp_path / "ours.wav", dtype="int16")
+    theirs, _ = sf.read(tmp_path / "libsndfile.wav", dtype="int16")
+    np.testing.assert_array_equal(ours, theirs)

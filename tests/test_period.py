@@ -100,3 +100,18 @@ def test_seconds_frames_round_trip():
     frames = periods.seconds_to_frames(2.5, sr=44100, hop=512)
     assert frames == pytest.approx(2.5 * 44100 / 512)
     assert periods.frames_to_seconds(frames, sr=44100, hop=512) == pytest.approx(2.5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=40)
+    | st.lists(st.floats(-1, 1, allow_nan=False), min_size=1, max_size=40)
+)
+def test_peaks_and_prominences_match_scipy(values):
+    from scipy.signal import find_peaks
+
+    x = np.asarray(values, dtype=np.float64)
+    expected, properties = find_peaks(x, prominence=0.0)
+    peaks = periods.local_maxima(x)
+    np.testing.assert_array_equal(peaks, expected)
+    np.testing.assert_allclose(periods.prominences(x, peaks), properties["prominences"])

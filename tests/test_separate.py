@@ -35,17 +35,21 @@ def test_stems_are_close_to_the_truth(song):
 
 def test_masks_lie_in_0_1_and_binary_masks_are_0_or_1(song):
     mixture, _, _ = song
-    soft = separate(mixture, sr=SR).mask
+    soft = separate(mixture, sr=SR, keep_mask=True).mask
     assert soft.shape[0] == 2 and soft.min() >= 0 and soft.max() <= 1
     assert np.any((soft > 0.01) & (soft < 0.99))
-    binary = separate(mixture, sr=SR, params=RepetParams(mask="binary")).mask
+    binary = separate(mixture, sr=SR, params=RepetParams(mask="binary"), keep_mask=True).mask
     assert set(np.unique(binary)) == {0.0, 1.0}
 
 
 def test_binary_threshold_moves_bins_between_stems(song):
     mixture, _, _ = song
-    low = separate(mixture, sr=SR, params=RepetParams(mask="binary", threshold=0.2)).mask
-    high = separate(mixture, sr=SR, params=RepetParams(mask="binary", threshold=0.8)).mask
+    low = separate(
+        mixture, sr=SR, params=RepetParams(mask="binary", threshold=0.2), keep_mask=True
+    ).mask
+    high = separate(
+        mixture, sr=SR, params=RepetParams(mask="binary", threshold=0.8), keep_mask=True
+    ).mask
     assert low.sum() > high.sum()
 
 
@@ -70,8 +74,8 @@ def test_high_pass_keeps_low_frequencies_in_the_background(song):
     t = np.arange(mixture.shape[1]) / SR
     rumble = (0.2 * np.sin(2 * np.pi * 40 * t) * (t > 4)).astype(np.float32)  # non-repeating
     with_rumble = mixture + rumble
-    on = separate(with_rumble, sr=SR).mask
-    off = separate(with_rumble, sr=SR, params=RepetParams(high_pass=0)).mask
+    on = separate(with_rumble, sr=SR, keep_mask=True).mask
+    off = separate(with_rumble, sr=SR, params=RepetParams(high_pass=0), keep_mask=True).mask
     low_bins = slice(0, 3)  # 0, 21.5 and 43 Hz at n_fft 1024
     assert np.all(on[:, low_bins] == 1.0)
     assert off[:, low_bins].mean() < 0.9
@@ -95,7 +99,7 @@ def test_mono_1d_input_gives_1d_stems(song):
 
 def test_many_channels_share_one_period():
     background = synth.loop(period=1.2, sr=SR, duration=6.0, channels=5)
-    result = separate(background, sr=SR)
+    result = separate(background, sr=SR, keep_mask=True)
     assert result.background.shape == (5, background.shape[1])
     assert result.mask.shape[0] == 5
 
@@ -105,6 +109,23 @@ def test_same_input_gives_identical_output(song):
     a, b = separate(mixture, sr=SR), separate(mixture, sr=SR)
     assert a.period == b.period
     assert np.array_equal(a.background, b.background) and np.array_equal(a.foreground, b.foreground)
+
+
+def test_the_mask_is_kept_only_when_asked_for(song):
+    mixture, _, _ = song
+    assert separate(mixture, sr=SR).mask is None
+    result = separate(mixture, sr=SR, keep_mask=True)
+    assert result.mask.shape == (2, result.n_fft // 2 + 1, 1 + mixture.shape[-1] // result.hop)
+
+
+@pytest.mark.parametrize("algorithm", ["repet", "adaptive", "repet-sim", "2dft"])
+def test_the_number_of_threads_does_not_change_the_output(song, algorithm):
+    mixture, _, _ = song
+    params = RepetParams(algorithm=algorithm)
+    one = separate(mixture, sr=SR, params=params, threads=1)
+    three = separate(mixture, sr=SR, params=params, threads=3)
+    assert np.array_equal(one.background, three.background)
+    assert np.array_equal(one.foreground, three.foreground)
 
 
 def test_silence_separates_into_silence():
@@ -141,7 +162,8 @@ def test_every_algorithm_keeps_the_shared_invariants(algorithm, channels):
         background, synth.melody(sr=SR, duration=7.0, channels=channels), ratio_db=-3.0
     )
     for mask in ("wiener", "soft", "binary"):
-        result = separate(mixture, sr=SR, params=RepetParams(algorithm=algorithm, mask=mask))
+        params = RepetParams(algorithm=algorithm, mask=mask)
+        result = separate(mixture, sr=SR, params=params, keep_mask=True)
         assert result.algorithm == algorithm
         assert result.background.shape == mixture.shape == result.foreground.shape
         assert result.mask.min() >= 0 and result.mask.max() <= 1

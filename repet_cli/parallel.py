@@ -1,0 +1,44 @@
+"""Threads for the array work: numpy and scipy.fft release the GIL in their inner loops.
+
+Work is split into pieces whose boundaries do not depend on the number of threads, and
+results are combined in input order, so the output is the same whatever the thread count.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def cpu_threads() -> int:
+    """Cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, threads: int) -> Iterator[R]:
+    """``map(fn, items)`` over ``threads`` threads, results in input order.
+
+    At most ``2 * threads`` results wait to be consumed, so the memory held does not grow with
+    the number of items.
+    """
+    if threads <= 1:
+        yield from map(fn, items)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
