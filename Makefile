@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUT ?= separated
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint format samples bench-quality clean
+.PHONY: help demo test lint format samples bench bench-quality clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ format: $(VENV)/.installed-dev  ## Apply ruff's fixes and formatting
 
 samples: $(VENV)/.installed  ## Regenerate sample_audio/loop_and_melody.wav
 	$(BIN)/python sample_audio/make_sample.py
+
+bench: $(VENV)/.installed-dev  ## Speed and memory of whole runs -> benchmarks/results/speed.md
+	$(BIN)/python benchmarks/speed.py --hour
 
 bench-quality: $(VENV)/.installed-dev  ## Separation quality on ../shared/eval -> benchmarks/results/
 	$(BIN)/python benchmarks/quality.py
