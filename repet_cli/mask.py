@@ -130,7 +130,9 @@ def apply_high_pass(mask: np.ndarray, *, frequencies: np.ndarray, cutoff: float)
     return mask
 
 
-def wiener_statistics(X: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+def wiener_statistics(
+    X: np.ndarray, mask: np.ndarray, *, magnitude: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Sums over frames that :func:`spatial_covariances` turns into the Wiener filter's model.
 
     Computed a block of frames at a time and added up (:func:`add_statistics`), so the
@@ -142,6 +144,8 @@ def wiener_statistics(X: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         Mixture STFT (a block of frames).
     mask : np.ndarray, same shape, in [0, 1]
         Background mask.
+    magnitude : np.ndarray, optional
+        ``abs(X)``, when the caller has it already.
 
     Returns
     -------
@@ -151,24 +155,32 @@ def wiener_statistics(X: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         shape (n_freq,); ``power``: ``sum |X|^2`` and ``bins``: the number of bins (for the
         diagonal load).
     """
-    channels = X.shape[0]
+    channels, n_freq = X.shape[:2]
+    V = np.abs(X) if magnitude is None else magnitude
     keep = 1.0 - mask
     stats = {
-        "background": np.empty((X.shape[1], channels, channels), dtype=X.dtype),
-        "foreground": np.empty((X.shape[1], channels, channels), dtype=X.dtype),
+        "background": np.empty((n_freq, channels, channels), dtype=X.dtype),
+        "foreground": np.empty((n_freq, channels, channels), dtype=X.dtype),
     }
     for c in range(channels):
         for d in range(c, channels):
-            cross = X[c] * X[d].conj()
-            for name, m in (("background", mask), ("foreground", keep)):
-                total = np.einsum("ft,ft->f", m[c] * m[d], cross)
-                stats[name][:, c, d] = total
-                stats[name][:, d, c] = total.conj()
-    v_b, v_f = source_scales(X, mask)
+            # Both sources' weighted sums of x_c conj(x_d) at once, as real products:
+            # (n_freq, 2, frames) weights @ (n_freq, frames, 2) real and imaginary parts.
+            weights = np.stack([mask[c] * mask[d], keep[c] * keep[d]], axis=1)
+            if c == d:
+                totals = (weights @ np.square(V[c])[..., None])[..., 0].astype(X.dtype)
+            else:
+                cross = X[c] * X[d].conj()
+                parts = weights @ np.stack([cross.real, cross.imag], axis=-1)
+                totals = parts[..., 0] + 1j * parts[..., 1]
+            for j, name in enumerate(("background", "foreground")):
+                stats[name][:, c, d] = totals[:, j]
+                stats[name][:, d, c] = totals[:, j].conj()
+    v_b, v_f = source_scales(V, mask)
     stats["background_scale"] = v_b.sum(axis=-1, dtype=np.float64)
     stats["foreground_scale"] = v_f.sum(axis=-1, dtype=np.float64)
-    power = np.einsum("cft,cft->", X.real, X.real) + np.einsum("cft,cft->", X.imag, X.imag)
-    stats["power"] = np.float64(power)
+    flat = V.reshape(-1)
+    stats["power"] = np.float64(np.dot(flat, flat))
     stats["bins"] = np.float64(X.size)
     return stats
 
@@ -178,16 +190,26 @@ def add_statistics(a: dict[str, np.ndarray] | None, b: dict[str, np.ndarray]):
     return dict(b) if a is None else {key: a[key] + b[key] for key in b}
 
 
-def source_scales(X: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def source_scales(V: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Time-frequency scales ``v_b, v_f`` (n_freq, frames) of the masked estimates.
 
-    The magnitude of each estimate averaged over channels in power, consistent with the soft
-    mask being a ratio of magnitudes.
+    The magnitude of each estimate (``mask * V`` and ``V - mask * V`` for the mixture
+    magnitude ``V``) averaged over channels in power, consistent with the soft mask being a
+    ratio of magnitudes.
     """
-    power = X.real**2 + X.imag**2
-    v_b = np.sqrt(np.mean(mask**2 * power, axis=0))
-    v_f = np.sqrt(np.mean((1.0 - mask) ** 2 * power, axis=0))
-    return v_b, v_f
+    background = mask * V
+    foreground = V - background
+    return _rms_over_channels(background), _rms_over_channels(foreground)
+
+
+def _rms_over_channels(A: np.ndarray) -> np.ndarray:
+    """``sqrt(mean(A**2, axis=0))``, squaring in place (``A`` is overwritten)."""
+    np.square(A, out=A)
+    total = A[0].copy()
+    for channel in A[1:]:
+        total += channel
+    total *= np.float32(1 / A.shape[0])
+    return np.sqrt(total, out=total)
 
 
 def spatial_covariances(stats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
@@ -209,16 +231,23 @@ def spatial_covariances(stats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nd
 
 
 def wiener_background(
-    X: np.ndarray, mask: np.ndarray, *, R_b: np.ndarray, R_f: np.ndarray, load: float
+    X: np.ndarray,
+    mask: np.ndarray,
+    *,
+    R_b: np.ndarray,
+    R_f: np.ndarray,
+    load: float,
+    magnitude: np.ndarray | None = None,
 ) -> np.ndarray:
     """One multichannel Wiener step on a block of frames; returns the background STFT.
 
     ``v_b R_b (v_b R_b + v_f R_f + load I)^-1 x`` per bin (Duong et al. 2010), with the scales
     of :func:`source_scales` and the covariances of :func:`spatial_covariances`. Bins the mask
-    gives wholly to the background stay whole (the load would dent them).
+    gives wholly to the background stay whole (the load would dent them). ``magnitude`` is
+    ``abs(X)`` when the caller has it already.
     """
     channels = X.shape[0]
-    v_b, v_f = source_scales(X, mask)
+    v_b, v_f = source_scales(np.abs(X) if magnitude is None else magnitude, mask)
     if channels == 2:
         estimate = _wiener_stereo(X, v_b, v_f, R_b, R_f, load)
     else:
@@ -226,21 +255,37 @@ def wiener_background(
         C = Rb_v + v_f[..., None, None] * R_f[:, None] + load * np.eye(channels, dtype=X.dtype)
         x = np.moveaxis(X, 0, -1)[..., None]  # (n_freq, frames, channels, 1)
         estimate = np.moveaxis((Rb_v @ np.linalg.solve(C, x))[..., 0], -1, 0)
-    return np.where(mask >= 1, X, estimate.astype(X.dtype, copy=False))
+    whole = mask >= 1
+    estimate = estimate.astype(X.dtype, copy=False)
+    estimate[whole] = X[whole]
+    return estimate
 
 
 def _wiener_stereo(X, v_b, v_f, R_b, R_f, load) -> np.ndarray:
-    """:func:`wiener_background` for two channels, in closed form on (n_freq, frames) arrays."""
-    b00, b01, b11 = (R_b[:, i, j, None] for i, j in ((0, 0), (0, 1), (1, 1)))
-    f00, f01, f11 = (R_f[:, i, j, None] for i, j in ((0, 0), (0, 1), (1, 1)))
-    c00 = v_b * b00.real + v_f * f00.real + load  # the diagonal of a Hermitian matrix is real
-    c11 = v_b * b11.real + v_f * f11.real + load
-    c01 = v_b * b01 + v_f * f01
-    det = c00 * c11 - (c01.real**2 + c01.imag**2)
-    x0, x1 = X[0], X[1]
-    y0 = (c11 * x0 - c01 * x1) / det
-    y1 = (c00 * x1 - c01.conj() * x0) / det
-    return np.stack([v_b * (b00 * y0 + b01 * y1), v_b * (b01.conj() * y0 + b11 * y1)])
+    """:func:`wiener_background` for two channels, in closed form on real (n_freq, frames) arrays.
+
+    With ``R_b = [[p, q], [q*, r]]`` (``p``, ``r`` real: the matrices are Hermitian) and
+    ``C = v_b R_b + v_f R_f + load I``: ``u = adj(C) x``, and the estimate is
+    ``v_b / det(C) * R_b u``. Real arithmetic avoids numpy's complex-times-real promotions.
+    """
+    p, r = R_b[:, 0, 0].real[:, None], R_b[:, 1, 1].real[:, None]
+    qr, qi = R_b[:, 0, 1].real[:, None], R_b[:, 0, 1].imag[:, None]
+    c00 = v_b * p + v_f * R_f[:, 0, 0].real[:, None] + np.float32(load)
+    c11 = v_b * r + v_f * R_f[:, 1, 1].real[:, None] + np.float32(load)
+    cr = v_b * qr + v_f * R_f[:, 0, 1].real[:, None]  # c01 = cr + i ci
+    ci = v_b * qi + v_f * R_f[:, 0, 1].imag[:, None]
+    g = v_b / (c00 * c11 - cr * cr - ci * ci)
+    a, b, c, d = X[0].real, X[0].imag, X[1].real, X[1].imag  # x0 = a + ib, x1 = c + id
+    u0r = c11 * a - (cr * c - ci * d)  # u0 = c11 x0 - c01 x1
+    u0i = c11 * b - (cr * d + ci * c)
+    u1r = c00 * c - (cr * a + ci * b)  # u1 = c00 x1 - conj(c01) x0
+    u1i = c00 * d - (cr * b - ci * a)
+    out = np.empty_like(X)
+    out[0].real = g * (p * u0r + qr * u1r - qi * u1i)  # e0 = g (p u0 + q u1)
+    out[0].imag = g * (p * u0i + qr * u1i + qi * u1r)
+    out[1].real = g * (qr * u0r + qi * u0i + r * u1r)  # e1 = g (conj(q) u0 + r u1)
+    out[1].imag = g * (qr * u0i - qi * u0r + r * u1i)
+    return out
 
 
 def multichannel_wiener(X: np.ndarray, mask: np.ndarray, *, block: int = 512) -> np.ndarray:

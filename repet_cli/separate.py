@@ -172,6 +172,10 @@ def _spectrograms(
     return V, P
 
 
+def _statistics(X: np.ndarray, V: np.ndarray, M: np.ndarray) -> dict[str, np.ndarray]:
+    return masks.wiener_statistics(X, M, magnitude=V)
+
+
 def separate(
     y: np.ndarray,
     *,
@@ -235,19 +239,20 @@ def separate(
     spans = list(spectral.blocks(n_frames, BLOCK_FRAMES))
 
     def masked(span):
-        """The mixture STFT of a block of frames and its background mask."""
+        """The mixture STFT of a block of frames, its magnitude and its background mask."""
         X = spectral.stft(audio, n_fft=n_fft, hop=hop, start=span[0], stop=span[1], workers=1)
-        M = masks.soft_mask(model(*span), np.abs(X))
+        V = np.abs(X)
+        M = masks.soft_mask(model(*span), V)
         if params.mask == "binary":
             M = masks.binary_mask(M, threshold=params.binary_threshold)
         M[..., low, :] = 1.0  # the high-pass rule
-        return X, M
+        return X, V, M
 
     if params.mask == "wiener":
         # Pass 2: the Wiener filter's spatial covariances, summed over all frames.
         stats = None
         for block in ordered_map(
-            lambda span: masks.wiener_statistics(*masked(span)), spans, threads=threads
+            lambda span: _statistics(*masked(span)), spans, threads=threads
         ):
             stats = masks.add_statistics(stats, block)
         R_b, R_f, load = masks.spatial_covariances(stats)
@@ -255,9 +260,9 @@ def separate(
     inverse = spectral.OverlapAdd(audio.shape[:-1], n_fft=n_fft, hop=hop, length=n_samples)
 
     def background(span):
-        X, M = masked(span)
+        X, V, M = masked(span)
         if params.mask == "wiener":
-            B = masks.wiener_background(X, M, R_b=R_b, R_f=R_f, load=load)
+            B = masks.wiener_background(X, M, R_b=R_b, R_f=R_f, load=load, magnitude=V)
         else:
             B = M * X
         if params.phase == "mixture":
