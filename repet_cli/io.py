@@ -6,6 +6,7 @@ transposes exactly once on the way in and once on the way out.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -75,50 +76,97 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, AudioInfo]:
     AudioReadError
         Missing, a folder, unreadable, not audio, corrupt, no samples, or not finite.
     """
-    import soundfile as sf
+    with AudioReader(path) as reader:
+        return reader.read(0, reader.info.frames), reader.info.samplerate, reader.info
 
-    p = Path(path)
-    if not p.exists():
-        raise AudioReadError("no such file", path=p)
-    if p.is_dir():
-        raise AudioReadError("is a folder, not an audio file", path=p)
-    if not os.access(p, os.R_OK):
-        raise AudioReadError("permission denied: the file is not readable", path=p)
-    try:
-        with sf.SoundFile(p) as f:
-            info = AudioInfo(
-                samplerate=int(f.samplerate),
-                channels=int(f.channels),
-                frames=int(f.frames),
-                format=str(f.format),
-                subtype=str(f.subtype),
+
+class AudioReader:
+    """An audio file open for reading a block of samples at a time.
+
+    Opening checks what can be checked without reading the samples (exists, readable, audio,
+    not truncated, not empty); :meth:`read` checks each block (complete, finite). Use as a
+    context manager.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any format the installed libsndfile reads (WAV, FLAC, OGG, AIFF, ...).
+
+    Raises
+    ------
+    AudioReadError
+        Missing, a folder, unreadable, not audio, corrupt or truncated, no samples.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        import soundfile as sf
+
+        p = Path(path)
+        self.path = p
+        if not p.exists():
+            raise AudioReadError("no such file", path=p)
+        if p.is_dir():
+            raise AudioReadError("is a folder, not an audio file", path=p)
+        if not os.access(p, os.R_OK):
+            raise AudioReadError("permission denied: the file is not readable", path=p)
+        try:
+            self._file = sf.SoundFile(p)
+        except sf.LibsndfileError as exc:
+            reason = exc.error_string.rstrip(".") if exc.error_string else str(exc)
+            raise AudioReadError(f"not a readable audio file ({reason})", path=p) from None
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise AudioReadError(f"cannot read audio ({exc})", path=p) from None
+        f = self._file
+        self.info = AudioInfo(
+            samplerate=int(f.samplerate),
+            channels=int(f.channels),
+            frames=int(f.frames),
+            format=str(f.format),
+            subtype=str(f.subtype),
+        )
+        truncated = _truncated_data_chunk(f.extra_info)
+        if truncated:
+            self.close()
+            declared, present = truncated
+            raise AudioReadError(
+                f"the file is truncated: its header announces {declared} bytes of audio but "
+                f"only {present} are there (an interrupted download or copy?)",
+                path=p,
             )
-            data = f.read(dtype="float32", always_2d=True)
-            truncated = _truncated_data_chunk(f.extra_info)
-    except sf.LibsndfileError as exc:
-        reason = exc.error_string.rstrip(".") if exc.error_string else str(exc)
-        raise AudioReadError(f"not a readable audio file ({reason})", path=p) from None
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise AudioReadError(f"cannot read audio ({exc})", path=p) from None
-    if truncated:
-        declared, present = truncated
-        raise AudioReadError(
-            f"the file is truncated: its header announces {declared} bytes of audio but only "
-            f"{present} are there (an interrupted download or copy?)",
-            path=p,
-        )
-    if data.shape[0] == 0:
-        raise AudioReadError("the file holds no audio samples (0 frames)", path=p)
-    if data.shape[0] < info.frames:
-        raise AudioReadError(
-            f"the file is truncated: its header announces {info.frames} frames but only "
-            f"{data.shape[0]} could be read",
-            path=p,
-        )
-    if not np.isfinite(data).all():
-        raise AudioReadError("the file holds NaN or infinite samples", path=p)
-    y = np.ascontiguousarray(data.T)
-    return y, info.samplerate, info
+        if self.info.frames <= 0:
+            self.close()
+            raise AudioReadError("the file holds no audio samples (0 frames)", path=p)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start <= n < stop`` as ``y[channels, samples]``, float32."""
+        import soundfile as sf
+
+        try:
+            self._file.seek(start)
+            data = self._file.read(stop - start, dtype="float32", always_2d=True)
+        except sf.LibsndfileError as exc:
+            reason = exc.error_string.rstrip(".") if exc.error_string else str(exc)
+            raise AudioReadError(f"not a readable audio file ({reason})", path=self.path) from None
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise AudioReadError(f"cannot read audio ({exc})", path=self.path) from None
+        if data.shape[0] < stop - start:
+            raise AudioReadError(
+                f"the file is truncated: its header announces {self.info.frames} frames but "
+                f"only {start + data.shape[0]} could be read",
+                path=self.path,
+            )
+        if not np.isfinite(data).all():
+            raise AudioReadError("the file holds NaN or infinite samples", path=self.path)
+        return np.ascontiguousarray(data.T)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 #: libsndfile's log line for a WAV/RIFF data chunk whose size disagrees with the file.
@@ -169,23 +217,146 @@ def _open_temp(p: Path):
 WRITE_BLOCK = 2**18
 
 
-def _write_blocks(fh, frames: np.ndarray, *, sr: int, subtype: str) -> None:
-    """Write ``frames[channels, samples]`` to an open binary file as a WAV, a block at a time.
+def _open_wav(fh, *, sr: int, channels: int, subtype: str):
+    """A soundfile WAV writer on an open binary file."""
+    import soundfile as sf
+
+    return sf.SoundFile(fh, "w", samplerate=sr, channels=channels, subtype=subtype, format="WAV")
+
+
+def _write_blocks(f, frames: np.ndarray, *, subtype: str) -> None:
+    """Write ``frames[channels, samples]`` to an open soundfile writer, a block at a time.
 
     16-bit PCM is converted here, as libsndfile does it (``floor(x * 32768)``, limited to the
     16-bit range; the tests check the two agree), at a fraction of its cost.
     """
-    import soundfile as sf
+    for start in range(0, frames.shape[-1], WRITE_BLOCK):
+        block = frames[:, start : start + WRITE_BLOCK].T
+        if subtype == "PCM_16":
+            scaled = np.floor(block * np.float32(32768))
+            block = np.clip(scaled, -32768, 32767, out=scaled).astype(np.int16)
+        f.write(block)
 
-    with sf.SoundFile(
-        fh, "w", samplerate=sr, channels=frames.shape[0], subtype=subtype, format="WAV"
-    ) as f:
-        for start in range(0, frames.shape[-1], WRITE_BLOCK):
-            block = frames[:, start : start + WRITE_BLOCK].T
-            if subtype == "PCM_16":
-                scaled = np.floor(block * np.float32(32768))
-                block = np.clip(scaled, -32768, 32767, out=scaled).astype(np.int16)
-            f.write(block)
+
+class AudioWriter:
+    """Several WAV files written together, a block at a time: all of them, or none.
+
+    Each file is written to a temporary file beside its destination; :meth:`commit` renames
+    them into place once all are complete. Leaving the ``with`` block by an exception (or
+    :meth:`abort`) removes the temporary files and touches no destination. Errors are
+    :class:`~repet_cli.errors.AudioWriteError` naming the file.
+
+    Parameters
+    ----------
+    paths : sequence of paths
+        Destinations; their folders must exist.
+    sr : int
+        Sample rate in Hz.
+    channels : int
+        Channels of every file.
+    subtype : str
+        A WAV subtype of soundfile, e.g. ``"PCM_16"`` or ``"FLOAT"``.
+    overwrite : bool
+        Replace existing files. Without it an existing file raises
+        :class:`~repet_cli.errors.OutputExistsError`, before and again just before renaming.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str | os.PathLike],
+        *,
+        sr: int,
+        channels: int,
+        subtype: str = FALLBACK_SUBTYPE,
+        overwrite: bool = False,
+    ):
+        self.paths = [Path(p) for p in paths]
+        self.sr, self.channels, self.subtype, self.overwrite = sr, channels, subtype, overwrite
+        self.clipped = [0] * len(self.paths)
+        self._temps: list[Path] = []
+        self._handles: list = []
+        self._files: list = []
+        if not overwrite:
+            refuse_existing(self.paths)
+        with self._errors():
+            for p in self.paths:
+                self._current = p
+                tmp, fh = _open_temp(p)
+                self._temps.append(tmp)
+                self._handles.append(fh)
+                self._files.append(_open_wav(fh, sr=sr, channels=channels, subtype=subtype))
+
+    def write(self, *blocks: np.ndarray) -> None:
+        """Append one block ``y[channels, samples]`` to each file, in the order of ``paths``."""
+        with self._errors():
+            for i, (p, f, y) in enumerate(zip(self.paths, self._files, blocks, strict=True)):
+                self._current = p
+                frames = np.asarray(y)
+                frames = frames[np.newaxis, :] if frames.ndim == 1 else frames
+                if _is_pcm(self.subtype):
+                    over = int(np.count_nonzero(np.abs(frames) > 1.0))
+                    if over:
+                        self.clipped[i] += over
+                        frames = np.clip(frames, -1.0, 1.0)
+                _write_blocks(f, frames, subtype=self.subtype)
+
+    def commit(self) -> list[WriteResult]:
+        """Finish the files and rename them into place."""
+        with self._errors():
+            for p, f, fh in zip(self.paths, self._files, self._handles, strict=True):
+                self._current = p
+                f.close()
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+            if not self.overwrite:  # one may have appeared while we were writing
+                refuse_existing(self.paths)
+            for p, tmp in zip(self.paths, self._temps, strict=True):
+                self._current = p
+                os.replace(tmp, p)
+            self._temps = []
+        return [
+            WriteResult(path=p, subtype=self.subtype, clipped=c)
+            for p, c in zip(self.paths, self.clipped, strict=True)
+        ]
+
+    def abort(self) -> None:
+        """Remove the temporary files; no destination is touched."""
+        for f in self._files + self._handles:
+            try:
+                f.close()
+            except Exception:  # closing a half-written file may fail too; it goes anyway
+                pass
+        for tmp in self._temps:
+            tmp.unlink(missing_ok=True)
+        self._temps = []
+
+    @contextlib.contextmanager
+    def _errors(self):
+        """Turn OS and libsndfile errors into AudioWriteError about the current file."""
+        import soundfile as sf
+
+        try:
+            yield
+        except OSError as exc:
+            self.abort()
+            reason = exc.strerror or str(exc)
+            raise AudioWriteError(f"cannot write ({reason})", path=self._current) from None
+        except sf.LibsndfileError as exc:
+            self.abort()
+            raise AudioWriteError(
+                f"cannot write ({exc.error_string})", path=self._current
+            ) from None
+        except BaseException:
+            self.abort()
+            raise
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is not None or self._temps:
+            self.abort()
 
 
 def write_audio(
@@ -235,43 +406,10 @@ def write_audio_files(
     when all are written are they renamed into place. On any error the temporary files are
     removed and no destination is touched. Arguments are as for :func:`write_audio`.
     """
-    import soundfile as sf
-
-    paths = [Path(p) for p in outputs]
-    if not overwrite:
-        refuse_existing(paths)
-    temps: list[Path] = []
-    results: list[WriteResult] = []
-    current = paths[0] if paths else None
-    try:
-        for p, y in zip(paths, outputs.values(), strict=True):
-            current = p
-            frames = np.asarray(y)
-            frames = frames[np.newaxis, :] if frames.ndim == 1 else frames
-            clipped = 0
-            if _is_pcm(subtype):
-                clipped = int(np.count_nonzero(np.abs(frames) > 1.0))
-                if clipped:
-                    frames = np.clip(frames, -1.0, 1.0)
-            tmp, fh = _open_temp(p)
-            temps.append(tmp)
-            with fh:
-                _write_blocks(fh, frames, sr=sr, subtype=subtype)
-                fh.flush()
-                os.fsync(fh.fileno())
-            results.append(WriteResult(path=p, subtype=subtype, clipped=clipped))
-        if not overwrite:  # one may have appeared while we were writing
-            refuse_existing(paths)
-        for p, tmp in zip(paths, temps, strict=True):
-            current = p
-            os.replace(tmp, p)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise AudioWriteError(f"cannot write ({reason})", path=current) from None
-    except sf.LibsndfileError as exc:
-        raise AudioWriteError(f"cannot write ({exc.error_string})", path=current) from None
-    finally:
-        for tmp in temps:
-            if tmp.exists():
-                tmp.unlink()
-    return results
+    arrays = [np.asarray(y) for y in outputs.values()]
+    channels = 1 if arrays[0].ndim == 1 else arrays[0].shape[0]
+    with AudioWriter(
+        outputs, sr=sr, channels=channels, subtype=subtype, overwrite=overwrite
+    ) as writer:
+        writer.write(*arrays)
+        return writer.commit()

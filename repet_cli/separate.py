@@ -251,9 +251,7 @@ def separate(
     if params.mask == "wiener":
         # Pass 2: the Wiener filter's spatial covariances, summed over all frames.
         stats = None
-        for block in ordered_map(
-            lambda span: _statistics(*masked(span)), spans, threads=threads
-        ):
+        for block in ordered_map(lambda span: _statistics(*masked(span)), spans, threads=threads):
             stats = masks.add_statistics(stats, block)
         R_b, R_f, load = masks.spatial_covariances(stats)
 
