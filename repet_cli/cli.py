@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import sys
@@ -11,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import numpy as np
 
 from . import ft2d as ft2d_defaults
 from . import similarity as similarity_defaults
 from .errors import AudioWriteError, ParameterError, RepetError
+from .parallel import cpu_threads
 from .params import (
     ALGORITHM_OPTIONS,
     ALGORITHMS,
@@ -27,6 +30,7 @@ from .params import (
     DEFAULT_REPETITIONS,
     RepetParams,
 )
+from .stream import CROSSFADE, DEFAULT_SEGMENT
 
 BACKGROUND = "background.wav"
 FOREGROUND = "foreground.wav"
@@ -213,6 +217,18 @@ SEPARATION_OPTIONS: list = [
 ]
 
 
+segment_option = click.option(
+    "--segment",
+    type=float,
+    default=DEFAULT_SEGMENT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Inputs longer than 1.5 segments are separated in segments of about this length, "
+    f"crossfaded over {CROSSFADE:g} s (memory stays flat however long the input); 0: always "
+    "the whole input at once.",
+)
+
+
 def separation_options(command):
     """The options that choose how to separate (`separate`)."""
     for option in reversed(SEPARATION_OPTIONS):
@@ -256,6 +272,15 @@ _SEPARATION_NAMES = [f.name for f in dataclasses.fields(RepetParams)] + ["no_pha
     help="Output folder; each input gets OUT/<name>/background.wav and foreground.wav.",
 )
 @separation_options
+@segment_option
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Inputs separated in parallel (0: one per core). The outputs are the same for any number.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option(
@@ -266,6 +291,8 @@ def separate(
     ctx: click.Context,
     inputs: tuple[Path, ...],
     out: Path,
+    segment: float,
+    jobs: int,
     overwrite: bool,
     quiet: bool,
     verbose: bool,
@@ -278,7 +305,10 @@ def separate(
     format. Exit status: 0 all done, 1 some input failed, 2 usage error.
     """
     params = _params_from(options)
-    jobs = _plan(inputs, out)
+    _check_segment(segment, params)
+    plan = _plan(inputs, out)
+    workers = min(len(plan), jobs or cpu_threads())
+    threads = max(1, cpu_threads() // workers)
 
     from tqdm import tqdm
 
@@ -286,101 +316,226 @@ def separate(
         if not quiet:
             tqdm.write(message, file=sys.stdout)
 
-    def warn(message: str) -> None:
-        if not quiet:
-            tqdm.write(f"warning: {message}", file=sys.stderr)
-
-    failures: list[tuple[Path, str]] = []
+    # The bar counts seconds of audio, so it moves during a long input too.
+    durations = [_duration(job.source) for job in plan]
     bar = tqdm(
-        jobs,
-        unit="file",
+        total=round(sum(durations)),
+        unit="s",
+        desc="audio",
         file=sys.stderr,
         disable=quiet or not sys.stderr.isatty(),
         dynamic_ncols=True,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s of audio [{elapsed}<{remaining}]",
     )
-    for job in bar:
-        bar.set_postfix_str(job.source.name, refresh=False)
-        try:
-            result, info, written = _process(job, params=params, overwrite=overwrite)
-        except RepetError as exc:
-            message = _option_names(str(exc))
-            tqdm.write(f"error: {message}", file=sys.stderr)
-            failures.append((job.source, message))
+    task = functools.partial(
+        _work, params=params, overwrite=overwrite, segment=segment, threads=threads
+    )
+    failures: list[str] = []
+    for job, duration, outcome in zip(
+        plan, durations, _outcomes(task, plan, workers=workers, bar=bar), strict=True
+    ):
+        bar.update(max(0, round(duration) - outcome.progressed))
+        if outcome.error is not None:
+            if outcome.trace and verbose:
+                tqdm.write(outcome.trace, file=sys.stderr)
+            hint = "; -v shows the traceback" if outcome.trace and not verbose else ""
+            tqdm.write(f"error: {outcome.error}{hint}", file=sys.stderr)
+            failures.append(outcome.error)
             continue
-        except Exception as exc:  # a bug: report it, keep going with the batch
-            if verbose:
-                tqdm.write(traceback.format_exc(), file=sys.stderr)
-            message = f"{job.source}: unexpected error ({type(exc).__name__}: {exc})"
-            hint = "" if verbose else "; -v shows the traceback"
-            tqdm.write(f"error: {message}{hint}", file=sys.stderr)
-            failures.append((job.source, message))
-            continue
-        say(f"{job.source}: {describe(result)} -> {job.background}, {job.foreground}")
+        say(f"{job.source}: {outcome.found} -> {job.background}, {job.foreground}")
         if verbose:
-            say(
-                f"  {info.channels} ch, {info.samplerate} Hz, {info.duration:.2f} s, "
-                f"{info.subtype}; n_fft {result.n_fft}, hop {result.hop}"
-            )
-        for w in written:
-            if w.clipped:
-                warn(
-                    f"{w.path}: {w.clipped} samples beyond full scale were clipped by the "
-                    f"{w.subtype} output format"
-                )
+            say(f"  {outcome.details}")
+        for warning in outcome.warnings:
+            if not quiet:
+                tqdm.write(f"warning: {warning}", file=sys.stderr)
     bar.close()
 
-    done = len(jobs) - len(failures)
-    if len(jobs) > 1:
-        say(f"separated {done} of {len(jobs)} inputs into {out}/")
+    done = len(plan) - len(failures)
+    if len(plan) > 1:
+        say(f"separated {done} of {len(plan)} inputs into {out}/")
     if failures:
-        if len(jobs) > 1:  # each error was printed as it happened; repeat them together
-            lines = "\n".join(f"  {message}" for _, message in failures)
-            click.echo(f"{len(failures)} of {len(jobs)} inputs failed:\n{lines}", err=True)
+        if len(plan) > 1:  # each error was printed as it happened; repeat them together
+            lines = "\n".join(f"  {message}" for message in failures)
+            click.echo(f"{len(failures)} of {len(plan)} inputs failed:\n{lines}", err=True)
         ctx.exit(1)
 
 
-def _process(job: Job, *, params: RepetParams, overwrite: bool):
+def _check_segment(segment: float, params: RepetParams) -> None:
+    from .stream import shortest_segment
+
+    if segment and segment < shortest_segment(params):
+        raise click.UsageError(
+            f"--segment must be 0 (no segments) or at least {shortest_segment(params):g} s "
+            f"for these options, got {segment:g}"
+        )
+
+
+def _duration(path: Path) -> float:
+    """The input's length in seconds from its header; 0 when it cannot be read (yet)."""
+    import soundfile as sf
+
+    try:
+        return sf.info(str(path)).duration
+    except Exception:  # the job itself reports what is wrong with the file
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input (picklable: it comes back from worker processes)."""
+
+    error: str | None = None
+    trace: str | None = None
+    found: str = ""
+    details: str = ""
+    warnings: tuple[str, ...] = ()
+    progressed: int = 0  # seconds of audio already counted on the progress bar
+
+
+def _work(
+    job: Job,
+    *,
+    params: RepetParams,
+    overwrite: bool,
+    segment: float,
+    threads: int,
+    progress=None,
+) -> Outcome:
+    """Separate one input; errors become an :class:`Outcome` too (batches go on)."""
+    try:
+        reports, info, written = _process(
+            job,
+            params=params,
+            overwrite=overwrite,
+            segment=segment,
+            threads=threads,
+            progress=progress,
+        )
+    except RepetError as exc:
+        return Outcome(error=_option_names(str(exc)))
+    except Exception as exc:  # a bug: report it, keep going with the batch
+        return Outcome(
+            error=f"{job.source}: unexpected error ({type(exc).__name__}: {exc})",
+            trace=traceback.format_exc(),
+        )
+    first = reports[0]
+    details = (
+        f"{info.channels} ch, {info.samplerate} Hz, {info.duration:.2f} s, {info.subtype}; "
+        f"n_fft {first.n_fft}, hop {first.hop}"
+    )
+    warnings = tuple(
+        f"{w.path}: {w.clipped} samples beyond full scale were clipped by the "
+        f"{w.subtype} output format"
+        for w in written
+        if w.clipped
+    )
+    done = round(info.duration) if progress is not None else 0
+    return Outcome(found=describe(reports), details=details, warnings=warnings, progressed=done)
+
+
+def _outcomes(task, plan: list[Job], *, workers: int, bar):
+    """The :class:`Outcome` of every job, in input order, from ``workers`` processes.
+
+    With one worker the jobs run here, and the bar moves after every segment.
+    """
+    if workers <= 1:
+        for job in plan:
+            counted = 0
+
+            def advance(samples_done: int, rate=None, job=job):
+                nonlocal counted
+                seconds = round(samples_done / (rate or _rate(job.source)))
+                bar.update(seconds - counted)
+                counted = seconds
+
+            outcome = task(job, progress=advance)
+            yield dataclasses.replace(outcome, progressed=counted)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield from pool.map(task, plan)
+
+
+def _rate(path: Path) -> int:
+    import soundfile as sf
+
+    return sf.info(str(path)).samplerate
+
+
+def _process(
+    job: Job,
+    *,
+    params: RepetParams,
+    overwrite: bool,
+    segment: float = 0.0,
+    threads: int | None = None,
+    progress=None,
+):
     """Separate one input and write its two stems; every error names the file it is about.
 
-    Returns the :class:`~repet_cli.separate.Separation`, the input's
+    Returns a :class:`~repet_cli.stream.SegmentReport` per segment, the input's
     :class:`~repet_cli.io.AudioInfo` and the :class:`~repet_cli.io.WriteResult` of each stem.
+    ``progress`` is called with the number of input samples done after each segment.
     """
-    from .io import load_audio, output_subtype, refuse_existing, write_audio_files
-    from .separate import separate as run_separation
+    from .io import AudioReader, AudioWriter, output_subtype, refuse_existing
+    from .stream import separate_segments
 
     targets = (job.background, job.foreground)
     if not overwrite:  # before the work, not after it
         refuse_existing(targets)
-    y, sr, info = load_audio(job.source)
-    try:
-        result = run_separation(y, sr=sr, params=params)
-    except RepetError as exc:
-        exc.path = exc.path or str(job.source)
-        raise
-    created = _make_folder(job.folder)
-    try:
-        written = write_audio_files(
-            dict(zip(targets, (result.background, result.foreground), strict=True)),
-            sr=sr,
-            subtype=output_subtype(info),
-            overwrite=overwrite,
-        )
-    except RepetError:
-        if created and not any(job.folder.iterdir()):
-            job.folder.rmdir()
-        raise
-    return result, info, written
+    with AudioReader(job.source) as reader:
+        info = reader.info
+        created = _make_folder(job.folder)
+        try:
+            with AudioWriter(
+                targets,
+                sr=info.samplerate,
+                channels=info.channels,
+                subtype=output_subtype(info),
+                overwrite=overwrite,
+            ) as writer:
+                reports = separate_segments(
+                    reader.read,
+                    writer.write,
+                    n_samples=info.frames,
+                    sr=info.samplerate,
+                    params=params,
+                    segment=segment,
+                    threads=threads,
+                    progress=progress,
+                )
+                written = writer.commit()
+        except RepetError as exc:
+            exc.path = exc.path or str(job.source)
+            if created and not any(job.folder.iterdir()):
+                job.folder.rmdir()
+            raise
+        except BaseException:
+            if created and not any(job.folder.iterdir()):
+                job.folder.rmdir()
+            raise
+    return reports, info, written
 
 
-def describe(result) -> str:
+def describe(reports) -> str:
     """What a separation found, in a few words: the period for the algorithms that have one."""
-    if result.local_periods is not None:
-        lo, hi = float(result.local_periods.min()), float(result.local_periods.max())
-        return f"period {lo:.2f}-{hi:.2f} s (adaptive, median {result.period:.3f} s)"
-    if result.period is not None:
-        how = "forced" if result.period_forced else "detected"
-        return f"period {result.period:.3f} s ({how})"
-    return f"{result.algorithm} (no single period)"
+    segments = f" in {len(reports)} segments" if len(reports) > 1 else ""
+    first = reports[0]
+    if first.local_periods is not None:
+        lo = min(float(r.local_periods.min()) for r in reports)
+        hi = max(float(r.local_periods.max()) for r in reports)
+        median = float(np.median(np.concatenate([r.local_periods for r in reports])))
+        return f"period {lo:.2f}-{hi:.2f} s (adaptive, median {median:.3f} s){segments}"
+    if first.period is not None:
+        how = "forced" if first.period_forced else "detected"
+        found = [r.period for r in reports]
+        if len(set(found)) == 1:
+            return f"period {first.period:.3f} s ({how}){segments}"
+        return f"period {min(found):.3f}-{max(found):.3f} s ({how}){segments}"
+    return f"{first.algorithm} (no single period){segments}"
 
 
 def _make_folder(folder: Path) -> bool:
@@ -522,6 +677,7 @@ def evaluate(
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @shared_separation_options
+@segment_option
 @click.pass_context
 def compare(
     ctx: click.Context,
@@ -532,6 +688,7 @@ def compare(
     reference_foreground: Path | None,
     as_json: bool,
     overwrite: bool,
+    segment: float,
     **options,
 ) -> None:
     """Run several algorithms on one SONG and print them side by side.
@@ -583,12 +740,12 @@ def compare(
         job = Job(source=song, folder=out / song.stem / algorithm)
         start = time.perf_counter()
         try:
-            result, _, _ = _process(job, params=params, overwrite=overwrite)
+            reports, _, _ = _process(job, params=params, overwrite=overwrite, segment=segment)
             seconds = time.perf_counter() - start
             row = {
                 "algorithm": algorithm,
-                "found": describe(result),
-                "period": result.period,
+                "found": describe(reports),
+                "period": reports[0].period if len(reports) == 1 else [r.period for r in reports],
                 "seconds": seconds,
                 "outputs": [str(job.background), str(job.foreground)],
             }

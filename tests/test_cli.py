@@ -280,3 +280,40 @@ def test_2dft_runs_and_takes_its_own_options(tmp_path):
     result = run("separate", song, "-o", tmp_path / "b", "--algorithm", "2dft", "--rate-width", "2")
     assert result.exit_code == 0, result.output
     assert "2dft (no single period)" in result.stdout
+
+
+def test_a_long_input_is_separated_in_segments_and_said_so(tmp_path):
+    song = write_song(tmp_path / "long.wav", seconds=40.0, sr=8000)
+    result = run("separate", song, "-o", tmp_path / "out", "--segment", "12")
+    assert result.exit_code == 0, result.output
+    assert "in 3 segments" in result.stdout
+    mixture, _ = sf.read(song)
+    background, _ = sf.read(tmp_path / "out" / "long" / "background.wav")
+    foreground, _ = sf.read(tmp_path / "out" / "long" / "foreground.wav")
+    assert background.shape == mixture.shape
+    np.testing.assert_allclose(background + foreground, mixture, atol=2.5 / 32768)
+
+
+def test_a_segment_too_short_for_the_options_is_a_usage_error(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    result = run("separate", song, "--period", "9", "--segment", "12")
+    assert result.exit_code == 2
+    assert "--segment must be 0 (no segments) or at least 18 s" in result.stderr
+
+
+def test_jobs_give_the_same_bytes_and_keep_going_past_a_bad_input(tmp_path):
+    songs = [write_song(tmp_path / "in" / f"s{i}.wav", period=1.0 + 0.2 * i) for i in range(3)]
+    bad = tmp_path / "in" / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    one = run("separate", *songs, bad, "-o", tmp_path / "one", "-j", "1")
+    two = run("separate", *songs, bad, "-o", tmp_path / "two", "-j", "2")
+    for result in (one, two):
+        assert result.exit_code == 1
+        assert "bad.wav: not a readable audio file" in result.stderr
+        assert "separated 3 of 4 inputs" in result.stdout
+    assert one.stdout.replace("one", "two") == two.stdout  # same report, same order
+    for song in songs:
+        for stem in ("background.wav", "foreground.wav"):
+            first = (tmp_path / "one" / song.stem / stem).read_bytes()
+            assert first == (tmp_path / "two" / song.stem / stem).read_bytes()
+    assert not (tmp_path / "two" / "bad").exists()

@@ -1,0 +1,174 @@
+"""Long inputs, separated segment by segment: memory does not grow with the input's length.
+
+An input longer than one and a half segments is cut into segments of about ``segment``
+seconds that overlap by :data:`CROSSFADE` seconds. Each segment is separated on its own (its
+own period and model: over an hour, one period does not hold anyway; the authors' "extended
+REPET" works the same way with 10-s segments), and the backgrounds of two neighbouring
+segments are crossfaded where they overlap. The foreground is the input minus the background,
+so the stems still add up to the input exactly. Samples are read and written a segment at a
+time through callables, so this module does no I/O itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ParameterError
+from .params import MIN_REPETITIONS_DETECTED, MIN_REPETITIONS_FORCED, RepetParams
+from .separate import Separation, separate
+
+#: Seconds by which neighbouring segments overlap; the backgrounds are crossfaded over it.
+CROSSFADE = 4.0
+#: Default segment length in seconds: inputs up to 1.5 times as long are separated whole.
+DEFAULT_SEGMENT = 300.0
+#: Shortest segment length accepted, in seconds.
+MIN_SEGMENT = 10.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentReport:
+    """What the separation of one segment found (the audio is written, not kept).
+
+    Attributes
+    ----------
+    start, stop : int
+        The segment's samples in the input.
+    algorithm : str
+        The algorithm that modelled the background.
+    period : float or None
+        Repeating period in seconds (see :class:`~repet_cli.separate.Separation`).
+    period_forced : bool
+        True when the period was given.
+    local_periods : np.ndarray or None
+        ``adaptive`` only: the period of every frame, in seconds.
+    n_fft, hop : int
+        STFT sizes used.
+    """
+
+    start: int
+    stop: int
+    algorithm: str
+    period: float | None
+    period_forced: bool
+    local_periods: np.ndarray | None
+    n_fft: int
+    hop: int
+
+    @classmethod
+    def of(cls, result: Separation, *, start: int, stop: int) -> SegmentReport:
+        """The report of a :class:`~repet_cli.separate.Separation` of samples start..stop."""
+        return cls(
+            start=start,
+            stop=stop,
+            algorithm=result.algorithm,
+            period=result.period,
+            period_forced=result.period_forced,
+            local_periods=result.local_periods,
+            n_fft=result.n_fft,
+            hop=result.hop,
+        )
+
+
+def shortest_segment(params: RepetParams) -> float:
+    """Seconds a segment needs for ``params``' period (range), at least :data:`MIN_SEGMENT`."""
+    if params.algorithm not in ("repet", "adaptive"):
+        return MIN_SEGMENT
+    if params.period is not None:
+        return max(MIN_SEGMENT, MIN_REPETITIONS_FORCED * params.period)
+    return max(MIN_SEGMENT, MIN_REPETITIONS_DETECTED * params.period_range[0])
+
+
+def plan_segments(
+    n_samples: int, *, sr: int, segment: float, overlap: float = CROSSFADE
+) -> list[tuple[int, int]]:
+    """Sample ranges ``(start, stop)`` of the segments of an input.
+
+    The whole input when ``segment`` is 0 or the input is at most 1.5 segments long; else
+    ``round(length / segment)`` segments of equal length, each extended by half the overlap
+    on either side (not beyond the input).
+    """
+    length = segment * sr
+    if segment <= 0 or n_samples <= 1.5 * length:
+        return [(0, n_samples)]
+    count = round(n_samples / length)
+    half = round(overlap * sr / 2)
+    bounds = [round(k * n_samples / count) for k in range(count + 1)]
+    return [(max(0, bounds[k] - half), min(n_samples, bounds[k + 1] + half)) for k in range(count)]
+
+
+def _fade_in(n: int) -> np.ndarray:
+    """Raised-cosine ramp of ``n`` samples from 0 to 1; with its complement it sums to 1."""
+    return (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+
+
+def separate_segments(
+    read: Callable[[int, int], np.ndarray],
+    write: Callable[[np.ndarray, np.ndarray], None],
+    *,
+    n_samples: int,
+    sr: int,
+    params: RepetParams | None = None,
+    segment: float = DEFAULT_SEGMENT,
+    threads: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[SegmentReport]:
+    """Separate an input of ``n_samples`` a segment at a time.
+
+    Parameters
+    ----------
+    read : callable
+        ``read(start, stop)`` returns samples ``start .. stop - 1`` as ``y[channels, n]``.
+    write : callable
+        ``write(background, foreground)`` takes the next block of both stems, in order; the
+        blocks together cover the input once.
+    n_samples, sr : int
+        Length and sample rate of the input.
+    params : RepetParams, optional
+        Separation options; the defaults when omitted.
+    segment : float
+        Segment length in seconds (0: the whole input at once); see :func:`plan_segments`.
+    threads : int, optional
+        Threads for each separation (see :func:`~repet_cli.separate.separate`).
+    progress : callable, optional
+        Called with the number of input samples done after each segment.
+
+    Returns
+    -------
+    list of SegmentReport
+        One per segment, in order.
+
+    Raises
+    ------
+    ParameterError
+        ``segment`` is too short for the options (:func:`shortest_segment`).
+    """
+    params = RepetParams() if params is None else params
+    if segment and segment < shortest_segment(params):
+        raise ParameterError(
+            f"`segment` must be 0 (no segments) or at least {shortest_segment(params):g} s "
+            f"for these options, got {segment:g}"
+        )
+    spans = plan_segments(n_samples, sr=sr, segment=segment)
+    reports = []
+    carried = None  # background of the overlap with the previous segment
+    for k, (start, stop) in enumerate(spans):
+        y = read(start, stop)
+        result = separate(y, sr=sr, params=params, threads=threads)
+        background = np.atleast_2d(result.background)
+        if carried is not None:
+            n = carried.shape[-1]
+            ramp = _fade_in(n)
+            background[:, :n] = carried * (1 - ramp) + background[:, :n] * ramp
+        # Samples before the next segment's start are final now; the rest waits for it.
+        end = spans[k + 1][0] - start if k + 1 < len(spans) else stop - start
+        final = background[:, :end]
+        write(final, y[:, :end] - final)
+        carried = background[:, end:].copy() if k + 1 < len(spans) else None
+        reports.append(SegmentReport.of(result, start=start, stop=stop))
+        del result, background, final, y
+        if progress is not None:
+            progress(start + end)
+    return reports
