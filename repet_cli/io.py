@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AudioReadError, AudioWriteError, OutputExistsError
+from .parallel import ordered_map
 
 #: WAV subtypes kept as they are for the outputs; anything else (a lossy or compressed input
 #: such as MP3, Vorbis or ADPCM) is written as 32-bit float WAV so nothing is lost.
@@ -224,18 +225,26 @@ def _open_wav(fh, *, sr: int, channels: int, subtype: str):
     return sf.SoundFile(fh, "w", samplerate=sr, channels=channels, subtype=subtype, format="WAV")
 
 
-def _write_blocks(f, frames: np.ndarray, *, subtype: str) -> None:
+def _write_blocks(f, frames: np.ndarray, *, subtype: str) -> int:
     """Write ``frames[channels, samples]`` to an open soundfile writer, a block at a time.
 
-    16-bit PCM is converted here, as libsndfile does it (``floor(x * 32768)``, limited to the
-    16-bit range; the tests check the two agree), at a fraction of its cost.
+    A PCM subtype clips samples beyond full scale (their number is returned). 16-bit PCM is
+    converted here, as libsndfile does it (``floor(x * 32768)``, limited to the 16-bit range;
+    the tests check the two agree), at a fraction of its cost.
     """
+    clipped = 0
     for start in range(0, frames.shape[-1], WRITE_BLOCK):
         block = frames[:, start : start + WRITE_BLOCK].T
+        if _is_pcm(subtype):
+            over = int(np.count_nonzero(np.abs(block) > 1.0))
+            if over:
+                clipped += over
+                block = np.clip(block, -1.0, 1.0)
         if subtype == "PCM_16":
             scaled = np.floor(block * np.float32(32768))
             block = np.clip(scaled, -32768, 32767, out=scaled).astype(np.int16)
         f.write(block)
+    return clipped
 
 
 class AudioWriter:
@@ -287,18 +296,29 @@ class AudioWriter:
                 self._files.append(_open_wav(fh, sr=sr, channels=channels, subtype=subtype))
 
     def write(self, *blocks: np.ndarray) -> None:
-        """Append one block ``y[channels, samples]`` to each file, in the order of ``paths``."""
-        with self._errors():
-            for i, (p, f, y) in enumerate(zip(self.paths, self._files, blocks, strict=True)):
-                self._current = p
-                frames = np.asarray(y)
+        """Append one block ``y[channels, samples]`` to each file, in the order of ``paths``.
+
+        The files are written in parallel threads (conversion and libsndfile release the GIL).
+        """
+        if len(blocks) != len(self.paths):
+            raise ValueError(f"{len(self.paths)} blocks expected, got {len(blocks)}")
+
+        def write_one(i: int) -> BaseException | None:
+            try:
+                frames = np.asarray(blocks[i])
                 frames = frames[np.newaxis, :] if frames.ndim == 1 else frames
-                if _is_pcm(self.subtype):
-                    over = int(np.count_nonzero(np.abs(frames) > 1.0))
-                    if over:
-                        self.clipped[i] += over
-                        frames = np.clip(frames, -1.0, 1.0)
-                _write_blocks(f, frames, subtype=self.subtype)
+                self.clipped[i] += _write_blocks(self._files[i], frames, subtype=self.subtype)
+            except Exception as exc:  # raised below, about its own file
+                return exc
+            return None
+
+        with self._errors():
+            for i, error in enumerate(
+                ordered_map(write_one, range(len(self.paths)), threads=len(self.paths))
+            ):
+                if error is not None:
+                    self._current = self.paths[i]
+                    raise error
 
     def commit(self) -> list[WriteResult]:
         """Finish the files and rename them into place."""
