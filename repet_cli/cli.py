@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import json
 import os
 import re
 import sys
@@ -16,7 +18,7 @@ import numpy as np
 
 from . import ft2d as ft2d_defaults
 from . import similarity as similarity_defaults
-from .errors import AudioWriteError, ParameterError, RepetError
+from .errors import AudioWriteError, OutputExistsError, ParameterError, RepetError
 from .parallel import cpu_threads
 from .params import (
     ALGORITHM_OPTIONS,
@@ -32,8 +34,9 @@ from .params import (
 )
 from .stream import CROSSFADE, DEFAULT_SEGMENT
 
-BACKGROUND = "background.wav"
-FOREGROUND = "foreground.wav"
+STEMS = ("background", "foreground")
+DEFAULT_FILENAME = "{track}/{stem}.{ext}"
+FILENAME_FIELDS = ("track", "parent", "stem", "ext")
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -43,15 +46,17 @@ class Job:
     """One input and the files it will produce."""
 
     source: Path
-    folder: Path
+    background: Path
+    foreground: Path
 
     @property
-    def background(self) -> Path:
-        return self.folder / BACKGROUND
+    def targets(self) -> tuple[Path, Path]:
+        return self.background, self.foreground
 
-    @property
-    def foreground(self) -> Path:
-        return self.folder / FOREGROUND
+    @classmethod
+    def in_folder(cls, source: Path, folder: Path, *, ext: str = "wav") -> Job:
+        """The job writing ``folder/background.<ext>`` and ``folder/foreground.<ext>``."""
+        return cls(source, *(folder / f"{stem}.{ext}" for stem in STEMS))
 
 
 def _option_names(message: str) -> str:
@@ -64,28 +69,77 @@ def _option_names(message: str) -> str:
     return re.sub(rf"`({fields})`", lambda m: "--" + m.group(1).replace("_", "-"), message)
 
 
-def _plan(inputs: tuple[Path, ...], out: Path) -> list[Job]:
+def _check_template(template: str) -> None:
+    """Refuse a --filename template that cannot name two distinct stems of every input."""
+    import string
+
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise click.UsageError(f"--filename {template!r}: {exc}") from None
+    allowed = ", ".join("{" + f + "}" for f in FILENAME_FIELDS)
+    unknown = fields - set(FILENAME_FIELDS)
+    if unknown or "" in fields:
+        bad = ", ".join(sorted("{" + f + "}" for f in unknown)) or "{}"
+        raise click.UsageError(f"--filename {template!r}: unknown field {bad}; use {allowed}")
+    if "stem" not in fields:
+        raise click.UsageError(
+            f"--filename {template!r} must contain {{stem}}, or both stems get one name"
+        )
+    if os.path.isabs(template):
+        raise click.UsageError(f"--filename {template!r} must be relative to --out")
+
+
+def _extension(source: Path, format: str | None) -> str:
+    """File extension of the outputs: ``format``, or FLAC for FLAC inputs, else WAV."""
+    if format:
+        return format
+    import soundfile as sf
+
+    try:
+        return "flac" if sf.info(str(source)).format == "FLAC" else "wav"
+    except Exception:  # unreadable: the job itself reports it
+        return "wav"
+
+
+def _plan(
+    inputs: tuple[Path, ...],
+    out: Path,
+    *,
+    template: str = DEFAULT_FILENAME,
+    format: str | None = None,
+) -> list[Job]:
     """One job per input; refuses, before any work, inputs that would write the same files."""
-    seen: dict[str, Path] = {}
+    _check_template(template)
+    owners: dict[str, Path] = {}
     jobs = []
     for source in inputs:
-        key = source.stem.casefold()
-        if key in seen:
-            first = seen[key]
+        fields = {
+            "track": source.stem,
+            "parent": Path(os.path.abspath(source)).parent.name,
+            "ext": _extension(source, format),
+        }
+        paths = [out / template.format(stem=stem, **fields) for stem in STEMS]
+        for path in paths:
+            key = os.path.normcase(os.path.abspath(path)).casefold()
+            first = owners.setdefault(key, source)
+            if first is source:
+                continue
             if os.path.abspath(first) == os.path.abspath(source):
                 raise click.UsageError(f"{source} is given twice")
             raise click.UsageError(
-                f"{first} and {source} would both write to {out / source.stem}/; "
-                "rename one of them or separate them into different --out folders"
+                f"{first} and {source} would both write {path}; tell them apart with "
+                "--filename (e.g. --filename '{parent}/{track}/{stem}.{ext}') or separate "
+                "them into different --out folders"
             )
-        seen[key] = source
-        jobs.append(Job(source=source, folder=out / source.stem))
+        jobs.append(Job(source, *paths))
     sources = {os.path.realpath(s) for s in inputs}
     for job in jobs:
-        for target in (job.background, job.foreground):
+        for target in job.targets:
             if os.path.realpath(target) in sources:
                 raise click.UsageError(
-                    f"{target} is both an input and an output; choose another --out folder"
+                    f"{target} is both an input and an output; choose another --out folder "
+                    "or --filename"
                 )
     return jobs
 
@@ -271,6 +325,27 @@ _SEPARATION_NAMES = [f.name for f in dataclasses.fields(RepetParams)] + ["no_pha
     type=click.Path(path_type=Path),
     help="Output folder; each input gets OUT/<name>/background.wav and foreground.wav.",
 )
+@click.option(
+    "--filename",
+    default=DEFAULT_FILENAME,
+    show_default=True,
+    metavar="TEMPLATE",
+    help="Output paths inside --out, from {track} (the input's name), {parent} (its folder's "
+    "name), {stem} (background or foreground) and {ext}; e.g. '{parent}/{track}/{stem}.{ext}' "
+    "for MUSDB-style folders of mixture.wav files.",
+)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(["wav", "flac"], case_sensitive=False),
+    help="Output format  [default: flac for FLAC inputs, wav otherwise]",
+)
+@click.option(
+    "--subtype",
+    metavar="SUBTYPE",
+    help="Output sample format, e.g. PCM_16, PCM_24, FLOAT  [default: the input's where the "
+    "format holds it, else FLOAT (wav) or PCM_24 (flac)]",
+)
 @separation_options
 @segment_option
 @click.option(
@@ -282,6 +357,15 @@ _SEPARATION_NAMES = [f.name for f in dataclasses.fields(RepetParams)] + ["no_pha
     help="Inputs separated in parallel (0: one per core). The outputs are the same for any number.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="Leave inputs whose outputs exist alone (resume a batch that was stopped).",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (reports go to stderr)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Print STFT details and, on a crash, the traceback."
@@ -291,9 +375,15 @@ def separate(
     ctx: click.Context,
     inputs: tuple[Path, ...],
     out: Path,
+    filename: str,
+    out_format: str | None,
+    subtype: str | None,
     segment: float,
     jobs: int,
     overwrite: bool,
+    skip_existing: bool,
+    fail_fast: bool,
+    as_json: bool,
     quiet: bool,
     verbose: bool,
     **options,
@@ -301,20 +391,27 @@ def separate(
     """Separate each INPUT into background (repeating) and foreground (non-repeating).
 
     The repeating period is detected from the beat spectrum unless --period is given. Outputs
-    keep the input's sample rate, channels, length and (for WAV-compatible inputs) sample
-    format. Exit status: 0 all done, 1 some input failed, 2 usage error.
+    keep the input's sample rate, channels, length and (where the format holds it) sample
+    format. Exit status: 0 all done (or skipped), 1 some input failed, 2 usage error,
+    130 / 143 interrupted (Ctrl-C / SIGTERM).
     """
     params = _params_from(options)
     _check_segment(segment, params)
-    plan = _plan(inputs, out)
+    if overwrite and skip_existing:
+        raise click.UsageError("--overwrite and --skip-existing contradict each other")
+    out_format = out_format.lower() if out_format else None
+    if subtype is not None:
+        _check_subtype(subtype, out_format)
+    plan = _plan(inputs, out, template=filename, format=out_format)
     workers = min(len(plan), jobs or cpu_threads())
-    threads = max(1, cpu_threads() // workers)
 
     from tqdm import tqdm
 
+    report_file = sys.stderr if as_json else sys.stdout
+
     def say(message: str) -> None:
         if not quiet:
-            tqdm.write(message, file=sys.stdout)
+            tqdm.write(message, file=report_file)
 
     # The bar counts seconds of audio, so it moves during a long input too.
     durations = [_duration(job.source) for job in plan]
@@ -328,36 +425,128 @@ def separate(
         bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s of audio [{elapsed}<{remaining}]",
     )
     task = functools.partial(
-        _work, params=params, overwrite=overwrite, segment=segment, threads=threads
+        _work,
+        settings=Settings(
+            params=params,
+            overwrite=overwrite,
+            skip_existing=skip_existing,
+            segment=segment,
+            threads=max(1, cpu_threads() // workers),
+            format=out_format,
+            subtype=subtype,
+        ),
     )
-    failures: list[str] = []
-    for job, duration, outcome in zip(
-        plan, durations, _outcomes(task, plan, workers=workers, bar=bar), strict=True
-    ):
-        bar.update(max(0, round(duration) - outcome.progressed))
-        if outcome.error is not None:
-            if outcome.trace and verbose:
-                tqdm.write(outcome.trace, file=sys.stderr)
-            hint = "; -v shows the traceback" if outcome.trace and not verbose else ""
-            tqdm.write(f"error: {outcome.error}{hint}", file=sys.stderr)
-            failures.append(outcome.error)
-            continue
-        say(f"{job.source}: {outcome.found} -> {job.background}, {job.foreground}")
-        if verbose:
-            say(f"  {outcome.details}")
-        for warning in outcome.warnings:
-            if not quiet:
-                tqdm.write(f"warning: {warning}", file=sys.stderr)
+    outcomes: list[Outcome] = []
+    interrupted = None
+    with _signals_raise():
+        try:
+            for job, outcome in zip(
+                plan, _outcomes(task, plan, workers=workers, bar=bar), strict=False
+            ):
+                bar.update(max(0, round(outcome.duration) - outcome.progressed))
+                outcomes.append(outcome)
+                _report(outcome, job, say=say, verbose=verbose, quiet=quiet, write=tqdm.write)
+                if fail_fast and outcome.status == "failed":
+                    break
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM via _signals_raise
+            interrupted = exc
     bar.close()
 
-    done = len(plan) - len(failures)
+    counts = {status: sum(o.status == status for o in outcomes) for status in STATUSES}
+    not_started = len(plan) - len(outcomes)
+    if as_json:
+        summary = {
+            "inputs": [o.as_dict() for o in outcomes]
+            + [
+                {"input": str(job.source), "status": "not started"} for job in plan[len(outcomes) :]
+            ],
+            "summary": {**counts, "not started": not_started},
+        }
+        if interrupted is not None:
+            summary["interrupted"] = _signal_name(interrupted)
+        click.echo(json.dumps(summary, indent=2))
+    if interrupted is not None:
+        click.echo(
+            f"{_signal_name(interrupted)}: stopped; {counts['ok']} of {len(plan)} inputs were "
+            "separated and written whole; nothing partial was left behind",
+            err=True,
+        )
+        ctx.exit(143 if isinstance(interrupted, Terminated) else 130)
     if len(plan) > 1:
-        say(f"separated {done} of {len(plan)} inputs into {out}/")
-    if failures:
+        skipped = f", {counts['skipped']} skipped (outputs exist)" if counts["skipped"] else ""
+        say(f"separated {counts['ok']} of {len(plan)} inputs into {out}/{skipped}")
+    if counts["failed"]:
+        failures = [o.error for o in outcomes if o.status == "failed"]
         if len(plan) > 1:  # each error was printed as it happened; repeat them together
             lines = "\n".join(f"  {message}" for message in failures)
             click.echo(f"{len(failures)} of {len(plan)} inputs failed:\n{lines}", err=True)
+        if not_started:
+            click.echo(
+                f"stopped at the first failure (--fail-fast): {not_started} inputs not started",
+                err=True,
+            )
         ctx.exit(1)
+
+
+STATUSES = ("ok", "skipped", "failed")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same clean-up runs."""
+
+
+def _signal_name(exc: BaseException) -> str:
+    return "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """Within the block, SIGTERM raises :class:`Terminated` (restored afterwards)."""
+    import signal
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _check_subtype(subtype: str, out_format: str | None) -> None:
+    from .io import OUTPUT_SUBTYPES
+
+    formats = [out_format] if out_format else list(OUTPUT_SUBTYPES)
+    if not any(subtype.upper() in OUTPUT_SUBTYPES[f] for f in formats):
+        known = sorted({s for f in formats for s in OUTPUT_SUBTYPES[f]})
+        raise click.UsageError(
+            f"--subtype {subtype} is not one of {', '.join(known)}"
+            + (f" (for {out_format})" if out_format else "")
+        )
+
+
+def _report(outcome, job: Job, *, say, verbose: bool, quiet: bool, write) -> None:
+    """Print what became of one input: its result, warnings or error."""
+    if outcome.status == "failed":
+        if outcome.trace and verbose:
+            write(outcome.trace, file=sys.stderr)
+        hint = "; -v shows the traceback" if outcome.trace and not verbose else ""
+        write(f"error: {outcome.error}{hint}", file=sys.stderr)
+        return
+    if outcome.status == "skipped":
+        say(f"{job.source}: skipped, outputs exist ({job.background}, {job.foreground})")
+        return
+    say(f"{job.source}: {outcome.found} -> {job.background}, {job.foreground}")
+    if verbose:
+        say(f"  {outcome.details}")
+    for warning in outcome.warnings:
+        if not quiet:
+            write(f"warning: {warning}", file=sys.stderr)
 
 
 def _check_segment(segment: float, params: RepetParams) -> None:
@@ -381,42 +570,67 @@ def _duration(path: Path) -> float:
 
 
 @dataclass(frozen=True)
+class Settings:
+    """How every input of a batch is separated and written (picklable, for worker processes)."""
+
+    params: RepetParams
+    overwrite: bool = False
+    skip_existing: bool = False
+    segment: float = 0.0
+    threads: int | None = None
+    format: str | None = None
+    subtype: str | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What became of one input (picklable: it comes back from worker processes)."""
 
+    source: str
+    status: str  # one of STATUSES
     error: str | None = None
     trace: str | None = None
     found: str = ""
+    periods: tuple[float | None, ...] = ()
     details: str = ""
     warnings: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    duration: float = 0.0
+    seconds: float = 0.0
     progressed: int = 0  # seconds of audio already counted on the progress bar
 
+    def as_dict(self) -> dict:
+        """The JSON form of ``--json``."""
+        record = {"input": self.source, "status": self.status}
+        if self.error is not None:
+            record["error"] = self.error
+        if self.status == "ok":
+            record.update(
+                found=self.found, periods=list(self.periods), warnings=list(self.warnings)
+            )
+        record.update(outputs=list(self.outputs), duration=self.duration, seconds=self.seconds)
+        return record
 
-def _work(
-    job: Job,
-    *,
-    params: RepetParams,
-    overwrite: bool,
-    segment: float,
-    threads: int,
-    progress=None,
-) -> Outcome:
+
+def _work(job: Job, *, settings: Settings, progress=None) -> Outcome:
     """Separate one input; errors become an :class:`Outcome` too (batches go on)."""
+    import time
+
+    start = time.perf_counter()
+    base = {"source": str(job.source), "duration": _duration(job.source)}
+    outputs = tuple(str(p) for p in job.targets)
+    if settings.skip_existing and all(os.path.lexists(p) for p in job.targets):
+        return Outcome(status="skipped", outputs=outputs, **base)
     try:
-        reports, info, written = _process(
-            job,
-            params=params,
-            overwrite=overwrite,
-            segment=segment,
-            threads=threads,
-            progress=progress,
-        )
+        reports, info, written = _process(job, settings=settings, progress=progress)
     except RepetError as exc:
-        return Outcome(error=_option_names(str(exc)))
+        return Outcome(status="failed", error=_option_names(str(exc)), **base)
     except Exception as exc:  # a bug: report it, keep going with the batch
         return Outcome(
+            status="failed",
             error=f"{job.source}: unexpected error ({type(exc).__name__}: {exc})",
             trace=traceback.format_exc(),
+            **base,
         )
     first = reports[0]
     details = (
@@ -429,22 +643,33 @@ def _work(
         for w in written
         if w.clipped
     )
-    done = round(info.duration) if progress is not None else 0
-    return Outcome(found=describe(reports), details=details, warnings=warnings, progressed=done)
+    return Outcome(
+        status="ok",
+        found=describe(reports),
+        periods=tuple(r.period for r in reports),
+        details=details,
+        warnings=warnings,
+        outputs=outputs,
+        seconds=time.perf_counter() - start,
+        progressed=round(info.duration) if progress is not None else 0,
+        **base,
+    )
 
 
 def _outcomes(task, plan: list[Job], *, workers: int, bar):
     """The :class:`Outcome` of every job, in input order, from ``workers`` processes.
 
-    With one worker the jobs run here, and the bar moves after every segment.
+    With one worker the jobs run here, and the bar moves after every segment. With more,
+    stopping early (an interrupt, --fail-fast) cancels the jobs not started and stops the
+    running ones, which remove their temporary files.
     """
     if workers <= 1:
         for job in plan:
             counted = 0
 
-            def advance(samples_done: int, rate=None, job=job):
+            def advance(samples_done: int, job=job):
                 nonlocal counted
-                seconds = round(samples_done / (rate or _rate(job.source)))
+                seconds = round(samples_done / _rate(job.source))
                 bar.update(seconds - counted)
                 counted = seconds
 
@@ -455,8 +680,54 @@ def _outcomes(task, plan: list[Job], *, workers: int, bar):
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(task, plan)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_signals)
+    try:
+        futures = [pool.submit(_in_worker, task, job) for job in plan]
+        for future in futures:
+            yield future.result()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        children = multiprocessing.active_children()
+        for child in children:
+            child.terminate()  # SIGTERM: a busy worker cleans up (see _worker_signals)
+        for child in children:
+            child.join(timeout=30)
+        raise
+    pool.shutdown()
+
+
+def _worker_signals() -> None:
+    """In a worker process: Ctrl-C is the parent's to handle; SIGTERM ends the worker.
+
+    A busy worker raises :class:`Terminated` so that the job's writer removes its temporary
+    files on the way out (:func:`_in_worker`); an idle one just exits.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def terminate(signum, frame):
+        if _WORKER_BUSY:
+            raise Terminated()
+        os._exit(143)
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
+#: In a worker process: whether a job is running (read by its SIGTERM handler).
+_WORKER_BUSY = False
+
+
+def _in_worker(task, job: Job) -> Outcome:
+    """Run ``task(job)`` in a worker process; a SIGTERM cleans up, then ends the process."""
+    global _WORKER_BUSY
+    _WORKER_BUSY = True
+    try:
+        return task(job)
+    except Terminated:
+        os._exit(143)  # the job's temporary files are gone; nobody waits for a result
+    finally:
+        _WORKER_BUSY = False
 
 
 def _rate(path: Path) -> int:
@@ -465,57 +736,59 @@ def _rate(path: Path) -> int:
     return sf.info(str(path)).samplerate
 
 
-def _process(
-    job: Job,
-    *,
-    params: RepetParams,
-    overwrite: bool,
-    segment: float = 0.0,
-    threads: int | None = None,
-    progress=None,
-):
+def _process(job: Job, *, settings: Settings, progress=None):
     """Separate one input and write its two stems; every error names the file it is about.
 
     Returns a :class:`~repet_cli.stream.SegmentReport` per segment, the input's
     :class:`~repet_cli.io.AudioInfo` and the :class:`~repet_cli.io.WriteResult` of each stem.
     ``progress`` is called with the number of input samples done after each segment.
     """
-    from .io import AudioReader, AudioWriter, output_subtype, refuse_existing
+    from .io import AudioReader, AudioWriter, output_format
     from .stream import separate_segments
 
-    targets = (job.background, job.foreground)
-    if not overwrite:  # before the work, not after it
-        refuse_existing(targets)
+    if not settings.overwrite:  # before the work, not after it
+        for target in job.targets:
+            if os.path.lexists(target):
+                raise OutputExistsError(
+                    "exists already; pass --overwrite to replace it or --skip-existing to keep it",
+                    path=target,
+                )
     with AudioReader(job.source) as reader:
         info = reader.info
-        created = _make_folder(job.folder)
+        try:
+            out_format, subtype = output_format(
+                info, format=settings.format, subtype=settings.subtype
+            )
+        except RepetError as exc:
+            exc.path = exc.path or str(job.source)
+            raise
+        created = _make_folders(job.targets)
         try:
             with AudioWriter(
-                targets,
+                job.targets,
                 sr=info.samplerate,
                 channels=info.channels,
-                subtype=output_subtype(info),
-                overwrite=overwrite,
+                subtype=subtype,
+                overwrite=settings.overwrite,
+                format=out_format,
             ) as writer:
                 reports = separate_segments(
                     reader.read,
                     writer.write,
                     n_samples=info.frames,
                     sr=info.samplerate,
-                    params=params,
-                    segment=segment,
-                    threads=threads,
+                    params=settings.params,
+                    segment=settings.segment,
+                    threads=settings.threads,
                     progress=progress,
                 )
                 written = writer.commit()
-        except RepetError as exc:
-            exc.path = exc.path or str(job.source)
-            if created and not any(job.folder.iterdir()):
-                job.folder.rmdir()
-            raise
-        except BaseException:
-            if created and not any(job.folder.iterdir()):
-                job.folder.rmdir()
+        except BaseException as exc:
+            if isinstance(exc, RepetError):
+                exc.path = exc.path or str(job.source)
+            for folder in reversed(created):  # the folders this job made, if left empty
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
             raise
     return reports, info, written
 
@@ -538,21 +811,23 @@ def describe(reports) -> str:
     return f"{first.algorithm} (no single period){segments}"
 
 
-def _make_folder(folder: Path) -> bool:
-    """Create an output folder (and parents); True if it did not exist before."""
-    if folder.is_dir():
-        return False
-    try:
-        folder.mkdir(parents=True)
-    except FileExistsError:
-        raise AudioWriteError(
-            "cannot create the output folder: a file has that name", path=folder
-        ) from None
-    except OSError as exc:
-        raise AudioWriteError(
-            f"cannot create the output folder ({exc.strerror or exc})", path=folder
-        ) from None
-    return True
+def _make_folders(paths) -> list[Path]:
+    """Create the folders of ``paths`` (and parents); the ones created, outermost first."""
+    created: list[Path] = []
+    for folder in dict.fromkeys(Path(p).parent for p in paths):
+        missing = [f for f in [folder, *folder.parents] if not f.exists()][::-1]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise AudioWriteError(
+                "cannot create the output folder: a file has that name", path=folder
+            ) from None
+        except OSError as exc:
+            raise AudioWriteError(
+                f"cannot create the output folder ({exc.strerror or exc})", path=folder
+            ) from None
+        created += [f for f in missing if f not in created]
+    return created
 
 
 def main() -> None:
@@ -608,8 +883,6 @@ def evaluate(
             "give either --reference-background/--reference-foreground (one track) or "
             "--references DIR (many tracks)"
         )
-
-    import json
 
     from tqdm import tqdm
 
@@ -737,10 +1010,11 @@ def compare(
     warm_up()  # so that the first algorithm's time does not include library start-up
     rows, failures = [], []
     for algorithm, params in per_algorithm.items():
-        job = Job(source=song, folder=out / song.stem / algorithm)
+        job = Job.in_folder(song, out / song.stem / algorithm)
         start = time.perf_counter()
         try:
-            reports, _, _ = _process(job, params=params, overwrite=overwrite, segment=segment)
+            settings = Settings(params=params, overwrite=overwrite, segment=segment, format="wav")
+            reports, _, _ = _process(job, settings=settings)
             seconds = time.perf_counter() - start
             row = {
                 "algorithm": algorithm,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AudioReadError, AudioWriteError, OutputExistsError
+from .errors import AudioReadError, AudioWriteError, OutputExistsError, ParameterError
 from .parallel import ordered_map
 
 #: WAV subtypes kept as they are for the outputs; anything else (a lossy or compressed input
@@ -50,9 +50,43 @@ class WriteResult:
     clipped: int  # samples beyond full scale, clipped by a PCM output
 
 
+#: Output formats and the subtypes each can hold (FLAC: integer PCM only).
+OUTPUT_SUBTYPES = {"wav": WAV_KEEP_SUBTYPES, "flac": ("PCM_S8", "PCM_16", "PCM_24")}
+
+
 def output_subtype(info: AudioInfo) -> str:
     """The WAV subtype for outputs of an input: the input's own where WAV can hold it."""
-    return info.subtype if info.subtype in WAV_KEEP_SUBTYPES else FALLBACK_SUBTYPE
+    return output_format(info, format="wav")[1]
+
+
+def output_format(
+    info: AudioInfo, *, format: str | None = None, subtype: str | None = None
+) -> tuple[str, str]:
+    """``(format, subtype)`` of the outputs of an input.
+
+    The format is ``format`` or else the input's own when it is FLAC, WAV otherwise; the
+    subtype is ``subtype`` or else the input's own where the format can hold it, otherwise
+    32-bit float for WAV (nothing lost) and 24-bit for FLAC.
+
+    Raises
+    ------
+    ParameterError
+        An unknown format, or a subtype the format cannot hold.
+    """
+    chosen = format.lower() if format else ("flac" if info.format == "FLAC" else "wav")
+    if chosen not in OUTPUT_SUBTYPES:
+        raise ParameterError(f"`format` must be 'wav' or 'flac', got {format!r}")
+    allowed = OUTPUT_SUBTYPES[chosen]
+    if subtype is not None:
+        if subtype.upper() not in allowed:
+            raise ParameterError(
+                f"`subtype` {subtype} cannot be written as {chosen.upper()}; "
+                f"choose one of {', '.join(allowed)}"
+            )
+        return chosen, subtype.upper()
+    if info.subtype in allowed:
+        return chosen, info.subtype
+    return chosen, FALLBACK_SUBTYPE if chosen == "wav" else "PCM_24"
 
 
 def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, AudioInfo]:
@@ -218,19 +252,19 @@ def _open_temp(p: Path):
 WRITE_BLOCK = 2**18
 
 
-def _open_wav(fh, *, sr: int, channels: int, subtype: str):
-    """A soundfile WAV writer on an open binary file."""
+def _open_sound_file(fh, *, sr: int, channels: int, subtype: str, format: str):
+    """A soundfile writer (``format`` WAV or FLAC) on an open binary file."""
     import soundfile as sf
 
-    return sf.SoundFile(fh, "w", samplerate=sr, channels=channels, subtype=subtype, format="WAV")
+    return sf.SoundFile(fh, "w", samplerate=sr, channels=channels, subtype=subtype, format=format)
 
 
-def _write_blocks(f, frames: np.ndarray, *, subtype: str) -> int:
+def _write_blocks(f, frames: np.ndarray, *, subtype: str, fast_pcm16: bool) -> int:
     """Write ``frames[channels, samples]`` to an open soundfile writer, a block at a time.
 
     A PCM subtype clips samples beyond full scale (their number is returned). 16-bit PCM is
     converted here, as libsndfile does it (``floor(x * 32768)``, limited to the 16-bit range;
-    the tests check the two agree), at a fraction of its cost.
+    the tests check the two agree), at a fraction of its cost (``fast_pcm16``; WAV only).
     """
     clipped = 0
     for start in range(0, frames.shape[-1], WRITE_BLOCK):
@@ -240,7 +274,7 @@ def _write_blocks(f, frames: np.ndarray, *, subtype: str) -> int:
             if over:
                 clipped += over
                 block = np.clip(block, -1.0, 1.0)
-        if subtype == "PCM_16":
+        if fast_pcm16 and subtype == "PCM_16":
             scaled = np.floor(block * np.float32(32768))
             block = np.clip(scaled, -32768, 32767, out=scaled).astype(np.int16)
         f.write(block)
@@ -264,10 +298,12 @@ class AudioWriter:
     channels : int
         Channels of every file.
     subtype : str
-        A WAV subtype of soundfile, e.g. ``"PCM_16"`` or ``"FLOAT"``.
+        A soundfile subtype the format holds, e.g. ``"PCM_16"`` or ``"FLOAT"``.
     overwrite : bool
         Replace existing files. Without it an existing file raises
         :class:`~repet_cli.errors.OutputExistsError`, before and again just before renaming.
+    format : str
+        ``"wav"`` or ``"flac"``.
     """
 
     def __init__(
@@ -278,9 +314,11 @@ class AudioWriter:
         channels: int,
         subtype: str = FALLBACK_SUBTYPE,
         overwrite: bool = False,
+        format: str = "wav",
     ):
         self.paths = [Path(p) for p in paths]
         self.sr, self.channels, self.subtype, self.overwrite = sr, channels, subtype, overwrite
+        self.format = format.upper()
         self.clipped = [0] * len(self.paths)
         self._temps: list[Path] = []
         self._handles: list = []
@@ -293,7 +331,11 @@ class AudioWriter:
                 tmp, fh = _open_temp(p)
                 self._temps.append(tmp)
                 self._handles.append(fh)
-                self._files.append(_open_wav(fh, sr=sr, channels=channels, subtype=subtype))
+                self._files.append(
+                    _open_sound_file(
+                        fh, sr=sr, channels=channels, subtype=subtype, format=self.format
+                    )
+                )
 
     def write(self, *blocks: np.ndarray) -> None:
         """Append one block ``y[channels, samples]`` to each file, in the order of ``paths``.
@@ -307,7 +349,9 @@ class AudioWriter:
             try:
                 frames = np.asarray(blocks[i])
                 frames = frames[np.newaxis, :] if frames.ndim == 1 else frames
-                self.clipped[i] += _write_blocks(self._files[i], frames, subtype=self.subtype)
+                self.clipped[i] += _write_blocks(
+                    self._files[i], frames, subtype=self.subtype, fast_pcm16=self.format == "WAV"
+                )
             except Exception as exc:  # raised below, about its own file
                 return exc
             return None

@@ -1,0 +1,191 @@
+"""Batch behaviour of `repet separate`: resuming, naming, formats, stopping, JSON, signals."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+import synth
+from repet_cli.cli import cli
+
+SR = 8000
+
+
+def write_song(path, *, seconds=6.0, subtype="PCM_16", period=1.2, sr=SR):
+    background = synth.loop(period=period, sr=sr, duration=seconds, channels=2)
+    mixture, _ = synth.mix(
+        background, synth.melody(sr=sr, duration=seconds, channels=2), ratio_db=-3
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, 0.8 * mixture.T, sr, subtype=subtype)
+    return path
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    return result
+
+
+def leftovers(folder):
+    """Temporary files left anywhere under ``folder``."""
+    return [p for p in folder.rglob("*") if p.name.endswith(".part")]
+
+
+def test_existing_outputs_are_refused_naming_both_ways_out(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    assert run("separate", song, "-o", tmp_path / "out").exit_code == 0
+    again = run("separate", song, "-o", tmp_path / "out")
+    assert again.exit_code == 1
+    assert "exists already; pass --overwrite to replace it or --skip-existing" in again.stderr
+
+
+def test_skip_existing_resumes_a_batch_without_touching_finished_outputs(tmp_path):
+    first = write_song(tmp_path / "in" / "first.wav")
+    second = write_song(tmp_path / "in" / "second.wav", period=1.0)
+    assert run("separate", first, "-o", tmp_path / "out").exit_code == 0
+    done = tmp_path / "out" / "first" / "background.wav"
+    before = (done.stat().st_mtime_ns, done.read_bytes())
+    result = run("separate", first, second, "-o", tmp_path / "out", "--skip-existing")
+    assert result.exit_code == 0, result.output
+    assert "first.wav: skipped, outputs exist" in result.stdout
+    assert "separated 1 of 2 inputs" in result.stdout and "1 skipped" in result.stdout
+    assert (done.stat().st_mtime_ns, done.read_bytes()) == before
+    assert (tmp_path / "out" / "second" / "foreground.wav").exists()
+
+
+def test_overwrite_and_skip_existing_exclude_each_other(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    result = run("separate", song, "--overwrite", "--skip-existing")
+    assert result.exit_code == 2 and "contradict" in result.stderr
+
+
+def test_same_names_in_different_folders_need_a_filename_template(tmp_path):
+    a = write_song(tmp_path / "a" / "mixture.wav")
+    b = write_song(tmp_path / "b" / "mixture.wav", period=1.0)
+    clash = run("separate", a, b, "-o", tmp_path / "out")
+    assert clash.exit_code == 2
+    assert "would both write" in clash.stderr and "--filename" in clash.stderr
+    assert not (tmp_path / "out").exists()  # refused before any work
+    result = run("separate", a, b, "-o", tmp_path / "out", "--filename", "{parent}/{stem}.{ext}")
+    assert result.exit_code == 0, result.output
+    for folder in ("a", "b"):
+        for stem in ("background", "foreground"):
+            assert (tmp_path / "out" / folder / f"{stem}.wav").exists()
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        ("{track}/{nope}.{ext}", "unknown field {nope}"),
+        ("{track}.{ext}", "must contain {stem}"),
+        ("/abs/{stem}.{ext}", "must be relative"),
+        ("{track}/{stem", "--filename"),
+    ],
+)
+def test_bad_filename_templates_are_usage_errors(tmp_path, template, words):
+    song = write_song(tmp_path / "song.wav")
+    result = run("separate", song, "-o", tmp_path / "out", "--filename", template)
+    assert result.exit_code == 2 and words in result.stderr
+
+
+def test_flac_input_gives_flac_output_and_format_and_subtype_can_be_chosen(tmp_path):
+    song = write_song(tmp_path / "song.flac", subtype="PCM_24")
+    assert run("separate", song, "-o", tmp_path / "a").exit_code == 0
+    info = sf.info(tmp_path / "a" / "song" / "background.flac")
+    assert (info.format, info.subtype) == ("FLAC", "PCM_24")
+    assert run("separate", song, "-o", tmp_path / "b", "--format", "wav").exit_code == 0
+    info = sf.info(tmp_path / "b" / "song" / "foreground.wav")
+    assert (info.format, info.subtype) == ("WAV", "PCM_24")
+    wav = write_song(tmp_path / "float.wav", subtype="FLOAT")
+    args = ("--format", "flac", "--subtype", "PCM_16")
+    assert run("separate", wav, "-o", tmp_path / "c", *args).exit_code == 0
+    info = sf.info(tmp_path / "c" / "float" / "background.flac")
+    assert (info.format, info.subtype, info.frames) == ("FLAC", "PCM_16", sf.info(wav).frames)
+
+
+@pytest.mark.parametrize("args", [("--subtype", "MP3"), ("--format", "flac", "--subtype", "FLOAT")])
+def test_subtypes_the_format_cannot_hold_are_usage_errors(tmp_path, args):
+    song = write_song(tmp_path / "song.wav")
+    result = run("separate", song, "-o", tmp_path / "out", *args)
+    assert result.exit_code == 2 and "--subtype" in result.stderr
+
+
+def test_fail_fast_stops_at_the_first_failure(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....garbage")
+    good = write_song(tmp_path / "good.wav")
+    result = run("separate", bad, good, "-o", tmp_path / "out", "--fail-fast")
+    assert result.exit_code == 1
+    assert "bad.wav: not a readable audio file" in result.stderr
+    assert "1 inputs not started" in result.stderr
+    assert not (tmp_path / "out" / "good").exists()
+
+
+def test_json_summary_lists_every_input_with_its_status(tmp_path):
+    good = write_song(tmp_path / "good.wav")
+    bad = tmp_path / "empty.wav"
+    bad.write_bytes(b"")
+    run("separate", good, "-o", tmp_path / "out")
+    other = write_song(tmp_path / "other.wav", period=1.0)
+    result = run("separate", good, bad, other, "-o", tmp_path / "out", "--skip-existing", "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)  # stdout is the JSON and nothing else
+    statuses = [(r["input"], r["status"]) for r in summary["inputs"]]
+    assert statuses == [(str(good), "skipped"), (str(bad), "failed"), (str(other), "ok")]
+    ok = summary["inputs"][2]
+    assert abs(ok["periods"][0] - 1.0) < 0.03 and ok["duration"] == pytest.approx(6.0)
+    assert ok["outputs"] == [
+        str(tmp_path / "out" / "other" / f"{stem}.wav") for stem in ("background", "foreground")
+    ]
+    assert "empty.wav" in summary["inputs"][1]["error"]
+    assert summary["summary"] == {"ok": 1, "skipped": 1, "failed": 1, "not started": 0}
+
+
+def _start(tmp_path, *extra):
+    """A real `repet separate` on a short and then a long input; returns the process."""
+    short = write_song(tmp_path / "in" / "a_short.wav", seconds=5.0, sr=44100)
+    long = tmp_path / "in" / "b_long.wav"
+    y = np.tile(sf.read(short, dtype="float32")[0], (40, 1))  # 200 s: several seconds of work
+    sf.write(long, y, 44100, subtype="PCM_16")
+    command = [sys.executable, "-m", "repet_cli", "separate", str(short), str(long)]
+    command += ["-o", str(tmp_path / "out"), "--segment", "0", *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path, process, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the first input was never written"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    ("sig", "status", "jobs"),
+    [(signal.SIGINT, 130, "1"), (signal.SIGTERM, 143, "1"), (signal.SIGTERM, 143, "2")],
+)
+def test_an_interrupted_batch_leaves_finished_outputs_whole_and_nothing_partial(
+    tmp_path, sig, status, jobs
+):
+    process = _start(tmp_path, "-j", jobs)
+    first = tmp_path / "out" / "a_short" / "foreground.wav"
+    _wait_for(first, process)
+    time.sleep(0.3)  # the long input is being separated now
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == status, stderr
+    assert "Traceback" not in stderr
+    assert "nothing partial was left behind" in stderr
+    assert not (tmp_path / "out" / "b_long").exists()
+    assert leftovers(tmp_path / "out") == []
+    mixture, _ = sf.read(tmp_path / "in" / "a_short.wav")
+    background, _ = sf.read(tmp_path / "out" / "a_short" / "background.wav")
+    foreground, _ = sf.read(first)
+    np.testing.assert_allclose(background + foreground, mixture, atol=2.5 / 32768)
