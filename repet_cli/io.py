@@ -144,6 +144,8 @@ class AudioReader:
             raise AudioReadError("is a folder, not an audio file", path=p)
         if not os.access(p, os.R_OK):
             raise AudioReadError("permission denied: the file is not readable", path=p)
+        if p.stat().st_size == 0:
+            raise AudioReadError("the file is empty (0 bytes): not an audio file", path=p)
         try:
             self._file = sf.SoundFile(p)
         except sf.LibsndfileError as exc:

@@ -59,7 +59,7 @@ def test_lossy_subtype_falls_back_to_float(tmp_path):
     [
         (lambda p: None, "no such file"),
         (lambda p: p.mkdir(), "is a folder"),
-        (lambda p: p.write_bytes(b""), "not a readable audio file"),
+        (lambda p: p.write_bytes(b""), "the file is empty (0 bytes)"),
         (lambda p: p.write_text("hello, this is text\n" * 20), "not a readable audio file"),
         (
             lambda p: p.write_bytes(np.random.default_rng(0).bytes(5000)),
