@@ -136,6 +136,39 @@ def estimate_period(b: np.ndarray, *, min_lag: float, max_lag: float) -> float:
     -------
     float
         The period in frames (0-based lag).
+
+    See Also
+    --------
+    estimate_period_with_confidence : the same period and how clearly the input repeats at it.
+    """
+    return estimate_period_with_confidence(b, min_lag=min_lag, max_lag=max_lag)[0]
+
+
+def estimate_period_with_confidence(
+    b: np.ndarray, *, min_lag: float, max_lag: float
+) -> tuple[float, float]:
+    """The repeating period of :func:`estimate_period`, and the confidence in it.
+
+    The confidence is the prominence of the beat-spectrum peak chosen as the period (the
+    height it stands above the valleys on either side, as used to choose it). With ``b``
+    normalised so that ``b[0] == 1`` (as :func:`beat_spectrum` returns it) it lies in [0, 1]
+    (up to estimation error): near 1 when the spectrogram repeats almost exactly at that lag,
+    near 0 when the beat spectrum has no clear peak (white noise, a steady tone); 0 when there
+    is no peak in range.
+
+    Parameters
+    ----------
+    b : np.ndarray, shape (n_frames,)
+        Beat spectrum, lag 0 first.
+    min_lag, max_lag : float
+        Search range in frames; ``1 <= min_lag <= max_lag < len(b) - 1``.
+
+    Returns
+    -------
+    period : float
+        The period in frames (0-based lag), as :func:`estimate_period` returns it.
+    confidence : float
+        Prominence of the peak at that period.
     """
     b = np.asarray(b, dtype=np.float64)
     lo, hi = math.ceil(min_lag), math.floor(max_lag)
@@ -150,7 +183,7 @@ def estimate_period(b: np.ndarray, *, min_lag: float, max_lag: float) -> float:
     peaks, prominence = peaks[inside], prominence[inside]
     if len(peaks) == 0 or not prominence.max() > 0:
         # No peak in range (a flat or monotonic beat spectrum): take the highest value.
-        return float(lo + np.argmax(b[lo : hi + 1]))
+        return float(lo + np.argmax(b[lo : hi + 1])), 0.0
     best = int(np.argmax(prominence))
     chosen = best
     for i in range(best):  # shorter lags first
@@ -161,7 +194,8 @@ def estimate_period(b: np.ndarray, *, min_lag: float, max_lag: float) -> float:
             break
     j = int(peaks[chosen])
     refined = j + _parabolic_offset(b[j - 1], b[j], b[j + 1])
-    return float(np.clip(refined, min_lag, max_lag))  # the range holds after refinement too
+    # The range holds after refinement too.
+    return float(np.clip(refined, min_lag, max_lag)), float(prominence[chosen])
 
 
 def local_maxima(x: np.ndarray) -> np.ndarray:

@@ -48,6 +48,14 @@ class Separation:
         filter started from.
     sr, n_fft, hop : int
         Sample rate and STFT sizes used.
+    confidence : float or None
+        ``repet`` with a detected period: how clearly the input repeats at it, the prominence
+        of its beat-spectrum peak (see
+        :func:`~repet_cli.period.estimate_period_with_confidence`); None otherwise.
+    warnings : tuple of str
+        Problems with the input that the separation cannot fix (silence, a constant signal,
+        silent channels, no clear repetition), each a sentence with what to do
+        (:func:`separation_warnings`).
     """
 
     background: np.ndarray
@@ -62,13 +70,72 @@ class Separation:
     sr: int
     n_fft: int
     hop: int
+    confidence: float | None = None
+    warnings: tuple[str, ...] = ()
+
+
+#: Below this repetition confidence (:attr:`Separation.confidence`) the input is said not to
+#: repeat clearly. Measured with the default options: the 15 real songs of the evaluation set
+#: 0.037-0.870 (two below 0.1), synthesized loops under a melody at -3 dB 0.54-0.61, white
+#: noise <= 0.014 (8 to 44.1 kHz, 2.5 to 30 s), pure tones 0.000. Pink noise measures 0.02-0.32
+#: (1/f from 0.1 Hz or from 20 Hz), as high as weakly repeating songs: this measure cannot tell
+#: them apart, so the threshold keeps every real song quiet rather than catching pink noise.
+LOW_CONFIDENCE = 0.02
+
+
+def separation_warnings(y: np.ndarray, *, confidence: float | None = None) -> tuple[str, ...]:
+    """What is wrong with an input that separates without error, one sentence per problem.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (samples,) or (channels, samples)
+        The input audio.
+    confidence : float, optional
+        The repetition confidence of a detected period (:attr:`Separation.confidence`); a
+        value below :data:`LOW_CONFIDENCE` gives a warning. None when there is none.
+
+    Returns
+    -------
+    tuple of str
+        Empty for a normal input. A silent or constant input gets one warning only.
+    """
+    y = np.atleast_2d(y)
+    lowest, highest = y.min(axis=-1), y.max(axis=-1)
+    silent = (lowest == 0) & (highest == 0)
+    if np.all(silent):
+        return (
+            "the input is digital silence (every sample is 0): both stems are silent; "
+            "check that this is the file meant",
+        )
+    if np.all(lowest == highest):
+        return (
+            "the input is constant (every channel holds one value, a DC offset): nothing "
+            "repeats or varies, so it all ends up in the background; check the recording",
+        )
+    found = []
+    if np.any(silent):
+        numbers = [str(c + 1) for c in np.flatnonzero(silent)]
+        if len(numbers) == 1:
+            which = f"channel {numbers[0]} of {len(silent)} is silent, and so are its stems"
+        else:
+            names = ", ".join(numbers[:-1]) + " and " + numbers[-1]
+            which = f"channels {names} of {len(silent)} are silent, and so are their stems"
+        found.append(f"{which}; check the input's channel layout")
+    if confidence is not None and confidence < LOW_CONFIDENCE:
+        found.append(
+            f"the input does not repeat clearly (repetition confidence {confidence:.3f}, "
+            f"below {LOW_CONFIDENCE:g}): the separation may be poor; set `algorithm` to "
+            "'repet-sim' or force a `period`"
+        )
+    return tuple(found)
 
 
 @dataclass(frozen=True)
 class _Found:
-    """What a model found on the way (periods, beat spectra)."""
+    """What a model found on the way (periods, beat spectra, the period's confidence)."""
 
     period_frames: float | None = None
+    confidence: float | None = None
     local_periods: np.ndarray | None = None
     beat_spectrum: np.ndarray | None = None
 
@@ -115,8 +182,10 @@ def _model(
         found = _Found(period_frames=bounds)
         if params.period is None:
             b = periods.beat_spectrum(P, threads=threads)
-            lag = periods.estimate_period(b, min_lag=bounds[0], max_lag=bounds[1])
-            found = _Found(period_frames=lag, beat_spectrum=b)
+            lag, confidence = periods.estimate_period_with_confidence(
+                b, min_lag=bounds[0], max_lag=bounds[1]
+            )
+            found = _Found(period_frames=lag, confidence=confidence, beat_spectrum=b)
         template, offset = masks.repeating_template(V, period=found.period_frames, threads=threads)
         return (lambda start, stop: template[..., offset[start:stop]]), found
     if params.algorithm == "adaptive":
@@ -203,8 +272,9 @@ def separate(
     Returns
     -------
     Separation
-        Background and foreground with the input's shape, the period (and the mask). With
-        mixture phase, ``background + foreground`` equals ``y`` (float32 rounding).
+        Background and foreground with the input's shape, the period (and the mask), and
+        warnings about the input. With mixture phase, ``background + foreground`` equals ``y``
+        (float32 rounding).
 
     Raises
     ------
@@ -311,4 +381,6 @@ def separate(
         sr=sr,
         n_fft=n_fft,
         hop=hop,
+        confidence=found.confidence,
+        warnings=separation_warnings(audio, confidence=found.confidence),
     )

@@ -1,3 +1,6 @@
+import dataclasses
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -5,6 +8,7 @@ from hypothesis import strategies as st
 
 import synth
 from repet_cli import ParameterError, RepetParams, separate
+from repet_cli.separate import LOW_CONFIDENCE, separation_warnings
 
 SR = 22050
 
@@ -172,3 +176,60 @@ def test_every_algorithm_keeps_the_shared_invariants(algorithm, channels):
         )
         # The background is mostly the loop: far closer to it than the mixture is.
         assert synth.energy_db(result.background - background, background) < -8
+
+
+def test_a_normal_song_gets_no_warnings(song):
+    mixture, _, _ = song
+    result = separate(mixture, sr=SR)
+    assert result.warnings == ()
+    assert result.confidence > LOW_CONFIDENCE
+
+
+def test_silence_gets_one_warning():
+    result = separate(np.zeros((2, 5 * SR), dtype=np.float32), sr=SR)
+    assert len(result.warnings) == 1 and "digital silence" in result.warnings[0]
+
+
+@pytest.mark.parametrize("values", [[0.25], [0.25, -0.1]])
+def test_a_constant_input_gets_one_warning_and_stays_in_the_background(values):
+    y = np.repeat(np.asarray(values, dtype=np.float32)[:, None], 5 * SR, axis=1)
+    result = separate(y, sr=SR)
+    assert len(result.warnings) == 1 and "constant" in result.warnings[0]
+    assert synth.energy_db(result.foreground, y) < -30
+
+
+def test_silent_channels_are_named(song):
+    mixture, _, _ = song
+    one_silent = mixture.copy()
+    one_silent[1] = 0
+    (warning,) = separate(one_silent, sr=SR).warnings
+    assert warning.startswith("channel 2 of 2 is silent")
+    three = np.stack([np.zeros_like(mixture[0]), mixture[0], np.zeros_like(mixture[0])])
+    (warning,) = separate(three, sr=SR).warnings
+    assert warning.startswith("channels 1 and 3 of 3 are silent")
+
+
+def test_noise_warns_that_it_does_not_repeat_and_names_the_options():
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 8 * SR)).astype(np.float32)
+    result = separate(noise, sr=SR)
+    (warning,) = result.warnings
+    assert "does not repeat clearly" in warning and f"{result.confidence:.3f}" in warning
+    # The CLI turns backticked parameter names into its options (--algorithm, --period).
+    names = {field.name for field in dataclasses.fields(RepetParams)}
+    assert set(re.findall(r"`(\w+)`", warning)) == {"algorithm", "period"} <= names
+
+
+@pytest.mark.parametrize("params", [RepetParams(period=1.0), RepetParams(algorithm="repet-sim")])
+def test_no_confidence_warning_without_a_detected_period(params):
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 8 * SR)).astype(np.float32)
+    result = separate(noise, sr=SR, params=params)
+    assert result.confidence is None and result.warnings == ()
+
+
+def test_warnings_come_from_a_pure_function():
+    loud = np.ones((2, 100), dtype=np.float32)
+    loud[:, ::2] = -1
+    assert separation_warnings(loud) == ()
+    assert len(separation_warnings(loud, confidence=LOW_CONFIDENCE / 2)) == 1
+    assert separation_warnings(loud, confidence=LOW_CONFIDENCE) == ()
+    assert "constant" in separation_warnings(np.full(100, 0.5), confidence=0.0)[0]
