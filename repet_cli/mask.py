@@ -216,9 +216,10 @@ def spatial_covariances(stats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nd
     """Spatial covariance matrices of both sources and the diagonal load.
 
     ``R_j(f) = sum_t s_j s_j^H / sum_t v_j`` (Duong et al. 2010, eq. 12), zero where the source
-    is silent; shape (n_freq, channels, channels) each. The load is tiny relative to the
-    signal and keeps silent bins invertible (its floor keeps the 2 x 2 determinant of a silent
-    input representable in float32).
+    is silent; shape (n_freq, channels, channels) each. The load is the absolute part of the
+    diagonal loading (see :data:`RELATIVE_LOAD`): tiny relative to the signal, it keeps silent
+    bins invertible (its floor keeps the 2 x 2 determinant of a silent input representable in
+    float32).
     """
     covariances = []
     for name in ("background", "foreground"):
@@ -228,6 +229,14 @@ def spatial_covariances(stats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nd
         covariances.append(R)
     load = 1e-9 * float(stats["power"] / max(stats["bins"], 1.0)) + 1e-15
     return covariances[0], covariances[1], load
+
+
+#: Diagonal loading of the Wiener filter's mixture covariance, relative to its trace per bin.
+#: Where the channels are (nearly) identical (a mono recording saved as stereo) the covariance
+#: is singular; in float32 an absolute load alone is lost to rounding there and the filter
+#: divides by zero. 1e-4 keeps the determinant 400 times above the rounding error and moves
+#: the estimate by about 1e-4 (-80 dB) elsewhere.
+RELATIVE_LOAD = 1e-4
 
 
 def wiener_background(
@@ -241,8 +250,9 @@ def wiener_background(
 ) -> np.ndarray:
     """One multichannel Wiener step on a block of frames; returns the background STFT.
 
-    ``v_b R_b (v_b R_b + v_f R_f + load I)^-1 x`` per bin (Duong et al. 2010), with the scales
-    of :func:`source_scales` and the covariances of :func:`spatial_covariances`. Bins the mask
+    ``v_b R_b (C + l I)^-1 x`` per bin with ``C = v_b R_b + v_f R_f`` (Duong et al. 2010), the
+    scales of :func:`source_scales`, the covariances of :func:`spatial_covariances` and the
+    load ``l = RELATIVE_LOAD * trace(C) / channels + load``. Bins the mask
     gives wholly to the background stay whole (the load would dent them). ``magnitude`` is
     ``abs(X)`` when the caller has it already.
     """
@@ -252,7 +262,10 @@ def wiener_background(
         estimate = _wiener_stereo(X, v_b, v_f, R_b, R_f, load)
     else:
         Rb_v = v_b[..., None, None] * R_b[:, None]  # (n_freq, frames, channels, channels)
-        C = Rb_v + v_f[..., None, None] * R_f[:, None] + load * np.eye(channels, dtype=X.dtype)
+        C = Rb_v + v_f[..., None, None] * R_f[:, None]
+        trace = np.trace(C, axis1=-2, axis2=-1).real
+        loading = RELATIVE_LOAD / channels * trace + load
+        C += loading[..., None, None] * np.eye(channels, dtype=X.dtype)
         x = np.moveaxis(X, 0, -1)[..., None]  # (n_freq, frames, channels, 1)
         estimate = np.moveaxis((Rb_v @ np.linalg.solve(C, x))[..., 0], -1, 0)
     whole = mask >= 1
@@ -264,14 +277,17 @@ def wiener_background(
 def _wiener_stereo(X, v_b, v_f, R_b, R_f, load) -> np.ndarray:
     """:func:`wiener_background` for two channels, in closed form on real (n_freq, frames) arrays.
 
-    With ``R_b = [[p, q], [q*, r]]`` (``p``, ``r`` real: the matrices are Hermitian) and
-    ``C = v_b R_b + v_f R_f + load I``: ``u = adj(C) x``, and the estimate is
+    With ``R_b = [[p, q], [q*, r]]`` (``p``, ``r`` real: the matrices are Hermitian) and the
+    loaded ``C = v_b R_b + v_f R_f + l I``: ``u = adj(C) x``, and the estimate is
     ``v_b / det(C) * R_b u``. Real arithmetic avoids numpy's complex-times-real promotions.
     """
     p, r = R_b[:, 0, 0].real[:, None], R_b[:, 1, 1].real[:, None]
     qr, qi = R_b[:, 0, 1].real[:, None], R_b[:, 0, 1].imag[:, None]
-    c00 = v_b * p + v_f * R_f[:, 0, 0].real[:, None] + np.float32(load)
-    c11 = v_b * r + v_f * R_f[:, 1, 1].real[:, None] + np.float32(load)
+    c00 = v_b * p + v_f * R_f[:, 0, 0].real[:, None]
+    c11 = v_b * r + v_f * R_f[:, 1, 1].real[:, None]
+    loading = np.float32(RELATIVE_LOAD / 2) * (c00 + c11) + np.float32(load)
+    c00 += loading
+    c11 += loading
     cr = v_b * qr + v_f * R_f[:, 0, 1].real[:, None]  # c01 = cr + i ci
     ci = v_b * qi + v_f * R_f[:, 0, 1].imag[:, None]
     g = v_b / (c00 * c11 - cr * cr - ci * ci)

@@ -124,3 +124,15 @@ def test_wiener_works_for_any_channel_count(channels):
     assert B.shape == X.shape and np.all(np.isfinite(B))
     # Gain-invariant: scaling the mixture scales the estimate.
     np.testing.assert_allclose(masks.multichannel_wiener(X * 1e3, mask), B * 1e3, rtol=1e-3)
+
+
+def test_wiener_on_identical_channels_is_finite_and_matches_one_channel():
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((1, 20, 300)) + 1j * rng.standard_normal((1, 20, 300))) * 50
+    x = x.astype(np.complex64)
+    mask = rng.uniform(0, 1, x.shape).astype(np.float32)
+    one = masks.multichannel_wiener(x, mask)
+    with np.errstate(all="raise"):
+        two = masks.multichannel_wiener(np.concatenate([x, x]), np.concatenate([mask, mask]))
+    for channel in two:
+        np.testing.assert_allclose(channel, one[0], rtol=0, atol=1e-3 * np.abs(one).max())

@@ -233,3 +233,13 @@ def test_warnings_come_from_a_pure_function():
     assert len(separation_warnings(loud, confidence=LOW_CONFIDENCE / 2)) == 1
     assert separation_warnings(loud, confidence=LOW_CONFIDENCE) == ()
     assert "constant" in separation_warnings(np.full(100, 0.5), confidence=0.0)[0]
+
+
+@pytest.mark.filterwarnings("error")  # no division by zero on the way
+def test_a_mono_recording_saved_as_stereo_separates_like_the_mono_one(song):
+    mixture, background, _ = song
+    mono = separate(mixture[0], sr=SR)
+    dual = separate(np.stack([mixture[0], mixture[0]]), sr=SR)
+    assert np.all(np.isfinite(dual.background))
+    for channel in dual.background:
+        assert synth.energy_db(channel - mono.background, background[0]) < -60
