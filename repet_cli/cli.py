@@ -743,8 +743,7 @@ def _process(job: Job, *, settings: Settings, progress=None):
     :class:`~repet_cli.io.AudioInfo` and the :class:`~repet_cli.io.WriteResult` of each stem.
     ``progress`` is called with the number of input samples done after each segment.
     """
-    from .io import AudioReader, AudioWriter, output_format
-    from .stream import separate_segments
+    from .stream import separate_file
 
     if not settings.overwrite:  # before the work, not after it
         for target in job.targets:
@@ -753,44 +752,24 @@ def _process(job: Job, *, settings: Settings, progress=None):
                     "exists already; pass --overwrite to replace it or --skip-existing to keep it",
                     path=target,
                 )
-    with AudioReader(job.source) as reader:
-        info = reader.info
-        try:
-            out_format, subtype = output_format(
-                info, format=settings.format, subtype=settings.subtype
-            )
-        except RepetError as exc:
-            exc.path = exc.path or str(job.source)
-            raise
-        created = _make_folders(job.targets)
-        try:
-            with AudioWriter(
-                job.targets,
-                sr=info.samplerate,
-                channels=info.channels,
-                subtype=subtype,
-                overwrite=settings.overwrite,
-                format=out_format,
-            ) as writer:
-                reports = separate_segments(
-                    reader.read,
-                    writer.write,
-                    n_samples=info.frames,
-                    sr=info.samplerate,
-                    params=settings.params,
-                    segment=settings.segment,
-                    threads=settings.threads,
-                    progress=progress,
-                )
-                written = writer.commit()
-        except BaseException as exc:
-            if isinstance(exc, RepetError):
-                exc.path = exc.path or str(job.source)
-            for folder in reversed(created):  # the folders this job made, if left empty
-                if folder.is_dir() and not any(folder.iterdir()):
-                    folder.rmdir()
-            raise
-    return reports, info, written
+    created = _make_folders(job.targets)
+    try:
+        return separate_file(
+            job.source,
+            *job.targets,
+            params=settings.params,
+            segment=settings.segment,
+            format=settings.format,
+            subtype=settings.subtype,
+            overwrite=settings.overwrite,
+            threads=settings.threads,
+            progress=progress,
+        )
+    except BaseException:
+        for folder in reversed(created):  # the folders this job made, if left empty
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
 
 
 def describe(reports) -> str:

@@ -5,8 +5,8 @@ seconds that overlap by :data:`CROSSFADE` seconds. Each segment is separated on 
 own period and model: over an hour, one period does not hold anyway; the authors' "extended
 REPET" works the same way with 10-s segments), and the backgrounds of two neighbouring
 segments are crossfaded where they overlap. The foreground is the input minus the background,
-so the stems still add up to the input exactly. Samples are read and written a segment at a
-time through callables, so this module does no I/O itself.
+so the stems still add up to the input exactly. :func:`separate_segments` reads and writes a
+segment at a time through callables; :func:`separate_file` connects it to files.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ParameterError, RepetError
 from .params import MIN_REPETITIONS_DETECTED, MIN_REPETITIONS_FORCED, RepetParams
 from .separate import Separation, separate
 
@@ -172,3 +172,74 @@ def separate_segments(
         if progress is not None:
             progress(start + end)
     return reports
+
+
+def separate_file(
+    source,
+    background,
+    foreground,
+    *,
+    params: RepetParams | None = None,
+    segment: float = DEFAULT_SEGMENT,
+    format: str | None = None,
+    subtype: str | None = None,
+    overwrite: bool = False,
+    threads: int | None = None,
+    progress: Callable[[int], None] | None = None,
+):
+    """Separate an audio file into two files, a segment at a time; both appear, or neither.
+
+    Parameters
+    ----------
+    source, background, foreground : str or os.PathLike
+        The input and the two outputs (their folders must exist).
+    params, segment, threads, progress
+        As for :func:`separate_segments`.
+    format, subtype : str, optional
+        Output format and subtype (:func:`~repet_cli.io.output_format`: by default the
+        input's where the format holds it).
+    overwrite : bool
+        Replace existing outputs; without it they raise
+        :class:`~repet_cli.errors.OutputExistsError`.
+
+    Returns
+    -------
+    reports : list of SegmentReport
+    info : AudioInfo
+        What the input was.
+    written : list of WriteResult
+        What each output got (and how many samples a PCM format clipped).
+
+    Raises
+    ------
+    RepetError
+        Any problem with the input, the options or the outputs, naming the file.
+    """
+    from .io import AudioReader, AudioWriter, output_format
+
+    with AudioReader(source) as reader:
+        info = reader.info
+        try:
+            out_format, out_subtype = output_format(info, format=format, subtype=subtype)
+            with AudioWriter(
+                [background, foreground],
+                sr=info.samplerate,
+                channels=info.channels,
+                subtype=out_subtype,
+                overwrite=overwrite,
+                format=out_format,
+            ) as writer:
+                reports = separate_segments(
+                    reader.read,
+                    writer.write,
+                    n_samples=info.frames,
+                    sr=info.samplerate,
+                    params=params,
+                    segment=segment,
+                    threads=threads,
+                    progress=progress,
+                )
+                return reports, info, writer.commit()
+        except RepetError as exc:
+            exc.path = exc.path or str(source)
+            raise
