@@ -637,9 +637,13 @@ def _work(job: Job, *, settings: Settings, progress=None) -> Outcome:
         f"{info.channels} ch, {info.samplerate} Hz, {info.duration:.2f} s, {info.subtype}; "
         f"n_fft {first.n_fft}, hop {first.hop}"
     )
+    from .stream import segment_warnings
+
     warnings = tuple(
+        f"{job.source}: {_option_names(w)}" for w in segment_warnings(reports, sr=info.samplerate)
+    ) + tuple(
         f"{w.path}: {w.clipped} samples beyond full scale were clipped by the "
-        f"{w.subtype} output format"
+        f"{w.subtype} output format (--subtype FLOAT keeps them)"
         for w in written
         if w.clipped
     )

@@ -46,6 +46,10 @@ class SegmentReport:
         ``adaptive`` only: the period of every frame, in seconds.
     n_fft, hop : int
         STFT sizes used.
+    confidence : float or None
+        How clearly the segment repeats at its period (``repet`` with a detected period).
+    warnings : tuple of str
+        Problems with the segment's audio (see :class:`~repet_cli.separate.Separation`).
     """
 
     start: int
@@ -56,6 +60,8 @@ class SegmentReport:
     local_periods: np.ndarray | None
     n_fft: int
     hop: int
+    confidence: float | None = None
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, result: Separation, *, start: int, stop: int) -> SegmentReport:
@@ -69,6 +75,8 @@ class SegmentReport:
             local_periods=result.local_periods,
             n_fft=result.n_fft,
             hop=result.hop,
+            confidence=result.confidence,
+            warnings=result.warnings,
         )
 
 
@@ -243,3 +251,14 @@ def separate_file(
         except RepetError as exc:
             exc.path = exc.path or str(source)
             raise
+
+
+def segment_warnings(reports: list[SegmentReport], *, sr: int) -> tuple[str, ...]:
+    """The warnings of all segments, each once; with several segments, saying where."""
+    if len(reports) == 1:
+        return reports[0].warnings
+    found = []
+    for r in reports:
+        for warning in r.warnings:
+            found.append(f"{r.start / sr:.0f}-{r.stop / sr:.0f} s: {warning}")
+    return tuple(found)
