@@ -150,7 +150,9 @@ class AudioReader:
             self._file = sf.SoundFile(p)
         except sf.LibsndfileError as exc:
             reason = exc.error_string.rstrip(".") if exc.error_string else str(exc)
-            raise AudioReadError(f"not a readable audio file ({reason})", path=p) from None
+            raise AudioReadError(
+                f"not a readable audio file ({reason}); convert it to WAV or FLAC", path=p
+            ) from None
         except (RuntimeError, OSError, ValueError) as exc:
             raise AudioReadError(f"cannot read audio ({exc})", path=p) from None
         f = self._file
@@ -167,7 +169,8 @@ class AudioReader:
             declared, present = truncated
             raise AudioReadError(
                 f"the file is truncated: its header announces {declared} bytes of audio but "
-                f"only {present} are there (an interrupted download or copy?)",
+                f"only {present} are there (an interrupted download or copy?); fetch or copy it "
+                "again",
                 path=p,
             )
         if self.info.frames <= 0:
@@ -193,7 +196,9 @@ class AudioReader:
                 path=self.path,
             )
         if not np.isfinite(data).all():
-            raise AudioReadError("the file holds NaN or infinite samples", path=self.path)
+            raise AudioReadError(
+                "the file holds NaN or infinite samples; repair or re-export it", path=self.path
+            )
         return np.ascontiguousarray(data.T)
 
     def close(self) -> None:

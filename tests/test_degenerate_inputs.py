@@ -170,3 +170,32 @@ def test_any_small_valid_file_gives_a_clean_error_or_a_correct_result(
     assert background.shape == mixture.shape == foreground.shape
     assert np.all(np.isfinite(background)) and np.all(np.isfinite(foreground))
     assert sf.info(outputs[0]).subtype == subtype and sf.info(outputs[0]).samplerate == sr
+
+
+FORMATS = [
+    ("WAV", "PCM_U8", "wav", "wav", "PCM_U8"),
+    ("WAV", "DOUBLE", "wav", "wav", "DOUBLE"),
+    ("WAVEX", "PCM_24", "wav", "wav", "PCM_24"),
+    ("FLAC", "PCM_16", "flac", "flac", "PCM_16"),
+    ("AIFF", "PCM_16", "aiff", "wav", "PCM_16"),
+    ("W64", "FLOAT", "w64", "wav", "FLOAT"),
+    ("OGG", "VORBIS", "ogg", "wav", "FLOAT"),
+    ("OGG", "OPUS", "opus", "wav", "FLOAT"),
+    ("MP3", "MPEG_LAYER_III", "mp3", "wav", "FLOAT"),
+]
+
+
+@pytest.mark.parametrize(("fmt", "subtype", "ext", "out_ext", "out_subtype"), FORMATS)
+def test_every_format_libsndfile_reads_is_separated(
+    tmp_path, fmt, subtype, ext, out_ext, out_subtype
+):
+    if fmt not in sf.available_formats() or subtype not in sf.available_subtypes(fmt):
+        pytest.skip(
+            f"the installed libsndfile ({sf.__libsndfile_version__}) has no {fmt} {subtype}"
+        )
+    path = tmp_path / f"song.{ext}"
+    sf.write(path, loop_and_melody(sr=48000).T, 48000, format=fmt, subtype=subtype)
+    result = CliRunner().invoke(cli, ["separate", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    info = sf.info(tmp_path / "out" / "song" / f"background.{out_ext}")
+    assert (info.subtype, info.frames, info.channels) == (out_subtype, sf.info(path).frames, 2)
