@@ -39,6 +39,9 @@ DEFAULT_FILENAME = "{track}/{stem}.{ext}"
 FILENAME_FIELDS = ("track", "parent", "stem", "ext")
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: Paths are checked by the commands themselves, one file at a time (click's own readability
+#: check would stop a whole batch at one unreadable file).
+PATH = click.Path(path_type=Path, readable=False)
 
 
 @dataclass(frozen=True)
@@ -316,13 +319,13 @@ _SEPARATION_NAMES = [f.name for f in dataclasses.fields(RepetParams)] + ["no_pha
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=PATH)
 @click.option(
     "-o",
     "--out",
     default="separated",
     show_default=True,
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="Output folder; each input gets OUT/<name>/background.wav and foreground.wav.",
 )
 @click.option(
@@ -819,20 +822,20 @@ def main() -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("estimates", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("estimates", nargs=-1, required=True, type=PATH)
 @click.option(
     "--reference-background",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="True background of a single track (with --reference-foreground).",
 )
 @click.option(
     "--reference-foreground",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="True foreground of a single track (with --reference-background).",
 )
 @click.option(
     "--references",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="Folder with one folder per track holding background.wav and foreground.wav "
     "(or MUSDB18's accompaniment.wav and vocals.wav), named like the estimate folders.",
 )
@@ -912,7 +915,7 @@ def evaluate(
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("song", type=click.Path(path_type=Path))
+@click.argument("song", type=PATH)
 @click.option(
     "--algorithm",
     "algorithms",
@@ -925,11 +928,11 @@ def evaluate(
     "--out",
     default="separated",
     show_default=True,
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="Output folder: OUT/<name>/<algorithm>/background.wav and foreground.wav.",
 )
-@click.option("--reference-background", type=click.Path(path_type=Path), help="True background.")
-@click.option("--reference-foreground", type=click.Path(path_type=Path), help="True foreground.")
+@click.option("--reference-background", type=PATH, help="True background.")
+@click.option("--reference-foreground", type=PATH, help="True foreground.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @shared_separation_options
