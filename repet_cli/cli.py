@@ -817,8 +817,18 @@ def _make_folders(paths) -> list[Path]:
 
 
 def main() -> None:
-    """Entry point of the ``repet`` console script."""
-    cli(prog_name="repet")
+    """Entry point of the ``repet`` console script; Ctrl-C and SIGTERM exit 130 and 143."""
+    with _signals_raise():
+        try:
+            code = cli.main(prog_name="repet", standalone_mode=False)
+        except click.exceptions.Abort as exc:  # interrupted outside a batch's own handling
+            cause = exc.__cause__ or exc.__context__
+            click.echo(f"{_signal_name(cause)}: stopped", err=True)
+            sys.exit(143 if isinstance(cause, Terminated) else 130)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+    sys.exit(code or 0)
 
 
 @cli.command(context_settings=CONTEXT)

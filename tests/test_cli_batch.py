@@ -189,3 +189,15 @@ def test_an_interrupted_batch_leaves_finished_outputs_whole_and_nothing_partial(
     background, _ = sf.read(tmp_path / "out" / "a_short" / "background.wav")
     foreground, _ = sf.read(first)
     np.testing.assert_allclose(background + foreground, mixture, atol=2.5 / 32768)
+
+
+def test_an_interrupted_compare_exits_143_and_leaves_nothing_partial(tmp_path):
+    song = write_song(tmp_path / "song.wav", seconds=60.0, sr=44100)
+    command = [sys.executable, "-m", "repet_cli", "compare", str(song), "-o", str(tmp_path / "o")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(tmp_path / "o" / "song" / "repet" / "foreground.wav", process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr and "terminated (SIGTERM)" in stderr
+    assert leftovers(tmp_path / "o") == []
