@@ -201,3 +201,27 @@ def test_an_interrupted_compare_exits_143_and_leaves_nothing_partial(tmp_path):
     assert process.returncode == 143, stderr
     assert "Traceback" not in stderr and "terminated (SIGTERM)" in stderr
     assert leftovers(tmp_path / "o") == []
+
+
+def test_the_progress_bar_moves_during_a_long_input(tmp_path):
+    import functools
+
+    from repet_cli import RepetParams
+    from repet_cli import cli as commands
+
+    song = write_song(tmp_path / "long.wav", seconds=40.0)
+
+    class Bar:
+        def __init__(self):
+            self.steps = []
+
+        def update(self, n):
+            self.steps.append(n)
+
+    bar = Bar()
+    settings = commands.Settings(params=RepetParams(), segment=12.0)
+    task = functools.partial(commands._work, settings=settings)
+    plan = [commands.Job.in_folder(song, tmp_path / "out")]
+    (outcome,) = commands._outcomes(task, plan, workers=1, bar=bar)
+    assert outcome.status == "ok" and len(bar.steps) == 3  # once per segment
+    assert sum(bar.steps) == 40 and outcome.progressed == 40
