@@ -84,3 +84,16 @@ def mix(
     gain = 10 ** ((ratio_db - energy_db(foreground, background)) / 20)
     scaled = (foreground * gain).astype(np.float32)
     return background + scaled, scaled
+
+
+def write_song(
+    path, *, sr: int, seconds: float = 6.0, channels: int = 2, period: float = 1.5, subtype="PCM_16"
+):
+    """Write a loop under a melody (-3 dB, peak about 0.8) as an audio file; returns ``path``."""
+    import soundfile as sf
+
+    background = loop(period=period, sr=sr, duration=seconds, channels=channels)
+    mixture, _ = mix(background, melody(sr=sr, duration=seconds, channels=channels), ratio_db=-3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, 0.8 * mixture.T, sr, subtype=subtype)
+    return path

@@ -14,14 +14,8 @@ from repet_cli.cli import cli
 SR = 22050
 
 
-def write_song(path, *, sr=SR, channels=2, seconds=6.0, subtype="PCM_16", period=1.5):
-    background = synth.loop(period=period, sr=sr, duration=seconds, channels=channels)
-    mixture, _ = synth.mix(
-        background, synth.melody(sr=sr, duration=seconds, channels=channels), ratio_db=-3
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, 0.8 * mixture.T, sr, subtype=subtype)
-    return path
+def write_song(path, *, sr=SR, **kwargs):
+    return synth.write_song(path, sr=sr, **kwargs)
 
 
 def run(*args):

@@ -18,13 +18,7 @@ SR = 8000
 
 
 def write_song(path, *, seconds=6.0, subtype="PCM_16", period=1.2, sr=SR):
-    background = synth.loop(period=period, sr=sr, duration=seconds, channels=2)
-    mixture, _ = synth.mix(
-        background, synth.melody(sr=sr, duration=seconds, channels=2), ratio_db=-3
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, 0.8 * mixture.T, sr, subtype=subtype)
-    return path
+    return synth.write_song(path, sr=sr, seconds=seconds, subtype=subtype, period=period)
 
 
 def run(*args):
