@@ -171,18 +171,10 @@ def estimate_period_with_confidence(
         Prominence of the peak at that period.
     """
     b = np.asarray(b, dtype=np.float64)
-    lo, hi = math.ceil(min_lag), math.floor(max_lag)
-    if not (1 <= lo <= hi < len(b) - 1):
-        raise ParameterError(
-            f"lag range [{min_lag:g}, {max_lag:g}] frames does not fit a beat spectrum of "
-            f"{len(b)} lags"
-        )
-    peaks = local_maxima(b[: hi + 2])
-    prominence = prominences(b[: hi + 2], peaks)
-    inside = (peaks >= lo) & (peaks <= hi)
-    peaks, prominence = peaks[inside], prominence[inside]
+    peaks, prominence = peaks_in_range(b, min_lag=min_lag, max_lag=max_lag)
     if len(peaks) == 0 or not prominence.max() > 0:
         # No peak in range (a flat or monotonic beat spectrum): take the highest value.
+        lo, hi = math.ceil(min_lag), math.floor(max_lag)
         return float(lo + np.argmax(b[lo : hi + 1])), 0.0
     best = int(np.argmax(prominence))
     chosen = best
@@ -192,10 +184,45 @@ def estimate_period_with_confidence(
         if k >= 2 and close and prominence[i] >= SUBMULTIPLE_PROMINENCE * prominence[best]:
             chosen = i
             break
-    j = int(peaks[chosen])
+    lag = refine_peak(b, int(peaks[chosen]), min_lag=min_lag, max_lag=max_lag)
+    return lag, float(prominence[chosen])
+
+
+def peaks_in_range(
+    b: np.ndarray, *, min_lag: float, max_lag: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The beat spectrum's peaks between ``min_lag`` and ``max_lag`` and their prominences.
+
+    Returns
+    -------
+    peaks : np.ndarray of int
+        Lags of the local maxima in range, shortest first.
+    prominence : np.ndarray
+        Prominence of each (see :func:`prominences`).
+
+    Raises
+    ------
+    ParameterError
+        When the range does not fit the beat spectrum.
+    """
+    b = np.asarray(b, dtype=np.float64)
+    lo, hi = math.ceil(min_lag), math.floor(max_lag)
+    if not (1 <= lo <= hi < len(b) - 1):
+        raise ParameterError(
+            f"lag range [{min_lag:g}, {max_lag:g}] frames does not fit a beat spectrum of "
+            f"{len(b)} lags"
+        )
+    peaks = local_maxima(b[: hi + 2])
+    prominence = prominences(b[: hi + 2], peaks)
+    inside = (peaks >= lo) & (peaks <= hi)
+    return peaks[inside], prominence[inside]
+
+
+def refine_peak(b: np.ndarray, j: int, *, min_lag: float, max_lag: float) -> float:
+    """Peak ``j`` of ``b`` to a fraction of a frame (a parabola through it and its neighbours),
+    kept within the range."""
     refined = j + _parabolic_offset(b[j - 1], b[j], b[j + 1])
-    # The range holds after refinement too.
-    return float(np.clip(refined, min_lag, max_lag)), float(prominence[chosen])
+    return float(np.clip(refined, min_lag, max_lag))
 
 
 def local_maxima(x: np.ndarray) -> np.ndarray:

@@ -217,24 +217,37 @@ def _needs_power(params: RepetParams) -> bool:
     return params.algorithm == "adaptive" or (params.algorithm == "repet" and params.period is None)
 
 
-def _spectrograms(
-    audio: np.ndarray, *, n_fft: int, hop: int, threads: int, power: bool
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """``|stft(audio)|`` (channels, n_freq, n_frames), float32, without the complex STFT.
+def spectrograms(
+    audio: np.ndarray,
+    *,
+    n_fft: int,
+    hop: int,
+    threads: int = 1,
+    magnitude: bool = True,
+    power: bool = False,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Magnitude and power spectrograms of ``audio[channels, samples]``, without the complex STFT.
 
-    With ``power``, also the power averaged over channels, (n_freq, n_frames).
+    Returns
+    -------
+    V : np.ndarray or None
+        With ``magnitude``: ``|stft(audio)|``, shape (channels, n_freq, n_frames), float32.
+    P : np.ndarray or None
+        With ``power``: the power averaged over channels, shape (n_freq, n_frames), float32.
     """
     n_frames = spectral.frame_count(audio.shape[-1], hop=hop)
-    V = np.empty(audio.shape[:-1] + (n_fft // 2 + 1, n_frames), dtype=np.float32)
-    P = np.empty(V.shape[1:], dtype=np.float32) if power else None
+    shape = audio.shape[:-1] + (n_fft // 2 + 1, n_frames)
+    V = np.empty(shape, dtype=np.float32) if magnitude else None
+    P = np.empty(shape[1:], dtype=np.float32) if power else None
 
     def fill(span):
         a, b = span
-        X = spectral.stft(audio, n_fft=n_fft, hop=hop, start=a, stop=b, workers=1)
-        np.abs(X, out=V[..., a:b])
+        block = np.abs(spectral.stft(audio, n_fft=n_fft, hop=hop, start=a, stop=b, workers=1))
+        if V is not None:
+            V[..., a:b] = block
         if P is not None:
-            np.einsum("cft,cft->ft", V[..., a:b], V[..., a:b], out=P[:, a:b])
-            P[:, a:b] /= V.shape[0]
+            np.square(block, out=block)
+            P[:, a:b] = block.mean(axis=0)
 
     for _ in ordered_map(fill, spectral.blocks(n_frames, BLOCK_FRAMES), threads=threads):
         pass
@@ -300,7 +313,7 @@ def separate(
     bounds = _check_length(params, n_samples=n_samples, sr=sr, hop=hop)
 
     # Pass 1: the magnitude spectrogram, the one whole-length array the models need.
-    V, P = _spectrograms(audio, n_fft=n_fft, hop=hop, threads=threads, power=_needs_power(params))
+    V, P = spectrograms(audio, n_fft=n_fft, hop=hop, threads=threads, power=_needs_power(params))
     model, found = _model(V, P, params, bounds=bounds, sr=sr, hop=hop, n_fft=n_fft, threads=threads)
     n_frames = V.shape[-1]
     del V, P
