@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUT ?= separated
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint format samples bench bench-quality clean
+.PHONY: help demo test lint format samples figures bench bench-quality clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ samples: $(VENV)/.installed  ## Regenerate sample_audio/loop_and_melody.wav
 
 bench: $(VENV)/.installed-dev  ## Speed and memory of whole runs -> benchmarks/results/speed.md
 	$(BIN)/python benchmarks/speed.py --hour
+
+figures: $(VENV)/.installed-dev  ## Redraw the README's figure of the bundled sample
+	$(BIN)/python sample_audio/make_figure.py
 
 bench-quality: $(VENV)/.installed-dev  ## Separation quality on ../shared/eval -> benchmarks/results/
 	$(BIN)/python benchmarks/quality.py

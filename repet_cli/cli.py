@@ -36,6 +36,8 @@ from .stream import CROSSFADE, DEFAULT_SEGMENT
 
 STEMS = ("background", "foreground")
 DEFAULT_FILENAME = "{track}/{stem}.{ext}"
+FIGURE = "repet.png"
+REPORT = "report.html"
 FILENAME_FIELDS = ("track", "parent", "stem", "ext")
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -367,6 +369,18 @@ _SEPARATION_NAMES = [f.name for f in dataclasses.fields(RepetParams)] + ["no_pha
 )
 @click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails.")
 @click.option(
+    "--plot",
+    is_flag=True,
+    help="Also draw each input's figure (spectrograms, beat spectrum, mask) as repet.png next to "
+    "its stems; needs matplotlib (pip install 'repet[plot]').",
+)
+@click.option(
+    "--report",
+    is_flag=True,
+    help="Also write OUT/report.html: every input with its figure and players for the mixture "
+    "and both stems, to open from disk in a browser (implies --plot).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (reports go to stderr)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
@@ -386,6 +400,8 @@ def separate(
     overwrite: bool,
     skip_existing: bool,
     fail_fast: bool,
+    plot: bool,
+    report: bool,
     as_json: bool,
     quiet: bool,
     verbose: bool,
@@ -405,7 +421,19 @@ def separate(
     out_format = out_format.lower() if out_format else None
     if subtype is not None:
         _check_subtype(subtype, out_format)
+    plot = plot or report
+    if plot:
+        _require_plotting()
     plan = _plan(inputs, out, template=filename, format=out_format)
+    if plot:
+        figures = {}
+        for job in plan:
+            other = figures.setdefault(figure_path(job), job.source)
+            if other is not job.source:
+                raise click.UsageError(
+                    f"{other} and {job.source} would draw the same figure "
+                    f"{figure_path(job)}; give each track its own folder in --filename"
+                )
     workers = min(len(plan), jobs or cpu_threads())
 
     from tqdm import tqdm
@@ -437,6 +465,7 @@ def separate(
             threads=max(1, cpu_threads() // workers),
             format=out_format,
             subtype=subtype,
+            plot=plot,
         ),
     )
     outcomes: list[Outcome] = []
@@ -456,6 +485,13 @@ def separate(
     bar.close()
 
     counts = {status: sum(o.status == status for o in outcomes) for status in STATUSES}
+    if report and outcomes:
+        from .report import write_report
+
+        path = write_report(
+            out / REPORT, plan[: len(outcomes)], outcomes, options=_options_text(params)
+        )
+        say(f"report: {path}")
     not_started = len(plan) - len(outcomes)
     if as_json:
         summary = {
@@ -521,6 +557,16 @@ def _signals_raise():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _options_text(params: RepetParams) -> str:
+    """The options that differ from the defaults, as flags (for the report)."""
+    given = [
+        f"--{f.name.replace('_', '-')} {getattr(params, f.name)}"
+        for f in dataclasses.fields(RepetParams)
+        if getattr(params, f.name) != f.default
+    ]
+    return " ".join(given) or "defaults"
+
+
 def _check_subtype(subtype: str, out_format: str | None) -> None:
     from .io import OUTPUT_SUBTYPES
 
@@ -583,6 +629,7 @@ class Settings:
     threads: int | None = None
     format: str | None = None
     subtype: str | None = None
+    plot: bool = False
 
 
 @dataclass(frozen=True)
@@ -598,6 +645,7 @@ class Outcome:
     details: str = ""
     warnings: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    figure: str | None = None
     duration: float = 0.0
     seconds: float = 0.0
     progressed: int = 0  # seconds of audio already counted on the progress bar
@@ -612,6 +660,8 @@ class Outcome:
                 found=self.found, periods=list(self.periods), warnings=list(self.warnings)
             )
         record.update(outputs=list(self.outputs), duration=self.duration, seconds=self.seconds)
+        if self.figure is not None:
+            record["figure"] = self.figure
         return record
 
 
@@ -650,8 +700,15 @@ def _work(job: Job, *, settings: Settings, progress=None) -> Outcome:
         for w in written
         if w.clipped
     )
+    figure = None
+    if settings.plot:
+        try:
+            figure = str(_draw_figure(job, reports, settings=settings))
+        except Exception as exc:  # the stems are written; the figure is extra
+            warnings += (f"{job.source}: no figure ({type(exc).__name__}: {exc})",)
     return Outcome(
         status="ok",
+        figure=figure,
         found=describe(reports),
         periods=tuple(r.period for r in reports),
         details=details,
@@ -661,6 +718,37 @@ def _work(job: Job, *, settings: Settings, progress=None) -> Outcome:
         progressed=round(info.duration) if progress is not None else 0,
         **base,
     )
+
+
+def _require_plotting() -> None:
+    from .plot import require_matplotlib
+
+    try:
+        require_matplotlib()
+    except RepetError as exc:
+        raise click.UsageError(f"--plot: {exc}") from None
+
+
+def figure_path(job: Job) -> Path:
+    """Where an input's figure goes: ``repet.png`` beside its background stem."""
+    return job.background.parent / FIGURE
+
+
+def _draw_figure(job: Job, reports, *, settings: Settings) -> Path:
+    from .plot import draw, panels_from_files
+
+    first = reports[0]
+    panels = panels_from_files(
+        job.source,
+        *job.targets,
+        params=settings.params,
+        period=first.period,
+        segment=settings.segment,
+        title=f"{job.source.name}: {describe(reports)}, {first.algorithm}",
+    )
+    path = figure_path(job)
+    draw(panels, path)
+    return path
 
 
 def _outcomes(task, plan: list[Job], *, workers: int, bar):
@@ -814,6 +902,159 @@ def _make_folders(paths) -> list[Path]:
             ) from None
         created += [f for f in missing if f not in created]
     return created
+
+
+ANALYSIS_OPTIONS = ("min_period", "max_period", "n_fft", "hop")
+
+
+def analysis_options(command):
+    """The separation options an analysis uses: the period range and the STFT sizes."""
+    chosen = [o for o in SEPARATION_OPTIONS if _option_name(o) in ANALYSIS_OPTIONS]
+    for option in reversed(chosen):
+        command = option(command)
+    return command
+
+
+def _option_name(decorator) -> str:
+    """The parameter name a click option decorator declares."""
+
+    @decorator
+    def probe(**kwargs):  # pragma: no cover - never called
+        pass
+
+    return probe.__click_params__[0].name
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, type=PATH)
+@analysis_options
+@segment_option
+@click.option("--candidates", default=5, show_default=True, help="Period candidates to list.")
+@click.option(
+    "--plot",
+    is_flag=True,
+    help="Also draw each input's spectrogram and beat spectrum as OUT/<name>/repet.png.",
+)
+@click.option(
+    "-o", "--out", default="separated", show_default=True, type=PATH, help="Folder for --plot."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON on stdout.")
+@click.pass_context
+def analyze(
+    ctx: click.Context,
+    inputs: tuple[Path, ...],
+    segment: float,
+    candidates: int,
+    plot: bool,
+    out: Path,
+    as_json: bool,
+    **options,
+) -> None:
+    """Show how each INPUT repeats, without separating it: the period, the tempo it implies,
+    the other period candidates and how clearly the song repeats (0 to 1).
+
+    A song that does not repeat clearly gets a warning: try --algorithm repet-sim or a
+    forced --period when separating it.
+    """
+    from .analyze import analyze_file, tempi
+
+    try:
+        params = RepetParams(**{k: v for k, v in options.items() if v is not None})
+    except ParameterError as exc:
+        raise click.UsageError(_option_names(str(exc))) from None
+    if plot:
+        _require_plotting()
+    records, failures = [], 0
+    for source in inputs:
+        try:
+            info, parts = analyze_file(source, params=params, segment=segment, count=candidates)
+        except RepetError as exc:
+            failures += 1
+            message = _option_names(str(exc))
+            click.echo(f"error: {message}", err=True)
+            records.append({"input": str(source), "status": "failed", "error": message})
+            continue
+        segments = []
+        for start, stop, found in parts:
+            segments.append(
+                {
+                    "start": start / info.samplerate,
+                    "stop": stop / info.samplerate,
+                    "period": found.period,
+                    "period_frames": found.period_frames,
+                    "confidence": found.confidence,
+                    "tempi": [
+                        {"beats_per_bar": b, "bars": n, "bpm": bpm}
+                        for b, n, bpm in tempi(found.period)
+                    ],
+                    "candidates": [
+                        {"period": c.period, "frames": c.frames, "confidence": c.confidence}
+                        for c in found.candidates
+                    ],
+                    "warnings": [_option_names(w) for w in found.warnings],
+                }
+            )
+        record = {"input": str(source), "status": "ok", "segments": segments}
+        if plot:
+            from .plot import draw, panels_from_files
+
+            figure = out / source.stem / FIGURE
+            figure.parent.mkdir(parents=True, exist_ok=True)
+            first = parts[0][2]
+            draw(
+                panels_from_files(
+                    source,
+                    params=params,
+                    period=first.period,
+                    segment=segment,
+                    title=f"{source.name}: period {first.period:.3f} s, "
+                    f"confidence {first.confidence:.2f}",
+                ),
+                figure,
+            )
+            record["figure"] = str(figure)
+        records.append(record)
+        if not as_json:
+            click.echo(_analysis_text(source, record))
+        for part in segments:
+            for warning in part["warnings"]:
+                click.echo(f"warning: {source}: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps({"inputs": records}, indent=2))
+    if failures:
+        ctx.exit(1)
+
+
+def _analysis_text(source: Path, record: dict) -> str:
+    """The human-readable lines of one input's analysis."""
+    lines = []
+    several = len(record["segments"]) > 1
+    for part in record["segments"]:
+        where = f"  {part['start']:.0f}-{part['stop']:.0f} s: " if several else f"{source}: "
+        lines.append(
+            f"{where}period {part['period']:.3f} s ({part['period_frames']:.2f} frames), "
+            f"repetition confidence {part['confidence']:.2f}"
+        )
+        indent = "    " if several else "  "
+        if part["tempi"]:
+            readings = ", ".join(
+                f"{t['bpm']:.1f} bpm if {_bars(t['bars'])} of {t['beats_per_bar']}/4"
+                for t in part["tempi"]
+            )
+            lines.append(f"{indent}tempo: {readings}")
+        listed = ", ".join(
+            f"{c['period']:.3f} s ({c['confidence']:.2f})" for c in part["candidates"]
+        )
+        lines.append(f"{indent}candidates: {listed}")
+    if several:
+        lines.insert(0, f"{source}: {len(record['segments'])} segments")
+    if "figure" in record:
+        lines.append(f"  figure: {record['figure']}")
+    return "\n".join(lines)
+
+
+def _bars(n: int) -> str:
+    return "one bar" if n == 1 else f"{n} bars"
 
 
 def main() -> None:

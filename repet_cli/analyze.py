@@ -1,0 +1,201 @@
+"""How a song repeats, without separating it: the period, its confidence, the other candidates.
+
+Only the channel-averaged power spectrogram and its beat spectrum are computed (Rafii & Pardo
+2013, eq. 1-2), so an analysis costs a fraction of a separation and writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import period as periods
+from .errors import ParameterError
+from .parallel import cpu_threads
+from .params import RepetParams
+
+#: Bar lengths (beats per bar, bars) a period is read as when it is turned into a tempo.
+BAR_LENGTHS = ((4, 1), (4, 2), (3, 1), (4, 4))
+#: Tempi outside this range (beats per minute) are not offered as readings of a period.
+TEMPO_RANGE = (40.0, 240.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """A repeating period the beat spectrum offers."""
+
+    period: float  # seconds
+    frames: float  # STFT frames (fractional)
+    confidence: float  # prominence of its beat-spectrum peak
+
+
+@dataclass(frozen=True, kw_only=True)
+class Analysis:
+    """What :func:`analyze` found.
+
+    Attributes
+    ----------
+    period : float
+        The repeating period REPET would use, in seconds (as :func:`~repet_cli.separate`
+        detects it).
+    period_frames : float
+        The same in STFT frames.
+    confidence : float
+        How clearly the input repeats at that period (the prominence of its beat-spectrum
+        peak, 0 to 1).
+    candidates : tuple of Candidate
+        The strongest peaks of the beat spectrum in the period range, most prominent first.
+    beat_spectrum : np.ndarray, shape (n_frames,)
+        Lag 0 first, normalised to 1 at lag 0.
+    sr, n_fft, hop : int
+        Sample rate and STFT sizes.
+    min_lag, max_lag : float
+        The period range searched, in frames.
+    warnings : tuple of str
+        As :attr:`~repet_cli.separate.Separation.warnings` (silence, no clear repetition...).
+    """
+
+    period: float
+    period_frames: float
+    confidence: float
+    candidates: tuple[Candidate, ...]
+    beat_spectrum: np.ndarray
+    sr: int
+    n_fft: int
+    hop: int
+    min_lag: float
+    max_lag: float
+    warnings: tuple[str, ...]
+
+
+def analyze(
+    y: np.ndarray,
+    *,
+    sr: int,
+    params: RepetParams | None = None,
+    count: int = 5,
+    threads: int | None = None,
+) -> Analysis:
+    """The repeating period of ``y`` and the other candidates, without separating.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (samples,) or (channels, samples)
+        The audio.
+    sr : int
+        Sample rate in Hz.
+    params : RepetParams, optional
+        Its period range (``min_period``, ``max_period``) and STFT sizes are used.
+    count : int
+        Most candidates returned.
+    threads : int, optional
+        Threads for the spectrogram (default: one per core).
+
+    Raises
+    ------
+    InputTooShortError
+        The input is too short for the period range.
+    """
+    from .separate import separation_warnings, spectrograms
+
+    params = RepetParams() if params is None else params
+    audio = np.atleast_2d(np.asarray(y, dtype=np.float32))
+    if audio.ndim != 2 or audio.shape[-1] == 0:
+        raise ParameterError(
+            f"audio must have shape (samples,) or (channels, samples), got {y.shape}"
+        )
+    n_fft, hop = params.stft_sizes(sr)
+    lo, hi = params.period_range
+    min_lag, max_lag = periods.lag_range(
+        min_period=lo, max_period=hi, n_samples=audio.shape[-1], sr=sr, hop=hop
+    )
+    threads = cpu_threads() if threads is None else threads
+    _, P = spectrograms(audio, n_fft=n_fft, hop=hop, threads=threads, magnitude=False, power=True)
+    b = periods.beat_spectrum(P, threads=threads)
+    lag, confidence = periods.estimate_period_with_confidence(b, min_lag=min_lag, max_lag=max_lag)
+    peaks, prominence = periods.peaks_in_range(b, min_lag=min_lag, max_lag=max_lag)
+    order = np.argsort(-prominence, kind="stable")[:count]
+    candidates = tuple(
+        Candidate(
+            period=periods.frames_to_seconds(frames, sr=sr, hop=hop),
+            frames=frames,
+            confidence=float(prominence[i]),
+        )
+        for i in order
+        for frames in [periods.refine_peak(b, int(peaks[i]), min_lag=min_lag, max_lag=max_lag)]
+    )
+    return Analysis(
+        period=periods.frames_to_seconds(lag, sr=sr, hop=hop),
+        period_frames=lag,
+        confidence=confidence,
+        candidates=candidates,
+        beat_spectrum=b,
+        sr=sr,
+        n_fft=n_fft,
+        hop=hop,
+        min_lag=min_lag,
+        max_lag=max_lag,
+        warnings=separation_warnings(audio, confidence=confidence),
+    )
+
+
+def tempi(period: float) -> list[tuple[int, int, float]]:
+    """Tempi a period implies, read as common bar lengths.
+
+    Returns
+    -------
+    list of (beats per bar, bars, beats per minute)
+        For each of :data:`BAR_LENGTHS` whose tempo lies in :data:`TEMPO_RANGE`.
+    """
+    found = []
+    for beats, bars in BAR_LENGTHS:
+        bpm = 60.0 * beats * bars / period
+        if TEMPO_RANGE[0] <= bpm <= TEMPO_RANGE[1]:
+            found.append((beats, bars, bpm))
+    return found
+
+
+def analyze_file(
+    path,
+    *,
+    params: RepetParams | None = None,
+    segment: float = 0.0,
+    count: int = 5,
+    threads: int | None = None,
+):
+    """Analyze an audio file, a segment at a time when it is long (as separation would cut it).
+
+    Returns
+    -------
+    info : AudioInfo
+        What the file is.
+    parts : list of (start, stop, Analysis)
+        One per segment (samples ``start .. stop - 1``), in order.
+
+    Raises
+    ------
+    RepetError
+        A problem with the file or the options, naming the file.
+    """
+    from .errors import RepetError
+    from .io import AudioReader
+    from .stream import plan_segments
+
+    with AudioReader(path) as reader:
+        info = reader.info
+        parts = []
+        try:
+            for start, stop in plan_segments(info.frames, sr=info.samplerate, segment=segment):
+                found = analyze(
+                    reader.read(start, stop),
+                    sr=info.samplerate,
+                    params=params,
+                    count=count,
+                    threads=threads,
+                )
+                parts.append((start, stop, found))
+        except RepetError as exc:
+            exc.path = exc.path or str(path)
+            raise
+    return info, parts

@@ -1,0 +1,74 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import synth
+from repet_cli import InputTooShortError
+from repet_cli.analyze import analyze, tempi
+from repet_cli.cli import cli
+
+SR = 16000
+
+
+def loop_under_melody(period, seconds=20.0, channels=2):
+    background = synth.loop(period=period, sr=SR, duration=seconds, channels=channels)
+    melody = synth.melody(sr=SR, duration=seconds, channels=channels)
+    return synth.mix(background, melody, ratio_db=-3)[0]
+
+
+@pytest.mark.parametrize("period", [1.1, 1.5, 2.0, 3.2])
+def test_finds_the_period_of_a_loop_with_high_confidence(period):
+    found = analyze(loop_under_melody(period), sr=SR)
+    assert found.period == pytest.approx(period, rel=0.01)
+    assert found.confidence > 0.3 and found.warnings == ()
+    # Its multiples repeat as well and are candidates too: every candidate is one of them.
+    for candidate in found.candidates:
+        assert candidate.period / period == pytest.approx(
+            round(candidate.period / period), abs=0.02
+        )
+    confidences = [c.confidence for c in found.candidates]
+    assert confidences == sorted(confidences, reverse=True)
+
+
+def test_flags_a_signal_that_does_not_repeat():
+    noise = np.random.default_rng(3).uniform(-0.5, 0.5, (2, 10 * SR)).astype(np.float32)
+    found = analyze(noise, sr=SR)
+    assert found.confidence < 0.02
+    assert len(found.warnings) == 1 and "does not repeat clearly" in found.warnings[0]
+
+
+def test_too_short_is_refused_as_separation_would():
+    with pytest.raises(InputTooShortError):
+        analyze(np.zeros(SR), sr=SR)
+
+
+def test_tempi_read_a_period_as_common_bar_lengths():
+    readings = {(beats, bars): bpm for beats, bars, bpm in tempi(2.0)}
+    assert readings[(4, 1)] == pytest.approx(120.0) and readings[(3, 1)] == pytest.approx(90.0)
+    assert all(40 <= bpm <= 240 for bpm in readings.values())
+
+
+def test_the_command_prints_period_tempo_and_candidates_and_json(tmp_path):
+    path = synth.write_song(tmp_path / "song.wav", sr=SR, seconds=12.0, period=2.0)
+    text = CliRunner().invoke(cli, ["analyze", str(path)])
+    assert text.exit_code == 0, text.output
+    assert f"{path}: period 2.000 s" in text.stdout and "repetition confidence" in text.stdout
+    assert "120.0 bpm if one bar of 4/4" in text.stdout and "candidates: 2.000 s" in text.stdout
+    assert not (tmp_path / "separated").exists()  # no separation, no files
+    data = json.loads(CliRunner().invoke(cli, ["analyze", str(path), "--json"]).stdout)
+    (part,) = data["inputs"][0]["segments"]
+    assert part["period"] == pytest.approx(2.0, rel=0.01) and part["candidates"]
+
+
+def test_the_command_warns_about_noise_and_fails_a_missing_file_alone(tmp_path):
+    import soundfile as sf
+
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, np.random.default_rng(0).uniform(-0.5, 0.5, (8 * SR, 2)), SR)
+    result = CliRunner().invoke(cli, ["analyze", str(tmp_path / "missing.wav"), str(noise)])
+    assert result.exit_code == 1
+    assert f"error: {tmp_path / 'missing.wav'}: no such file" in result.stderr
+    assert f"warning: {noise}: the input does not repeat clearly" in result.stderr
+    assert "--algorithm" in result.stderr and "`" not in result.stderr
