@@ -45,7 +45,8 @@ def render(path, jobs, outcomes, *, options: str) -> str:
         "<title>repet: separation report</title>",
         f"<style>{STYLE}</style></head><body>",
         "<h1>repet: separation report</h1>",
-        f"<p>{len(jobs)} inputs; options: <code>{html.escape(options)}</code></p>",
+        f"<p>{len(jobs)} input{'s' if len(jobs) != 1 else ''}; options: "
+        f"<code>{html.escape(options)}</code></p>",
     ]
     for job, outcome in zip(jobs, outcomes, strict=True):
         parts.append(f"<section><h2>{html.escape(job.source.name)}</h2>")
