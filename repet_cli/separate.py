@@ -347,7 +347,7 @@ def separate(
         else:
             B = M * X
         if params.phase == "mixture":
-            return M, inverse.frames(B, workers=1), None
+            return M, inverse.overlapped(B, workers=1), None
         return M, np.abs(B), np.abs(X - B)
 
     # Pass 3: masks, background STFT and its inverse, a block at a time.
@@ -361,7 +361,7 @@ def separate(
         if mask is not None:
             mask[..., span[0] : span[1]] = M
         if params.phase == "mixture":
-            inverse.add_frames(first, span[0])
+            inverse.add_overlapped(first, span[0])
         else:
             magnitudes[0][..., span[0] : span[1]] = first
             magnitudes[1][..., span[0] : span[1]] = second

@@ -94,7 +94,9 @@ class OverlapAdd:
 
     ``add(S, start)`` takes the spectrogram frames ``start, start + 1, ...`` (any order, each
     frame once); :meth:`result` returns the least-squares signal, as :func:`istft` does for the
-    whole spectrogram at once.
+    whole spectrogram at once. To spread the work over threads, :meth:`overlapped` (safe to
+    call from several threads) does the inverse FFT and the overlap-add within a block of
+    frames, and :meth:`add_overlapped` adds the block into the signal.
 
     Parameters
     ----------
@@ -109,48 +111,45 @@ class OverlapAdd:
     def __init__(self, shape: tuple[int, ...], *, n_fft: int, hop: int, length: int):
         self.n_fft, self.hop, self.length = n_fft, hop, length
         self.n_frames = frame_count(length, hop=hop)
-        # Frame t covers hop-sized blocks t, t + 1, ..., t + per_frame - 1 of the padded output.
+        # Frame t covers hop-sized pieces t, t + 1, ..., t + per_frame - 1 of the padded output.
         self.per_frame = -(-n_fft // hop)
-        n_blocks = self.n_frames + self.per_frame
-        self.signal = np.zeros(tuple(shape) + (n_blocks, hop), dtype=np.float32)
-        self.weight = np.zeros((n_blocks, hop), dtype=np.float32)
+        self.signal = np.zeros(tuple(shape) + ((self.n_frames + self.per_frame) * hop,), np.float32)
         self.window = window(n_fft)
 
-    def _accumulate(self, out: np.ndarray, frames: np.ndarray, start: int) -> None:
+    def _overlap(self, frames: np.ndarray) -> np.ndarray:
+        """Overlap-add ``frames[..., count, n_fft]`` one hop apart, (count + per_frame) hops."""
         count = frames.shape[-2]
+        out = np.zeros(frames.shape[:-2] + (count + self.per_frame, self.hop), dtype=np.float32)
         for j in range(self.per_frame):
             piece = frames[..., j * self.hop : (j + 1) * self.hop]
-            out[..., start + j : start + j + count, : piece.shape[-1]] += piece
+            out[..., j : j + count, : piece.shape[-1]] += piece
+        return out.reshape(out.shape[:-2] + (-1,))
 
-    def frames(self, S: np.ndarray, *, workers: int = -1) -> np.ndarray:
-        """Windowed inverse frames of ``S[..., n_freq, frames]``, shape (..., frames, n_fft).
-
-        Safe to call from several threads at once; :meth:`add_frames` then adds them up.
-        """
+    def overlapped(self, S: np.ndarray, *, workers: int = -1) -> np.ndarray:
+        """The windowed inverse frames of ``S[..., n_freq, frames]``, overlap-added."""
         import scipy.fft
 
         frames = scipy.fft.irfft(np.swapaxes(S, -1, -2), n=self.n_fft, workers=workers)
         frames *= self.window
-        return frames.astype(np.float32, copy=False)
+        return self._overlap(frames.astype(np.float32, copy=False))
 
-    def add_frames(self, frames: np.ndarray, start: int) -> None:
-        """Overlap-add :meth:`frames` whose first frame is frame ``start``."""
-        self._accumulate(self.signal, frames, start)
-        squared = np.broadcast_to(self.window**2, frames.shape[-2:])
-        self._accumulate(self.weight, squared, start)
+    def add_overlapped(self, block: np.ndarray, start: int) -> None:
+        """Add an :meth:`overlapped` block whose first frame is frame ``start``."""
+        first = start * self.hop
+        self.signal[..., first : first + block.shape[-1]] += block
 
     def add(self, S: np.ndarray, start: int) -> None:
         """Overlap-add the frames of ``S[..., n_freq, frames]``, the first being ``start``."""
         for a, b in blocks(S.shape[-1]):
-            self.add_frames(self.frames(S[..., a:b]), start + a)
+            self.add_overlapped(self.overlapped(S[..., a:b]), start + a)
 
     def result(self) -> np.ndarray:
         """The signal, shape (..., length), float32; samples no frame covers are zero."""
-        flat = self.signal.reshape(self.signal.shape[:-2] + (-1,))
-        weight = self.weight.reshape(-1)
+        squared = np.broadcast_to(self.window**2, (self.n_frames, self.n_fft))
+        weight = self._overlap(squared)
         pad = self.n_fft // 2
         span = slice(pad, pad + self.length)
-        out = flat[..., span]
+        out = self.signal[..., span]
         w = weight[span]
         np.divide(out, w, out=out, where=w > np.finfo(np.float32).tiny)
         return out
