@@ -166,17 +166,18 @@ def separate_segments(
         y = read(start, stop)
         result = separate(y, sr=sr, params=params, threads=threads)
         background = np.atleast_2d(result.background)
+        foreground = np.atleast_2d(result.foreground)  # y - background
         if carried is not None:
             n = carried.shape[-1]
             ramp = _fade_in(n)
             background[:, :n] = carried * (1 - ramp) + background[:, :n] * ramp
+            foreground[:, :n] = y[:, :n] - background[:, :n]
         # Samples before the next segment's start are final now; the rest waits for it.
         end = spans[k + 1][0] - start if k + 1 < len(spans) else stop - start
-        final = background[:, :end]
-        write(final, y[:, :end] - final)
+        write(background[:, :end], foreground[:, :end])
         carried = background[:, end:].copy() if k + 1 < len(spans) else None
         reports.append(SegmentReport.of(result, start=start, stop=stop))
-        del result, background, final, y
+        del result, background, foreground, y
         if progress is not None:
             progress(start + end)
     return reports

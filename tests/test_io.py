@@ -157,3 +157,14 @@ def test_16_bit_samples_are_rounded_as_libsndfile_rounds_them(tmp_path):
     ours, _ = sf.read(tmp_path / "ours.wav", dtype="int16")
     theirs, _ = sf.read(tmp_path / "libsndfile.wav", dtype="int16")
     np.testing.assert_array_equal(ours, theirs)
+
+
+def test_16_bit_samples_are_read_as_libsndfile_reads_them(tmp_path):
+    rng = np.random.default_rng(8)
+    q = rng.integers(-32768, 32768, (5000, 3), dtype=np.int16)
+    q[:2] = [[-32768, 32767, 0], [1, -1, 12345]]
+    sf.write(tmp_path / "pcm.wav", q, 8000, subtype="PCM_16")
+    y, _, _ = load_audio(tmp_path / "pcm.wav")
+    theirs, _ = sf.read(tmp_path / "pcm.wav", dtype="float32", always_2d=True)
+    assert y.dtype == np.float32 and y.shape == (3, 5000)
+    np.testing.assert_array_equal(y, theirs.T)
