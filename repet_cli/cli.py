@@ -436,25 +436,15 @@ def separate(
                 )
     workers = min(len(plan), jobs or cpu_threads())
 
-    from tqdm import tqdm
-
     report_file = sys.stderr if as_json else sys.stdout
+    # The bar counts seconds of audio, so it moves during a long input too.
+    durations = [_duration(job.source) for job in plan]
+    bar, write = _progress_bar(round(sum(durations)), enabled=not quiet and sys.stderr.isatty())
 
     def say(message: str) -> None:
         if not quiet:
-            tqdm.write(message, file=report_file)
+            write(message, file=report_file)
 
-    # The bar counts seconds of audio, so it moves during a long input too.
-    durations = [_duration(job.source) for job in plan]
-    bar = tqdm(
-        total=round(sum(durations)),
-        unit="s",
-        desc="audio",
-        file=sys.stderr,
-        disable=quiet or not sys.stderr.isatty(),
-        dynamic_ncols=True,
-        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s of audio [{elapsed}<{remaining}]",
-    )
     task = functools.partial(
         _work,
         settings=Settings(
@@ -477,7 +467,7 @@ def separate(
             ):
                 bar.update(max(0, round(outcome.duration) - outcome.progressed))
                 outcomes.append(outcome)
-                _report(outcome, job, say=say, verbose=verbose, quiet=quiet, write=tqdm.write)
+                _report(outcome, job, say=say, verbose=verbose, quiet=quiet, write=write)
                 if fail_fast and outcome.status == "failed":
                     break
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM via _signals_raise
@@ -596,6 +586,36 @@ def _report(outcome, job: Job, *, say, verbose: bool, quiet: bool, write) -> Non
     for warning in outcome.warnings:
         if not quiet:
             write(f"warning: {warning}", file=sys.stderr)
+
+
+class _NoBar:
+    """The progress bar when there is none to show (no terminal, or -q)."""
+
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, *, enabled: bool):
+    """A progress bar in seconds of audio on stderr, and the function that prints around it.
+
+    tqdm is imported only when the bar is shown (scripts and batches do not pay for it).
+    """
+    if not enabled:
+        return _NoBar(), lambda message, file: click.echo(message, file=file)
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=total,
+        unit="s",
+        desc="audio",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s of audio [{elapsed}<{remaining}]",
+    )
+    return bar, tqdm.write
 
 
 def _check_segment(segment: float, params: RepetParams) -> None:
