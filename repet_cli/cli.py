@@ -375,6 +375,15 @@ _SEPARATION_NAMES = [f.name for f in dataclasses.fields(RepetParams)] + ["no_pha
     "its stems; needs matplotlib (pip install 'repet[plot]').",
 )
 @click.option(
+    "--references",
+    type=PATH,
+    metavar="DIR",
+    help="Score each input's stems against the true ones in DIR/<name>/ (the input's name, "
+    "else its folder's name): background.wav and foreground.wav, or MUSDB18's "
+    "accompaniment.wav and vocals.wav. SDR and SI-SDR go into the summary, --json and "
+    "--report; needs mir_eval (pip install 'repet[eval]').",
+)
+@click.option(
     "--report",
     is_flag=True,
     help="Also write OUT/report.html: every input with its figure and players for the mixture "
@@ -401,6 +410,7 @@ def separate(
     skip_existing: bool,
     fail_fast: bool,
     plot: bool,
+    references: Path | None,
     report: bool,
     as_json: bool,
     quiet: bool,
@@ -424,6 +434,13 @@ def separate(
     plot = plot or report
     if plot:
         _require_plotting()
+    if references is not None:
+        from . import evaluate as ev
+
+        try:
+            ev.require_mir_eval()
+        except RepetError as exc:
+            raise click.UsageError(f"--references: {exc}") from None
     plan = _plan(inputs, out, template=filename, format=out_format)
     if plot:
         figures = {}
@@ -456,6 +473,7 @@ def separate(
             format=out_format,
             subtype=subtype,
             plot=plot,
+            references=references,
         ),
     )
     outcomes: list[Outcome] = []
@@ -504,6 +522,15 @@ def separate(
     if len(plan) > 1:
         skipped = f", {counts['skipped']} skipped (outputs exist)" if counts["skipped"] else ""
         say(f"separated {counts['ok']} of {len(plan)} inputs into {out}/{skipped}")
+        scored = [o.scores for o in outcomes if o.scores is not None]
+        if scored:
+            from .evaluate import average
+
+            mean = average(scored)
+            say(
+                f"mean over {len(scored)} scored inputs: SDR bg {mean['background']['sdr']:.2f} "
+                f"dB, fg {mean['foreground']['sdr']:.2f} dB"
+            )
     if counts["failed"]:
         failures = [o.error for o in outcomes if o.status == "failed"]
         if len(plan) > 1:  # each error was printed as it happened; repeat them together
@@ -580,7 +607,11 @@ def _report(outcome, job: Job, *, say, verbose: bool, quiet: bool, write) -> Non
     if outcome.status == "skipped":
         say(f"{job.source}: skipped, outputs exist ({job.background}, {job.foreground})")
         return
-    say(f"{job.source}: {outcome.found} -> {job.background}, {job.foreground}")
+    scored = ""
+    if outcome.scores is not None:
+        bg, fg = outcome.scores["background"], outcome.scores["foreground"]
+        scored = f"; SDR bg {bg['sdr']:.2f} dB, fg {fg['sdr']:.2f} dB"
+    say(f"{job.source}: {outcome.found}{scored} -> {job.background}, {job.foreground}")
     if verbose:
         say(f"  {outcome.details}")
     for warning in outcome.warnings:
@@ -650,6 +681,7 @@ class Settings:
     format: str | None = None
     subtype: str | None = None
     plot: bool = False
+    references: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -666,6 +698,7 @@ class Outcome:
     warnings: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     figure: str | None = None
+    scores: dict | None = None  # stem -> metric -> dB, with --references
     duration: float = 0.0
     seconds: float = 0.0
     progressed: int = 0  # seconds of audio already counted on the progress bar
@@ -682,6 +715,8 @@ class Outcome:
         record.update(outputs=list(self.outputs), duration=self.duration, seconds=self.seconds)
         if self.figure is not None:
             record["figure"] = self.figure
+        if self.scores is not None:
+            record["scores"] = self.scores
         return record
 
 
@@ -720,6 +755,12 @@ def _work(job: Job, *, settings: Settings, progress=None) -> Outcome:
         for w in written
         if w.clipped
     )
+    scores = None
+    if settings.references is not None:
+        try:
+            scores = _score(job, settings.references)
+        except RepetError as exc:
+            warnings += (f"{job.source}: not scored: {exc}",)
     figure = None
     if settings.plot:
         try:
@@ -729,6 +770,7 @@ def _work(job: Job, *, settings: Settings, progress=None) -> Outcome:
     return Outcome(
         status="ok",
         figure=figure,
+        scores=scores,
         found=describe(reports),
         periods=tuple(r.period for r in reports),
         details=details,
@@ -738,6 +780,20 @@ def _work(job: Job, *, settings: Settings, progress=None) -> Outcome:
         progressed=round(info.duration) if progress is not None else 0,
         **base,
     )
+
+
+def _score(job: Job, references: Path) -> dict:
+    """SDR, SIR, SAR and SI-SDR of a job's stems against its true ones (`repet evaluate`)."""
+    from . import evaluate as ev
+
+    names = [job.source.stem, Path(os.path.abspath(job.source)).parent.name]
+    folder = next((references / n for n in names if (references / n).is_dir()), None)
+    if folder is None:
+        raise ev.EvaluationError(
+            f"no reference folder {' or '.join(str(references / n) for n in names)}"
+        )
+    estimates = dict(zip(ev.STEMS, job.targets, strict=True))
+    return ev.evaluate_files(ev.reference_files(folder), estimates)
 
 
 def _require_plotting() -> None:

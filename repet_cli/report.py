@@ -18,6 +18,7 @@ section { border-top: 1px solid #ccc; padding: 0.8em 0; }
 .found { margin: 0.2em 0 0.6em; } .warning { color: #a40; } .error { color: #b00; }
 table { border-collapse: collapse; } td { padding: 0.15em 0.8em 0.15em 0; vertical-align: middle; }
 audio { width: 420px; } img { max-width: 100%; border: 1px solid #ddd; }
+.scores { margin: 0.6em 0; } .scores td, .scores th { text-align: right; padding: 0.1em 0.7em; }
 """
 
 
@@ -70,6 +71,8 @@ def render(path, jobs, outcomes, *, options: str) -> str:
                 f'<td><a href="{src}">{name}</a></td></tr>'
             )
         parts.append("</table>")
+        if outcome.scores:
+            parts.append(_scores_table(outcome.scores))
         if outcome.figure:
             parts.append(
                 f'<p><img src="{_link(outcome.figure, folder)}" '
@@ -78,6 +81,21 @@ def render(path, jobs, outcomes, *, options: str) -> str:
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+METRICS = (("sdr", "SDR"), ("si_sdr", "SI-SDR"), ("sir", "SIR"), ("sar", "SAR"))
+
+
+def _scores_table(scores: dict) -> str:
+    """The quality figures of one track against its true stems, in dB."""
+    head = "".join(f"<th>{label}</th>" for _, label in METRICS)
+    rows = "".join(
+        f"<tr><td>{stem}</td>"
+        + "".join(f"<td>{scores[stem][key]:.2f}</td>" for key, _ in METRICS)
+        + "</tr>"
+        for stem in ("background", "foreground")
+    )
+    return f'<table class="scores"><tr><th>dB</th>{head}</tr>{rows}</table>'
 
 
 def write_report(path, jobs, outcomes, *, options: str) -> Path:

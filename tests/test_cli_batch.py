@@ -219,3 +219,37 @@ def test_the_progress_bar_moves_during_a_long_input(tmp_path):
     (outcome,) = commands._outcomes(task, plan, workers=1, bar=bar)
     assert outcome.status == "ok" and len(bar.steps) == 3  # once per segment
     assert sum(bar.steps) == 40 and outcome.progressed == 40
+
+
+def test_references_score_each_input_in_the_summary_json_and_report(tmp_path):
+    import soundfile as sf
+
+    refs = tmp_path / "refs"
+    songs = []
+    for name, period in (("first", 1.5), ("second", 1.2)):
+        background = synth.loop(period=period, sr=SR, duration=6.0, channels=2)
+        mixture, foreground = synth.mix(
+            background, synth.melody(sr=SR, duration=6.0, channels=2), ratio_db=-3
+        )
+        (refs / name).mkdir(parents=True)
+        # MUSDB18's names for one track, ours for the other: both are understood.
+        names = ("accompaniment", "vocals") if name == "first" else ("background", "foreground")
+        for stem, audio in zip(names, (background, foreground), strict=True):
+            sf.write(refs / name / f"{stem}.wav", audio.T, SR, subtype="FLOAT")
+        sf.write(tmp_path / f"{name}.wav", mixture.T, SR, subtype="FLOAT")
+        songs.append(tmp_path / f"{name}.wav")
+    lonely = write_song(tmp_path / "lonely.wav")  # no references: separated, not scored
+    out = tmp_path / "out"
+    result = run("separate", *songs, lonely, "-o", out, "--references", refs, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    first, second, third = summary["inputs"]
+    for record in (first, second):
+        assert record["scores"]["background"]["sdr"] > 8  # a clean loop under a melody
+        assert set(record["scores"]["foreground"]) == {"sdr", "sir", "sar", "si_sdr"}
+    assert "scores" not in third and "not scored: no reference folder" in result.stderr
+    assert "mean over 2 scored inputs: SDR bg" in result.stderr  # --json: reports on stderr
+    report = run("separate", *songs, "-o", out, "--references", refs, "--report", "--overwrite")
+    assert report.exit_code == 0, report.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count('<table class="scores">') == 2 and "SI-SDR" in page
