@@ -8,6 +8,9 @@ Library use, without the command line::
     result = separate(y, sr=sr, params=RepetParams(mask="soft"))
     result.background, result.foreground, result.period
 
+    # A file of any length to two files, segment by segment, both or neither:
+    separate_file("set.flac", "background.flac", "foreground.flac")
+
 Only numpy is imported here; librosa and scipy load on first use, so ``repet --help`` stays
 instant.
 """
@@ -27,6 +30,7 @@ from .errors import (
 from .io import AudioInfo, load_audio, output_subtype, write_audio, write_audio_files
 from .params import RepetParams
 from .separate import Separation, separate
+from .stream import separate_file
 
 try:
     __version__ = version("repet")
@@ -46,6 +50,7 @@ __all__ = [
     "load_audio",
     "output_subtype",
     "separate",
+    "separate_file",
     "write_audio",
     "write_audio_files",
 ]

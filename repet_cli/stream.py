@@ -11,6 +11,7 @@ segment at a time through callables; :func:`separate_file` connects it to files.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -205,8 +206,9 @@ def separate_file(
     params, segment, threads, progress
         As for :func:`separate_segments`.
     format, subtype : str, optional
-        Output format and subtype (:func:`~repet_cli.io.output_format`: by default the
-        input's where the format holds it).
+        Output format and subtype. The format defaults to the outputs' extension (``.wav``,
+        ``.flac``), else :func:`~repet_cli.io.output_format` decides, as it does the subtype
+        (by default the input's where the format holds it).
     overwrite : bool
         Replace existing outputs; without it they raise
         :class:`~repet_cli.errors.OutputExistsError`.
@@ -228,6 +230,9 @@ def separate_file(
 
     with AudioReader(source) as reader:
         info = reader.info
+        suffix = os.path.splitext(os.fspath(background))[1].lower().lstrip(".")
+        if format is None and suffix in ("wav", "flac"):
+            format = suffix
         try:
             out_format, out_subtype = output_format(info, format=format, subtype=subtype)
             with AudioWriter(

@@ -104,3 +104,17 @@ def test_a_segment_too_short_for_the_period_is_refused():
     assert shortest_segment(params) == 16.0
     with pytest.raises(ParameterError, match="`segment` must be 0 .* at least 16 s"):
         run(song(60.0)[0], params=params, segment=12.0)
+
+
+def test_separate_file_writes_the_format_its_outputs_are_named_for(tmp_path):
+    import soundfile as sf
+
+    from repet_cli import separate_file
+
+    y, _, _ = song(8.0)
+    sf.write(tmp_path / "in.wav", y.T, SR, subtype="PCM_16")
+    reports, info, written = separate_file(
+        tmp_path / "in.wav", tmp_path / "bg.flac", tmp_path / "fg.flac"
+    )
+    assert len(reports) == 1 and info.frames == y.shape[-1]
+    assert sf.info(tmp_path / "bg.flac").format == "FLAC" and written[0].subtype == "PCM_16"
