@@ -820,7 +820,7 @@ def _draw_figure(job: Job, reports, *, settings: Settings) -> Path:
         params=settings.params,
         period=first.period,
         segment=settings.segment,
-        title=f"{job.source.name}: {describe(reports)}, {first.algorithm}",
+        title=f"{job.source}: {describe(reports)}, {first.algorithm}",
     )
     path = figure_path(job)
     draw(panels, path)

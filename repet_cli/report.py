@@ -49,8 +49,14 @@ def render(path, jobs, outcomes, *, options: str) -> str:
         f"<p>{len(jobs)} input{'s' if len(jobs) != 1 else ''}; options: "
         f"<code>{html.escape(options)}</code></p>",
     ]
+    scored = [o.scores for o in outcomes if o.scores]
+    if scored:
+        from .evaluate import average
+
+        parts.append(f"<p>Mean over the {len(scored)} scored inputs:</p>")
+        parts.append(_scores_table(average(scored)))
     for job, outcome in zip(jobs, outcomes, strict=True):
-        parts.append(f"<section><h2>{html.escape(job.source.name)}</h2>")
+        parts.append(f"<section><h2>{html.escape(str(job.source))}</h2>")
         if outcome.status == "failed":
             parts.append(f'<p class="error">{html.escape(outcome.error or "failed")}</p></section>')
             continue
@@ -76,7 +82,7 @@ def render(path, jobs, outcomes, *, options: str) -> str:
         if outcome.figure:
             parts.append(
                 f'<p><img src="{_link(outcome.figure, folder)}" '
-                f'alt="figure of {html.escape(job.source.name)}" width="1000" height="1300"></p>'
+                f'alt="figure of {html.escape(str(job.source))}" width="1000" height="1300"></p>'
             )
         parts.append("</section>")
     parts.append("</body></html>")

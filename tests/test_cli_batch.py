@@ -252,4 +252,5 @@ def test_references_score_each_input_in_the_summary_json_and_report(tmp_path):
     report = run("separate", *songs, "-o", out, "--references", refs, "--report", "--overwrite")
     assert report.exit_code == 0, report.output
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert page.count('<table class="scores">') == 2 and "SI-SDR" in page
+    assert page.count('<table class="scores">') == 3 and "SI-SDR" in page  # mean + 2 tracks
+    assert "Mean over the 2 scored inputs" in page
