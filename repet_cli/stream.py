@@ -11,6 +11,7 @@ segment at a time through callables; :func:`separate_file` connects it to files.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,12 +83,18 @@ class SegmentReport:
 
 
 def shortest_segment(params: RepetParams) -> float:
-    """Seconds a segment needs for ``params``' period (range), at least :data:`MIN_SEGMENT`."""
+    """Shortest ``segment`` (whole seconds) for ``params``' period (range), >= :data:`MIN_SEGMENT`.
+
+    Segments can come out at 3/4 of ``segment`` (an input just over 1.5 segments long is cut
+    in two), and even those must hold the repetitions the period needs.
+    """
     if params.algorithm not in ("repet", "adaptive"):
         return MIN_SEGMENT
     if params.period is not None:
-        return max(MIN_SEGMENT, MIN_REPETITIONS_FORCED * params.period)
-    return max(MIN_SEGMENT, MIN_REPETITIONS_DETECTED * params.period_range[0])
+        needed = MIN_REPETITIONS_FORCED * params.period
+    else:
+        needed = MIN_REPETITIONS_DETECTED * params.period_range[0]
+    return max(MIN_SEGMENT, float(math.ceil(needed / 0.75)))
 
 
 def plan_segments(

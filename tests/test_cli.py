@@ -292,7 +292,7 @@ def test_a_segment_too_short_for_the_options_is_a_usage_error(tmp_path):
     song = write_song(tmp_path / "song.wav")
     result = run("separate", song, "--period", "9", "--segment", "12")
     assert result.exit_code == 2
-    assert "--segment must be 0 (no segments) or at least 18 s" in result.stderr
+    assert "--segment must be 0 (no segments) or at least 24 s" in result.stderr
 
 
 def test_jobs_give_the_same_bytes_and_keep_going_past_a_bad_input(tmp_path):
