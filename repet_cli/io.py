@@ -269,6 +269,33 @@ def _open_temp(p: Path):
 WRITE_BLOCK = 2**18
 
 
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT and SIGTERM back during the block, then deliver them to their handlers.
+
+    Python runs signal handlers in the main thread; elsewhere the block runs as it is.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum, frame):
+        caught.append(signum)
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)
+
+
 def _open_sound_file(fh, *, sr: int, channels: int, subtype: str, format: str):
     """A soundfile writer (``format`` WAV or FLAC) on an open binary file."""
     import soundfile as sf
@@ -392,10 +419,13 @@ class AudioWriter:
                 fh.close()
             if not self.overwrite:  # one may have appeared while we were writing
                 refuse_existing(self.paths)
-            for p, tmp in zip(self.paths, self._temps, strict=True):
-                self._current = p
-                os.replace(tmp, p)
-            self._temps = []
+            # Ctrl-C or SIGTERM between two renames would leave one file without the other:
+            # they wait until all are in place.
+            with _signals_deferred():
+                for p, tmp in zip(self.paths, self._temps, strict=True):
+                    self._current = p
+                    os.replace(tmp, p)
+                self._temps = []
         return [
             WriteResult(path=p, subtype=self.subtype, clipped=c)
             for p, c in zip(self.paths, self.clipped, strict=True)

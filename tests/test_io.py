@@ -168,3 +168,36 @@ def test_16_bit_samples_are_read_as_libsndfile_reads_them(tmp_path):
     theirs, _ = sf.read(tmp_path / "pcm.wav", dtype="float32", always_2d=True)
     assert y.dtype == np.float32 and y.shape == (3, 5000)
     np.testing.assert_array_equal(y, theirs.T)
+
+
+def test_a_signal_between_the_renames_waits_until_both_files_are_in_place(tmp_path, monkeypatch):
+    import signal
+
+    from repet_cli import io
+
+    class Stop(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stop()
+
+    real_replace = io.os.replace
+    renamed = []
+
+    def replace_then_signal(src, dst):
+        real_replace(src, dst)
+        renamed.append(dst)
+        if len(renamed) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives between the two renames
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    monkeypatch.setattr(io.os, "replace", replace_then_signal)
+    y = np.zeros((2, 1000), dtype=np.float32)
+    outputs = {tmp_path / "bg.wav": y, tmp_path / "fg.wav": y}
+    try:
+        with pytest.raises(Stop):
+            write_audio_files(outputs, sr=8000)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert len(renamed) == 2  # the second rename happened before the signal was delivered
+    assert all(p.exists() for p in outputs) and list(tmp_path.glob(".*.part")) == []
