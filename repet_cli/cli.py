@@ -836,11 +836,12 @@ def _outcomes(task, plan: list[Job], *, workers: int, bar):
     """
     if workers <= 1:
         for job in plan:
-            counted = 0
+            counted, rate = 0, None
 
             def advance(samples_done: int, job=job):
-                nonlocal counted
-                seconds = round(samples_done / _rate(job.source))
+                nonlocal counted, rate
+                rate = rate or _rate(job.source)  # the header is read once per input
+                seconds = round(samples_done / rate)
                 bar.update(seconds - counted)
                 counted = seconds
 
