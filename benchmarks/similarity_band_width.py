@@ -33,7 +33,7 @@ def main() -> None:
     from repet_cli import RepetParams, load_audio, separate
     from repet_cli.evaluate import evaluate
 
-    similarity = importlib.import_module("repet_cli.similarity")
+    similarity = importlib.import_module("repet_cli.algorithms.similarity")
     original = similarity.similarity_model
     widths = [float(w) for w in args.widths.split(",")]
     scores: dict[float, list[tuple[float, float]]] = {w: [] for w in widths}

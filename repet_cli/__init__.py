@@ -29,8 +29,8 @@ from .errors import (
 )
 from .io import AudioInfo, load_audio, output_subtype, write_audio, write_audio_files
 from .params import RepetParams
+from .segments import separate_file
 from .separate import Separation, separate
-from .stream import separate_file
 
 try:
     __version__ = version("repet")

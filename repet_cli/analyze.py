@@ -11,8 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import period as periods
+from .algorithms import RepetOptions
+from .algorithms.base import PeriodRange
 from .errors import ParameterError
-from .parallel import cpu_threads
+from .parallel import thread_budget
 from .params import RepetParams
 
 #: Bar lengths (beats per bar, bars) a period is read as when it is turned into a tempo.
@@ -86,7 +88,8 @@ def analyze(
     sr : int
         Sample rate in Hz.
     params : RepetParams, optional
-        Its period range (``min_period``, ``max_period``) and STFT sizes are used.
+        Its STFT sizes, and the period range of its options where they have one (REPET's
+        default range otherwise).
     count : int
         Most candidates returned.
     threads : int, optional
@@ -106,11 +109,12 @@ def analyze(
             f"audio must have shape (samples,) or (channels, samples), got {y.shape}"
         )
     n_fft, hop = params.stft_sizes(sr)
-    lo, hi = params.period_range
+    ranged = params.options if isinstance(params.options, PeriodRange) else RepetOptions()
+    lo, hi = ranged.period_range
     min_lag, max_lag = periods.lag_range(
         min_period=lo, max_period=hi, n_samples=audio.shape[-1], sr=sr, hop=hop
     )
-    threads = cpu_threads() if threads is None else threads
+    threads = thread_budget(threads)
     _, P = spectrograms(audio, n_fft=n_fft, hop=hop, threads=threads, magnitude=False, power=True)
     b = periods.beat_spectrum(P, threads=threads)
     lag, confidence = periods.estimate_period_with_confidence(b, min_lag=min_lag, max_lag=max_lag)
@@ -180,7 +184,7 @@ def analyze_file(
     """
     from .errors import RepetError
     from .io import AudioReader
-    from .stream import plan_segments
+    from .segments import plan_segments
 
     with AudioReader(path) as reader:
         info = reader.info
@@ -199,3 +203,62 @@ def analyze_file(
             exc.path = exc.path or str(path)
             raise
     return info, parts
+
+
+def as_record(source, info, parts, *, rename=lambda message: message) -> dict:
+    """The JSON-ready record of one input's analysis (``repet analyze --json``).
+
+    ``rename`` turns the parameter names quoted in warnings into what the reader knows them as.
+    """
+    segments = []
+    for start, stop, found in parts:
+        segments.append(
+            {
+                "start": start / info.samplerate,
+                "stop": stop / info.samplerate,
+                "period": found.period,
+                "period_frames": found.period_frames,
+                "confidence": found.confidence,
+                "tempi": [
+                    {"beats_per_bar": b, "bars": n, "bpm": bpm} for b, n, bpm in tempi(found.period)
+                ],
+                "candidates": [
+                    {"period": c.period, "frames": c.frames, "confidence": c.confidence}
+                    for c in found.candidates
+                ],
+                "warnings": [rename(w) for w in found.warnings],
+            }
+        )
+    return {"input": str(source), "status": "ok", "segments": segments}
+
+
+def as_text(source, record: dict) -> str:
+    """The human-readable lines of one input's analysis (from :func:`as_record`)."""
+    lines = []
+    several = len(record["segments"]) > 1
+    for part in record["segments"]:
+        where = f"  {part['start']:.0f}-{part['stop']:.0f} s: " if several else f"{source}: "
+        lines.append(
+            f"{where}period {part['period']:.3f} s ({part['period_frames']:.2f} frames), "
+            f"repetition confidence {part['confidence']:.2f}"
+        )
+        indent = "    " if several else "  "
+        if part["tempi"]:
+            readings = ", ".join(
+                f"{t['bpm']:.1f} bpm if {_bars(t['bars'])} of {t['beats_per_bar']}/4"
+                for t in part["tempi"]
+            )
+            lines.append(f"{indent}tempo: {readings}")
+        listed = ", ".join(
+            f"{c['period']:.3f} s ({c['confidence']:.2f})" for c in part["candidates"]
+        )
+        lines.append(f"{indent}candidates: {listed}")
+    if several:
+        lines.insert(0, f"{source}: {len(record['segments'])} segments")
+    if "figure" in record:
+        lines.append(f"  figure: {record['figure']}")
+    return "\n".join(lines)
+
+
+def _bars(n: int) -> str:
+    return "one bar" if n == 1 else f"{n} bars"

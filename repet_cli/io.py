@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import signals
 from .errors import AudioReadError, AudioWriteError, OutputExistsError, ParameterError
 from .parallel import ordered_map
 
@@ -87,6 +88,24 @@ def output_format(
     if info.subtype in allowed:
         return chosen, info.subtype
     return chosen, FALLBACK_SUBTYPE if chosen == "wav" else "PCM_24"
+
+
+def probe(path: str | os.PathLike) -> AudioInfo | None:
+    """What an audio file's header says, or None when it cannot be read (reading it will say
+    why). Reads the header only."""
+    import soundfile as sf
+
+    try:
+        f = sf.info(os.fspath(path))
+    except Exception:  # not there, not audio, not readable: the job that reads it reports it
+        return None
+    return AudioInfo(
+        samplerate=int(f.samplerate),
+        channels=int(f.channels),
+        frames=int(f.frames),
+        format=str(f.format),
+        subtype=str(f.subtype),
+    )
 
 
 def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, AudioInfo]:
@@ -253,15 +272,19 @@ def refuse_existing(paths: Iterable[str | os.PathLike]) -> None:
             raise OutputExistsError("exists already; pass --overwrite to replace it", path=p)
 
 
-def _open_temp(p: Path):
-    """Create a new, empty temporary file beside ``p`` with the usual (umask) permissions."""
+def _open_temp(p: Path) -> tuple[Path, int]:
+    """Create a new, empty temporary file beside ``p`` (umask permissions); its descriptor.
+
+    libsndfile writes through the descriptor itself: no Python callbacks run during a write,
+    so an interruption is raised in Python code, never swallowed inside a C callback.
+    """
     for _ in range(100):
         tmp = p.parent / f".{p.name}.{secrets.token_hex(4)}.part"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
-        return tmp, os.fdopen(fd, "wb")
+        return tmp, fd
     raise FileExistsError(f"no free temporary name beside {p}")
 
 
@@ -269,38 +292,13 @@ def _open_temp(p: Path):
 WRITE_BLOCK = 2**18
 
 
-@contextlib.contextmanager
-def _signals_deferred():
-    """Hold SIGINT and SIGTERM back during the block, then deliver them to their handlers.
-
-    Python runs signal handlers in the main thread; elsewhere the block runs as it is.
-    """
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-
-    def hold(signum, frame):
-        caught.append(signum)
-
-    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for s in dict.fromkeys(caught):
-            signal.raise_signal(s)
-
-
-def _open_sound_file(fh, *, sr: int, channels: int, subtype: str, format: str):
-    """A soundfile writer (``format`` WAV or FLAC) on an open binary file."""
+def _open_sound_file(fd: int, *, sr: int, channels: int, subtype: str, format: str):
+    """A soundfile writer (``format`` WAV or FLAC) on an open file descriptor (kept open)."""
     import soundfile as sf
 
-    return sf.SoundFile(fh, "w", samplerate=sr, channels=channels, subtype=subtype, format=format)
+    return sf.SoundFile(
+        fd, "w", samplerate=sr, channels=channels, subtype=subtype, format=format, closefd=False
+    )
 
 
 def _write_blocks(f, frames: np.ndarray, *, subtype: str, fast_pcm16: bool) -> int:
@@ -372,12 +370,12 @@ class AudioWriter:
         with self._errors():
             for p in self.paths:
                 self._current = p
-                tmp, fh = _open_temp(p)
+                tmp, fd = _open_temp(p)
                 self._temps.append(tmp)
-                self._handles.append(fh)
+                self._handles.append(fd)
                 self._files.append(
                     _open_sound_file(
-                        fh, sr=sr, channels=channels, subtype=subtype, format=self.format
+                        fd, sr=sr, channels=channels, subtype=subtype, format=self.format
                     )
                 )
 
@@ -411,17 +409,16 @@ class AudioWriter:
     def commit(self) -> list[WriteResult]:
         """Finish the files and rename them into place."""
         with self._errors():
-            for p, f, fh in zip(self.paths, self._files, self._handles, strict=True):
+            for p, f, fd in zip(self.paths, self._files, self._handles, strict=True):
                 self._current = p
                 f.close()
-                fh.flush()
-                os.fsync(fh.fileno())
-                fh.close()
+                os.fsync(fd)
+            self._close_handles()
             if not self.overwrite:  # one may have appeared while we were writing
                 refuse_existing(self.paths)
             # Ctrl-C or SIGTERM between two renames would leave one file without the other:
             # they wait until all are in place.
-            with _signals_deferred():
+            with signals.deferred():
                 for p, tmp in zip(self.paths, self._temps, strict=True):
                     self._current = p
                     os.replace(tmp, p)
@@ -431,16 +428,25 @@ class AudioWriter:
             for p, c in zip(self.paths, self.clipped, strict=True)
         ]
 
+    def _close_handles(self) -> None:
+        for fd in self._handles:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._handles = []
+
     def abort(self) -> None:
-        """Remove the temporary files; no destination is touched."""
-        for f in self._files + self._handles:
-            try:
-                f.close()
-            except Exception:  # closing a half-written file may fail too; it goes anyway
-                pass
-        for tmp in self._temps:
-            tmp.unlink(missing_ok=True)
-        self._temps = []
+        """Remove the temporary files; no destination is touched (signals wait meanwhile)."""
+        with signals.deferred():
+            for f in self._files:
+                try:
+                    f.close()
+                except Exception:  # closing a half-written file may fail too; it goes anyway
+                    pass
+            self._files = []
+            self._close_handles()
+            for tmp in self._temps:
+                tmp.unlink(missing_ok=True)
+            self._temps = []
 
     @contextlib.contextmanager
     def _errors(self):

@@ -23,6 +23,15 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
+def thread_budget(threads: int | None) -> int:
+    """The threads a piece of work may use: ``threads``, or one per core when None.
+
+    Every multi-threaded step of the library takes its count from here, so that a caller's
+    budget (``threads=``, and through it ``-j``) is honoured everywhere.
+    """
+    return cpu_threads() if threads is None else max(1, int(threads))
+
+
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, threads: int) -> Iterator[R]:
     """``map(fn, items)`` over ``threads`` threads, results in input order.
 

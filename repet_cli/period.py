@@ -13,7 +13,12 @@ import numpy as np
 
 from .errors import InputTooShortError, ParameterError
 from .parallel import ordered_map
-from .params import MIN_REPETITIONS_DETECTED, MIN_REPETITIONS_FORCED
+
+#: The detected period is at most this fraction of the input, so at least three repetitions
+#: take part in the median (Rafii & Pardo 2013 use the same bound).
+MIN_REPETITIONS_DETECTED = 3
+#: A forced period needs at least this many repetitions in the input.
+MIN_REPETITIONS_FORCED = 2
 
 #: A beat-spectrum peak at a whole fraction (1/2, 1/3, ...) of the strongest peak is taken as
 #: the period when its prominence is at least this fraction of the strongest one's: a loop of

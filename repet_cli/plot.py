@@ -260,3 +260,29 @@ def panels_from_files(
         period=period,
         title=title,
     )
+
+
+def draw_file(
+    path: str | os.PathLike,
+    source,
+    background=None,
+    foreground=None,
+    *,
+    params=None,
+    period: float | None = None,
+    segment: float = 0.0,
+    title: str = "",
+):
+    """Draw the figure of an input file (and its stems) into ``path``; its folder is created.
+
+    Returns the path written. See :func:`panels_from_files` and :func:`draw`.
+    """
+    from pathlib import Path
+
+    panels = panels_from_files(
+        source, background, foreground, params=params, period=period, segment=segment, title=title
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draw(panels, path)
+    return path

@@ -7,7 +7,6 @@ printing; errors are :class:`~repet_cli.errors.RepetError` subclasses.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +14,9 @@ import numpy as np
 from . import mask as masks
 from . import period as periods
 from . import spectral
+from .algorithms import Spectra
 from .errors import ParameterError
-from .parallel import cpu_threads, ordered_map
+from .parallel import ordered_map, thread_budget
 from .params import RepetParams
 
 
@@ -130,91 +130,9 @@ def separation_warnings(y: np.ndarray, *, confidence: float | None = None) -> tu
     return tuple(found)
 
 
-@dataclass(frozen=True)
-class _Found:
-    """What a model found on the way (periods, beat spectra, the period's confidence)."""
-
-    period_frames: float | None = None
-    confidence: float | None = None
-    local_periods: np.ndarray | None = None
-    beat_spectrum: np.ndarray | None = None
-
-
-def _check_length(params: RepetParams, *, n_samples: int, sr: int, hop: int):
-    """Refuse inputs too short for the options before any work; returns the lag bounds."""
-    lo, hi = params.period_range
-    if params.algorithm == "repet" and params.period is not None:
-        return periods.forced_lag(params.period, n_samples=n_samples, sr=sr, hop=hop)
-    if params.algorithm == "repet":
-        return periods.lag_range(min_period=lo, max_period=hi, n_samples=n_samples, sr=sr, hop=hop)
-    if params.algorithm == "adaptive":
-        window = min(n_samples, int(params.adaptive_options[0] * sr))
-        return periods.lag_range(min_period=lo, max_period=hi, n_samples=window, sr=sr, hop=hop)
-    return None
-
-
 #: Frames per block of the mask, Wiener and resynthesis passes (bounds their temporaries:
 #: about 30 MB per thread for stereo at n_fft 2048).
 BLOCK_FRAMES = 256
-
-#: A background model: the model ``W`` of frames ``start .. stop - 1`` (not yet limited to the
-#: mixture), shape (channels, n_freq, stop - start).
-Model = Callable[[int, int], np.ndarray]
-
-
-def _model(
-    V: np.ndarray,
-    P: np.ndarray | None,
-    params: RepetParams,
-    *,
-    bounds,
-    sr: int,
-    hop: int,
-    n_fft: int,
-    threads: int,
-) -> tuple[Model, _Found]:
-    """The background model of the chosen algorithm, and what it found.
-
-    ``V`` is the magnitude spectrogram, ``P`` the power averaged over channels where
-    :func:`_needs_power` says the algorithm needs it (else None).
-    """
-    if params.algorithm == "repet":
-        found = _Found(period_frames=bounds)
-        if params.period is None:
-            b = periods.beat_spectrum(P, threads=threads)
-            lag, confidence = periods.estimate_period_with_confidence(
-                b, min_lag=bounds[0], max_lag=bounds[1]
-            )
-            found = _Found(period_frames=lag, confidence=confidence, beat_spectrum=b)
-        template, offset = masks.repeating_template(V, period=found.period_frames, threads=threads)
-        return (lambda start, stop: template[..., offset[start:stop]]), found
-    if params.algorithm == "adaptive":
-        from . import adaptive
-
-        window_s, step_s, repetitions = params.adaptive_options
-        window = max(1, round(periods.seconds_to_frames(window_s, sr=sr, hop=hop)))
-        step = max(1, round(periods.seconds_to_frames(step_s, sr=sr, hop=hop)))
-        local = adaptive.local_periods(
-            P, window=window, step=step, min_lag=bounds[0], max_lag=bounds[1]
-        )
-        B, _ = adaptive.beat_spectrogram(P, window=window, step=step)
-        W = adaptive.adaptive_model(V, periods_per_frame=local, repetitions=repetitions)
-        found = _Found(period_frames=float(np.median(local)), local_periods=local, beat_spectrum=B)
-    elif params.algorithm == "repet-sim":
-        from .similarity import similarity_model
-
-        W, found = similarity_model(V, sr=sr, hop=hop, **params.similarity_options), _Found()
-    else:
-        from .ft2d import ft2d_model
-
-        W = ft2d_model(V, sr=sr, hop=hop, n_fft=n_fft, **params.ft2d_options)
-        found = _Found()
-    return (lambda start, stop: W[..., start:stop]), found
-
-
-def _needs_power(params: RepetParams) -> bool:
-    """Whether the algorithm's model needs the power spectrogram (for beat spectra)."""
-    return params.algorithm == "adaptive" or (params.algorithm == "repet" and params.period is None)
 
 
 def spectrograms(
@@ -305,18 +223,20 @@ def separate(
     if not (isinstance(sr, (int, np.integer)) and sr > 0):
         raise ParameterError(f"sample rate must be a positive integer, got {sr!r}")
     sr = int(sr)
-    threads = cpu_threads() if threads is None else max(1, int(threads))
+    threads = thread_budget(threads)
     audio = np.atleast_2d(y).astype(np.float32, copy=False)
     n_samples = audio.shape[-1]
     n_fft, hop = params.stft_sizes(sr)
+    algorithm = params.options
 
-    bounds = _check_length(params, n_samples=n_samples, sr=sr, hop=hop)
+    bounds = algorithm.check_length(n_samples=n_samples, sr=sr, hop=hop)
 
     # Pass 1: the magnitude spectrogram, the one whole-length array the models need.
-    V, P = spectrograms(audio, n_fft=n_fft, hop=hop, threads=threads, power=_needs_power(params))
-    model, found = _model(V, P, params, bounds=bounds, sr=sr, hop=hop, n_fft=n_fft, threads=threads)
+    V, P = spectrograms(audio, n_fft=n_fft, hop=hop, threads=threads, power=algorithm.needs_power())
+    spectra = Spectra(V=V, P=P, sr=sr, n_fft=n_fft, hop=hop)
+    model, found = algorithm.model(spectra, bounds=bounds, threads=threads)
     n_frames = V.shape[-1]
-    del V, P
+    del V, P, spectra
     # The later passes recompute the STFT a block at a time instead of keeping it.
     low = spectral.frequencies(sr=sr, n_fft=n_fft) < params.high_pass
     spans = list(spectral.blocks(n_frames, BLOCK_FRAMES))
@@ -387,7 +307,7 @@ def separate(
         algorithm=params.algorithm,
         period=seconds(found.period_frames),
         period_frames=None if found.period_frames is None else float(found.period_frames),
-        period_forced=params.period is not None,
+        period_forced=found.forced,
         local_periods=None if found.local_periods is None else found.local_periods * (hop / sr),
         beat_spectrum=found.beat_spectrum,
         mask=mask,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from repet_cli import RepetParams
 from repet_cli.plot import draw, panels_from_files
-from repet_cli.stream import separate_file
+from repet_cli.segments import separate_file
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE / "loop_and_melody.wav"

@@ -2,12 +2,11 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import synth
+from helpers import invoke
 from repet_cli import InputTooShortError
 from repet_cli.analyze import analyze, tempi
-from repet_cli.cli import cli
 
 SR = 16000
 
@@ -52,12 +51,12 @@ def test_tempi_read_a_period_as_common_bar_lengths():
 
 def test_the_command_prints_period_tempo_and_candidates_and_json(tmp_path):
     path = synth.write_song(tmp_path / "song.wav", sr=SR, seconds=12.0, period=2.0)
-    text = CliRunner().invoke(cli, ["analyze", str(path)])
+    text = invoke(["analyze", str(path)])
     assert text.exit_code == 0, text.output
     assert f"{path}: period 2.000 s" in text.stdout and "repetition confidence" in text.stdout
     assert "120.0 bpm if one bar of 4/4" in text.stdout and "candidates: 2.000 s" in text.stdout
     assert not (tmp_path / "separated").exists()  # no separation, no files
-    data = json.loads(CliRunner().invoke(cli, ["analyze", str(path), "--json"]).stdout)
+    data = json.loads(invoke(["analyze", str(path), "--json"]).stdout)
     (part,) = data["inputs"][0]["segments"]
     assert part["period"] == pytest.approx(2.0, rel=0.01) and part["candidates"]
 
@@ -67,7 +66,7 @@ def test_the_command_warns_about_noise_and_fails_a_missing_file_alone(tmp_path):
 
     noise = tmp_path / "noise.wav"
     sf.write(noise, np.random.default_rng(0).uniform(-0.5, 0.5, (8 * SR, 2)), SR)
-    result = CliRunner().invoke(cli, ["analyze", str(tmp_path / "missing.wav"), str(noise)])
+    result = invoke(["analyze", str(tmp_path / "missing.wav"), str(noise)])
     assert result.exit_code == 1
     assert f"error: {tmp_path / 'missing.wav'}: no such file" in result.stderr
     assert f"warning: {noise}: the input does not repeat clearly" in result.stderr

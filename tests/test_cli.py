@@ -1,3 +1,4 @@
+import functools
 import json
 import subprocess
 import sys
@@ -5,23 +6,15 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
 
 import synth
+from helpers import run
 from repet_cli import __version__
-from repet_cli.cli import cli
 
 SR = 22050
 
 
-def write_song(path, *, sr=SR, **kwargs):
-    return synth.write_song(path, sr=sr, **kwargs)
-
-
-def run(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    return result
+write_song = functools.partial(synth.write_song, sr=SR)
 
 
 def test_separates_many_inputs_into_one_folder_each(tmp_path):
@@ -311,3 +304,35 @@ def test_jobs_give_the_same_bytes_and_keep_going_past_a_bad_input(tmp_path):
             first = (tmp_path / "one" / song.stem / stem).read_bytes()
             assert first == (tmp_path / "two" / song.stem / stem).read_bytes()
     assert not (tmp_path / "two" / "bad").exists()
+
+
+def test_analyze_plot_refuses_two_inputs_that_would_draw_one_figure(tmp_path):
+    a = write_song(tmp_path / "a" / "mixture.wav")
+    b = write_song(tmp_path / "b" / "mixture.wav")
+    result = run("analyze", a, b, "--plot", "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "would both draw" in result.stderr and "--out" in result.stderr
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("command", "target"),
+    [
+        (["analyze"], "repet_cli.analyze.analyze_file"),
+        (["compare"], "repet_cli.batch.separate_job"),
+        (["evaluate", "--references", "."], "repet_cli.evaluate.find_estimates"),
+    ],
+)
+def test_an_unexpected_error_is_one_line_and_exit_1_in_every_command(
+    tmp_path, monkeypatch, command, target
+):
+    song = write_song(tmp_path / "song.wav")
+
+    def broken(*args, **kwargs):
+        raise ValueError("something nobody expected")
+
+    monkeypatch.setattr(target, broken)
+    result = run(*command, song)
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: unexpected error (ValueError: something nobody expected)")

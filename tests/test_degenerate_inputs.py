@@ -6,14 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import synth
+from helpers import invoke
 from repet_cli import RepetError, RepetParams
-from repet_cli.cli import cli
-from repet_cli.stream import separate_file
+from repet_cli.segments import separate_file
 
 SR = 8000
 N = 5 * SR
@@ -60,7 +59,7 @@ def test_degenerate_audio_separates_and_warns_honestly(tmp_path, case):
     y = make()
     path = tmp_path / "in.wav"
     sf.write(path, y.T, SR, subtype="PCM_16")
-    result = CliRunner().invoke(cli, ["separate", str(path), "-o", str(tmp_path / "out")])
+    result = invoke(["separate", str(path), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     mixture, _ = sf.read(path)
     background, _ = sf.read(tmp_path / "out" / "in" / "background.wav")
@@ -78,16 +77,14 @@ def test_float_beyond_full_scale_is_kept_in_float_and_counted_in_pcm(tmp_path):
     y = 3.0 * loop_and_melody()
     path = tmp_path / "loud.wav"
     sf.write(path, y.T, SR, subtype="FLOAT")
-    kept = CliRunner().invoke(cli, ["separate", str(path), "-o", str(tmp_path / "a")])
+    kept = invoke(["separate", str(path), "-o", str(tmp_path / "a")])
     assert kept.exit_code == 0 and "clipped" not in kept.stderr
     background, _ = sf.read(tmp_path / "a" / "loud" / "background.wav")
     foreground, _ = sf.read(tmp_path / "a" / "loud" / "foreground.wav")
     peak = float(np.abs(y).max())
     assert peak > 1.2  # the input goes beyond full scale, and so do the stems: not clipped
     assert np.abs(background + foreground).max() == pytest.approx(peak, abs=1e-4)
-    pcm = CliRunner().invoke(
-        cli, ["separate", str(path), "-o", str(tmp_path / "b"), "--subtype", "PCM_16"]
-    )
+    pcm = invoke(["separate", str(path), "-o", str(tmp_path / "b"), "--subtype", "PCM_16"])
     assert pcm.exit_code == 0
     assert "samples beyond full scale were clipped by the PCM_16 output format" in pcm.stderr
 
@@ -97,7 +94,7 @@ def test_odd_rates_and_many_channels_are_kept(tmp_path, sr, channels):
     y = loop_and_melody(channels=channels, sr=sr, seconds=4.0)
     path = tmp_path / "in.wav"
     sf.write(path, y.T, sr, subtype="PCM_24")
-    result = CliRunner().invoke(cli, ["separate", str(path), "-o", str(tmp_path / "out")])
+    result = invoke(["separate", str(path), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     info = sf.info(tmp_path / "out" / "in" / "foreground.wav")
     assert (info.samplerate, info.channels, info.frames, info.subtype) == (
@@ -157,7 +154,7 @@ def test_any_small_valid_file_gives_a_clean_error_or_a_correct_result(
     sf.write(path, y, sr, subtype=subtype)
     outputs = folder / "bg.wav", folder / "fg.wav"
     periodic = algorithm in ("repet", "adaptive")
-    params = RepetParams(algorithm=algorithm, **({"min_period": 0.1} if periodic else {}))
+    params = RepetParams.build(algorithm=algorithm, **({"min_period": 0.1} if periodic else {}))
     try:
         separate_file(path, *outputs, params=params, segment=0)
     except RepetError as exc:
@@ -195,7 +192,7 @@ def test_every_format_libsndfile_reads_is_separated(
         )
     path = tmp_path / f"song.{ext}"
     sf.write(path, loop_and_melody(sr=48000).T, 48000, format=fmt, subtype=subtype)
-    result = CliRunner().invoke(cli, ["separate", str(path), "-o", str(tmp_path / "out")])
+    result = invoke(["separate", str(path), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     info = sf.info(tmp_path / "out" / "song" / f"background.{out_ext}")
     assert (info.subtype, info.frames, info.channels) == (out_subtype, sf.info(path).frames, 2)

@@ -4,11 +4,10 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
 
 import synth
+from helpers import run
 from repet_cli import evaluate as ev
-from repet_cli.cli import cli
 from repet_cli.errors import EvaluationError
 
 SR = 16000
@@ -69,12 +68,6 @@ def write_truth(folder, truth, *, sr=SR, names=("background.wav", "foreground.wa
     sf.write(
         folder / "mixture.wav", (truth["background"] + truth["foreground"]).T, sr, subtype="FLOAT"
     )
-
-
-def run(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    return result
 
 
 def test_evaluate_one_track_after_separate(tmp_path):

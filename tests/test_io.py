@@ -173,13 +173,7 @@ def test_16_bit_samples_are_read_as_libsndfile_reads_them(tmp_path):
 def test_a_signal_between_the_renames_waits_until_both_files_are_in_place(tmp_path, monkeypatch):
     import signal
 
-    from repet_cli import io
-
-    class Stop(Exception):
-        pass
-
-    def stop(signum, frame):
-        raise Stop()
+    from repet_cli import io, signals
 
     real_replace = io.os.replace
     renamed = []
@@ -190,14 +184,10 @@ def test_a_signal_between_the_renames_waits_until_both_files_are_in_place(tmp_pa
         if len(renamed) == 1:
             os.kill(os.getpid(), signal.SIGTERM)  # arrives between the two renames
 
-    previous = signal.signal(signal.SIGTERM, stop)
     monkeypatch.setattr(io.os, "replace", replace_then_signal)
     y = np.zeros((2, 1000), dtype=np.float32)
     outputs = {tmp_path / "bg.wav": y, tmp_path / "fg.wav": y}
-    try:
-        with pytest.raises(Stop):
-            write_audio_files(outputs, sr=8000)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with signals.handled(), pytest.raises(signals.Terminated):
+        write_audio_files(outputs, sr=8000)
     assert len(renamed) == 2  # the second rename happened before the signal was delivered
     assert all(p.exists() for p in outputs) and list(tmp_path.glob(".*.part")) == []

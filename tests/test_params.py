@@ -1,12 +1,14 @@
 import pytest
 
 from repet_cli import ParameterError, RepetParams
+from repet_cli.algorithms import ALGORITHMS, RepetOptions, SimilarityOptions
 from repet_cli.params import default_n_fft
 
 
 def test_defaults_are_valid_and_filled_in():
     p = RepetParams()
-    assert p.period_range == (0.8, 8.0)
+    assert p.algorithm == "repet" and p.options == RepetOptions()
+    assert p.options.period_range == (0.8, 8.0)
     assert p.mask == "wiener" and p.phase == "mixture" and p.high_pass == 150.0
     assert p.binary_threshold == 0.5
 
@@ -39,16 +41,54 @@ def test_default_window_is_about_40_ms(sr, n_fft):
 )
 def test_bad_values_and_combinations_are_refused(options, words):
     with pytest.raises(ParameterError, match=None) as info:
-        RepetParams(**options)
+        RepetParams.build(**options)
     assert words in str(info.value)
 
 
-def test_params_are_frozen_and_keyword_only():
-    p = RepetParams(period=2.0)
+def test_params_and_options_are_frozen_and_keyword_only():
+    p = RepetParams(options=RepetOptions(period=2.0))
     with pytest.raises(AttributeError):
-        p.period = 3.0  # type: ignore[misc]
+        p.options.period = 3.0  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        p.mask = "soft"  # type: ignore[misc]
     with pytest.raises(TypeError):
         RepetParams(2.0)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        RepetOptions(2.0)  # type: ignore[misc]
+
+
+def test_build_sorts_flat_keywords_into_the_algorithm_and_its_options():
+    p = RepetParams.build(algorithm="repet-sim", neighbors=7, mask="soft", period=None)
+    assert p == RepetParams(
+        algorithm="repet-sim", options=SimilarityOptions(neighbors=7), mask="soft"
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"neighbors": 5}, "`neighbors` applies to `algorithm` 'repet-sim' only, not 'repet'"),
+        ({"algorithm": "2dft", "period": 2.0}, "`period` applies to `algorithm` 'repet' only"),
+        ({"algorithm": "nope"}, "`algorithm` must be one of"),
+        ({"wobble": 1}, "unknown option `wobble`"),
+    ],
+)
+def test_options_of_another_algorithm_are_refused_by_name(options, words):
+    with pytest.raises(ParameterError) as info:
+        RepetParams.build(**options)
+    assert words in str(info.value)
+
+
+def test_options_must_belong_to_the_algorithm():
+    with pytest.raises(ParameterError, match="SimilarityOptions for `algorithm` 'repet-sim'"):
+        RepetParams(algorithm="repet-sim", options=RepetOptions())
+
+
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+def test_every_registered_algorithm_has_its_name_and_default_options(name):
+    options = ALGORITHMS[name]()
+    assert options.name == name and options.given() == {}
+    assert RepetParams(algorithm=name).options == options
 
 
 def test_hop_checked_against_default_n_fft():

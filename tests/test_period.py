@@ -28,7 +28,7 @@ def test_detects_a_known_loop_period_within_one_frame(sr, period, channels):
 
 def test_forced_period_is_the_one_used():
     y = loop_with_melody(2.0, 22050, 1)
-    result = separate(y, sr=22050, params=RepetParams(period=1.3))
+    result = separate(y, sr=22050, params=RepetParams.build(period=1.3))
     assert result.period == pytest.approx(1.3)
     assert result.period_forced and result.beat_spectrum is None
 
@@ -93,7 +93,7 @@ def test_too_short_input_says_how_long_it_must_be():
 def test_forced_period_needs_two_repetitions():
     y = loop_with_melody(1.0, 22050, 1, duration=3.0)
     with pytest.raises(InputTooShortError, match="two repetitions"):
-        separate(y, sr=22050, params=RepetParams(period=2.0))
+        separate(y, sr=22050, params=RepetParams.build(period=2.0))
 
 
 def test_seconds_frames_round_trip():
@@ -147,5 +147,5 @@ def test_confidence_is_high_for_a_loop_and_low_for_noise():
 
 def test_confidence_only_for_a_detected_period():
     y = loop_with_melody(1.7, 22050, 1)
-    assert separate(y, sr=22050, params=RepetParams(period=1.7)).confidence is None
+    assert separate(y, sr=22050, params=RepetParams.build(period=1.7)).confidence is None
     assert separate(y, sr=22050, params=RepetParams(algorithm="adaptive")).confidence is None

@@ -4,10 +4,9 @@ import shutil
 import subprocess
 
 import pytest
-from click.testing import CliRunner
 
 import synth
-from repet_cli.cli import cli
+from helpers import invoke
 
 pytest.importorskip("matplotlib", reason="figures need the plot extra (matplotlib)")
 
@@ -23,7 +22,7 @@ def png_pixels(path):
 @pytest.mark.parametrize("channels", [1, 2])
 def test_plot_draws_a_readable_figure_beside_the_stems(tmp_path, channels):
     song = synth.write_song(tmp_path / "song.wav", sr=SR, seconds=8.0, channels=channels)
-    result = CliRunner().invoke(cli, ["separate", str(song), "-o", str(tmp_path / "out"), "--plot"])
+    result = invoke(["separate", str(song), "-o", str(tmp_path / "out"), "--plot"])
     assert result.exit_code == 0, result.output
     figure = tmp_path / "out" / "song" / "repet.png"
     pixels = png_pixels(figure)
@@ -34,14 +33,14 @@ def test_plot_draws_a_readable_figure_beside_the_stems(tmp_path, channels):
 def test_the_same_input_draws_the_same_figure(tmp_path):
     song = synth.write_song(tmp_path / "song.wav", sr=SR, seconds=8.0)
     for out in ("a", "b"):
-        CliRunner().invoke(cli, ["separate", str(song), "-o", str(tmp_path / out), "--plot"])
+        invoke(["separate", str(song), "-o", str(tmp_path / out), "--plot"])
     first = (tmp_path / "a" / "song" / "repet.png").read_bytes()
     assert first == (tmp_path / "b" / "song" / "repet.png").read_bytes()
 
 
 def test_analyze_plot_draws_without_separating(tmp_path):
     song = synth.write_song(tmp_path / "song.wav", sr=SR, seconds=8.0)
-    result = CliRunner().invoke(cli, ["analyze", str(song), "-o", str(tmp_path / "out"), "--plot"])
+    result = invoke(["analyze", str(song), "-o", str(tmp_path / "out"), "--plot"])
     assert result.exit_code == 0, result.output
     assert png_pixels(tmp_path / "out" / "song" / "repet.png")[..., :3].std() > 0.1
     assert not (tmp_path / "out" / "song" / "background.wav").exists()
@@ -58,7 +57,7 @@ def test_plot_without_matplotlib_fails_up_front_with_the_hint(tmp_path, monkeypa
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     song = synth.write_song(tmp_path / "song.wav", sr=SR, seconds=8.0)
     for command in (["separate", "--plot"], ["separate", "--report"], ["analyze", "--plot"]):
-        result = CliRunner().invoke(cli, [*command, str(song), "-o", str(tmp_path / "out")])
+        result = invoke([*command, str(song), "-o", str(tmp_path / "out")])
         assert result.exit_code == 2
         assert "pip install 'repet[plot]'" in result.stderr
         assert not (tmp_path / "out").exists()  # before any work
@@ -88,7 +87,7 @@ def test_report_links_every_stem_and_figure_relative_to_itself(tmp_path):
         for name, p in (("first", 1.5), ("second", 1.2))
     ]
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["separate", *map(str, songs), "-o", str(out), "--report"])
+    result = invoke(["separate", *map(str, songs), "-o", str(out), "--report"])
     assert result.exit_code == 0, result.output
     report = out / "report.html"
     parser = Links()
@@ -98,9 +97,7 @@ def test_report_links_every_stem_and_figure_relative_to_itself(tmp_path):
     assert len(parser.images) == len(songs)
     for target in parser.audio + parser.images:
         assert (report.parent / target).resolve().is_file(), target
-    again = CliRunner().invoke(
-        cli, ["separate", *map(str, songs), "-o", str(out), "--report", "--overwrite"]
-    )
+    again = invoke(["separate", *map(str, songs), "-o", str(out), "--report", "--overwrite"])
     assert again.exit_code == 0 and report.read_text(encoding="utf-8") == report.read_text(
         encoding="utf-8"
     )
@@ -113,7 +110,7 @@ BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 def test_the_report_renders_in_a_headless_browser(tmp_path):
     song = synth.write_song(tmp_path / "song.wav", sr=SR, seconds=8.0)
     out = tmp_path / "out"
-    CliRunner().invoke(cli, ["separate", str(song), "-o", str(out), "--report"])
+    invoke(["separate", str(song), "-o", str(out), "--report"])
     shot = tmp_path / "shot.png"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
     flags += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import synth
 from repet_cli import ParameterError, RepetParams, separate
+from repet_cli.params import ALGORITHM_OPTIONS
 from repet_cli.separate import LOW_CONFIDENCE, separation_warnings
 
 SR = 22050
@@ -215,11 +216,13 @@ def test_noise_warns_that_it_does_not_repeat_and_names_the_options():
     (warning,) = result.warnings
     assert "does not repeat clearly" in warning and f"{result.confidence:.3f}" in warning
     # The CLI turns backticked parameter names into its options (--algorithm, --period).
-    names = {field.name for field in dataclasses.fields(RepetParams)}
+    names = {field.name for field in dataclasses.fields(RepetParams)} | set(ALGORITHM_OPTIONS)
     assert set(re.findall(r"`(\w+)`", warning)) == {"algorithm", "period"} <= names
 
 
-@pytest.mark.parametrize("params", [RepetParams(period=1.0), RepetParams(algorithm="repet-sim")])
+@pytest.mark.parametrize(
+    "params", [RepetParams.build(period=1.0), RepetParams(algorithm="repet-sim")]
+)
 def test_no_confidence_warning_without_a_detected_period(params):
     noise = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 8 * SR)).astype(np.float32)
     result = separate(noise, sr=SR, params=params)

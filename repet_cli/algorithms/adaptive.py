@@ -10,12 +10,20 @@ whose tempo or pattern changes is followed instead of being forced onto one peri
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from . import period as periods
-from .errors import InputTooShortError, ParameterError
-from .params import MIN_REPETITIONS_DETECTED
+from .. import period as periods
+from ..errors import InputTooShortError, ParameterError
+from ..period import MIN_REPETITIONS_DETECTED
+from .base import Found, Model, PeriodRange, Spectra, positive, positive_int
+
+#: Beat-spectrogram window and step in seconds, and the K in t + k p(t).
+DEFAULT_ANALYSIS_WINDOW = 24.0  # three times the default longest period
+DEFAULT_ANALYSIS_STEP = 4.0
+DEFAULT_REPETITIONS = 3
 
 
 def window_starts(n_frames: int, *, window: int, step: int) -> np.ndarray:
@@ -128,3 +136,62 @@ def adaptive_model(
         high = np.take_along_axis(values, (c // 2).reshape(shape), axis=-1)[..., 0]
         W[..., t] = 0.5 * (low + high)
     return np.minimum(W, V)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveOptions(PeriodRange):
+    """Options of adaptive REPET.
+
+    Parameters
+    ----------
+    min_period, max_period : float, optional
+        Search range of the local periods (see :class:`~.base.PeriodRange`).
+    analysis_window, analysis_step : float, optional
+        Length and hop of the beat-spectrogram windows, in seconds (defaults 24 and 4: a
+        window holds three repetitions of the longest default period).
+    repetitions : int, optional
+        Each frame's model is the median of the frames up to this many local periods before
+        and after it (default 3).
+    """
+
+    name: ClassVar[str] = "adaptive"
+
+    analysis_window: float | None = None
+    analysis_step: float | None = None
+    repetitions: int | None = None
+
+    def __post_init__(self) -> None:
+        positive("analysis_window", self.analysis_window)
+        positive("analysis_step", self.analysis_step)
+        positive_int("repetitions", self.repetitions)
+        super().__post_init__()
+
+    @property
+    def filled(self) -> tuple[float, float, int]:
+        """``(analysis_window, analysis_step, repetitions)`` with defaults filled in."""
+        return (
+            DEFAULT_ANALYSIS_WINDOW if self.analysis_window is None else self.analysis_window,
+            DEFAULT_ANALYSIS_STEP if self.analysis_step is None else self.analysis_step,
+            DEFAULT_REPETITIONS if self.repetitions is None else self.repetitions,
+        )
+
+    def needs_power(self) -> bool:
+        return True
+
+    def check_length(self, *, n_samples: int, sr: int, hop: int):
+        lo, hi = self.period_range
+        window = min(n_samples, int(self.filled[0] * sr))
+        return periods.lag_range(min_period=lo, max_period=hi, n_samples=window, sr=sr, hop=hop)
+
+    def model(self, spectra: Spectra, *, bounds, threads: int) -> tuple[Model, Found]:
+        sr, hop = spectra.sr, spectra.hop
+        window_s, step_s, repetitions = self.filled
+        window = max(1, round(periods.seconds_to_frames(window_s, sr=sr, hop=hop)))
+        step = max(1, round(periods.seconds_to_frames(step_s, sr=sr, hop=hop)))
+        local = local_periods(
+            spectra.P, window=window, step=step, min_lag=bounds[0], max_lag=bounds[1]
+        )
+        B, _ = beat_spectrogram(spectra.P, window=window, step=step)
+        W = adaptive_model(spectra.V, periods_per_frame=local, repetitions=repetitions)
+        found = Found(period_frames=float(np.median(local)), local_periods=local, beat_spectrum=B)
+        return (lambda start, stop: W[..., start:stop]), found

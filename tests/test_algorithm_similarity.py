@@ -7,10 +7,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import synth
-from repet_cli import RepetParams, separate, similarity
+from repet_cli import RepetParams, separate
 from repet_cli import mask as masks
+from repet_cli.algorithms import similarity
+from repet_cli.algorithms.similarity import median_of_frames, similar_frames, similarity_model
 from repet_cli.errors import ParameterError
-from repet_cli.similarity import median_of_frames, similar_frames, similarity_model
 
 # Ten frames per second: `min_separation` 0.1 s is one frame. The synthetic spectrograms have
 # 129 bins, 86 Hz apart, so the default 350 Hz bands hold 4 bins.

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 import synth
-from repet_cli import InputTooShortError, RepetParams, adaptive, separate
+from repet_cli import InputTooShortError, RepetParams, separate
+from repet_cli.algorithms import adaptive
 
 SR = 16000
 
@@ -17,7 +18,7 @@ def tempo_change():
     return mixture, background, foreground
 
 
-ADAPTIVE = RepetParams(algorithm="adaptive", analysis_window=6.0, analysis_step=1.0)
+ADAPTIVE = RepetParams.build(algorithm="adaptive", analysis_window=6.0, analysis_step=1.0)
 
 
 def test_local_period_follows_a_tempo_change(tempo_change):
@@ -69,6 +70,6 @@ def test_windows_cover_the_whole_input():
 
 def test_window_too_short_for_the_period_range_is_refused():
     y = synth.loop(period=1.0, sr=SR, duration=8.0)
-    params = RepetParams(algorithm="adaptive", analysis_window=1.5, min_period=0.8)
+    params = RepetParams.build(algorithm="adaptive", analysis_window=1.5, min_period=0.8)
     with pytest.raises(InputTooShortError):
         separate(y, sr=SR, params=params)

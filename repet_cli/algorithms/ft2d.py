@@ -49,10 +49,14 @@ long inputs, on the same 15 excerpts played end to end (102 s, each scored on it
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
+from ..parallel import thread_budget
+from .base import AlgorithmOptions, Found, Model, Spectra, positive
 
 #: Width in Hz, along the rate (modulation) axis, of the neighbourhood a peak must top.
 DEFAULT_RATE_WIDTH = 3.0
@@ -68,6 +72,7 @@ def ft2d_model(
     n_fft: int,
     rate_width: float = DEFAULT_RATE_WIDTH,
     threshold: float = DEFAULT_THRESHOLD,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Repeating background of a magnitude spectrogram from the peaks of its 2-D DFT.
 
@@ -86,6 +91,8 @@ def ft2d_model(
     threshold : float
         A peak ``|F|`` whose neighbourhood has the mean amplitude ``m`` is kept with the
         weight ``max(0, 1 - (threshold * m / |F|)^2)``; all other bins are dropped.
+    threads : int, optional
+        Threads for the 2-D FFTs (default: one per core); the result does not depend on it.
 
     Returns
     -------
@@ -114,10 +121,11 @@ def ft2d_model(
             raise ParameterError(f"`{name}` must be a positive number, got {value!r}")
     import scipy.fft
 
+    workers = thread_budget(threads)
     n_freq, n_frames = V.shape[-2:]
     # The 2-D DFT: a full transform over frequency (scale), a real one over time (rate), so
     # only rates 0 .. n_frames // 2 are stored; the others follow by Hermitian symmetry.
-    F = scipy.fft.rfft2(V, axes=(-2, -1), workers=-1)  # complex64
+    F = scipy.fft.rfft2(V, axes=(-2, -1), workers=workers)  # complex64
     A = np.abs(F)
     bins = rate_width * n_frames * hop / sr  # rate bins are sr / (hop * n_frames) Hz apart
     local_max, local_mean = _rate_neighbourhood(
@@ -129,7 +137,7 @@ def ft2d_model(
     del local_max, local_mean, A
     F *= np.maximum(1 - ratio * ratio, 0)
     del ratio
-    W = scipy.fft.irfft2(F, s=(n_freq, n_frames), axes=(-2, -1), workers=-1)
+    W = scipy.fft.irfft2(F, s=(n_freq, n_frames), axes=(-2, -1), workers=workers)
     del F
     return np.minimum(np.abs(W, out=W), V, out=W).astype(np.float32, copy=False)
 
@@ -158,3 +166,45 @@ def _rate_neighbourhood(
     local_max = ndimage.maximum_filter1d(padded, size, axis=-1, mode="nearest")[..., inner]
     local_mean = ndimage.uniform_filter1d(padded, size, axis=-1, mode="nearest")[..., inner]
     return local_max, local_mean
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ft2dOptions(AlgorithmOptions):
+    """Options of the 2DFT model.
+
+    Parameters
+    ----------
+    rate_width, peak_threshold : float, optional
+        A bin of the spectrogram's 2-D Fourier transform is a repeating peak when it tops its
+        neighbourhood of ``rate_width`` Hz along the rate axis; a peak keeps
+        ``1 - (peak_threshold * neighbourhood mean / peak)^2`` of its energy. Defaults:
+        :data:`DEFAULT_RATE_WIDTH`, :data:`DEFAULT_THRESHOLD`.
+    """
+
+    name: ClassVar[str] = "2dft"
+
+    rate_width: float | None = None
+    peak_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        positive("rate_width", self.rate_width, unit="Hz")
+        if self.peak_threshold is not None and not (
+            isinstance(self.peak_threshold, (int, float))
+            and math.isfinite(self.peak_threshold)
+            and self.peak_threshold >= 0
+        ):
+            raise ParameterError(
+                f"`peak_threshold` must be a number >= 0, got {self.peak_threshold!r}"
+            )
+
+    def model(self, spectra: Spectra, *, bounds, threads: int) -> tuple[Model, Found]:
+        keywords = {"rate_width": self.rate_width, "threshold": self.peak_threshold}
+        W = ft2d_model(
+            spectra.V,
+            sr=spectra.sr,
+            hop=spectra.hop,
+            n_fft=spectra.n_fft,
+            threads=threads,
+            **{k: v for k, v in keywords.items() if v is not None},
+        )
+        return (lambda start, stop: W[..., start:stop]), Found()

@@ -19,12 +19,15 @@ import functools
 import itertools
 import math
 import numbers
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from .errors import ParameterError
-from .parallel import cpu_threads
-from .period import seconds_to_frames
+from ..errors import ParameterError
+from ..parallel import thread_budget
+from ..period import seconds_to_frames
+from .base import AlgorithmOptions, Found, Model, Spectra, positive_int
 
 #: Most frames picked for each frame besides itself. Rafii & Pardo allow up to 100 on whole
 #: songs; the median needs enough of them to outvote a foreground present in some of them.
@@ -63,6 +66,7 @@ def similarity_model(
     band_width: float = DEFAULT_BAND_WIDTH,
     include_self: bool = False,
     block: int | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Repeating spectrogram model of REPET-SIM (Rafii & Pardo 2012, sec. 2).
 
@@ -103,6 +107,9 @@ def similarity_model(
         Rows of the similarity matrix computed at a time (memory ``6 * block * n_frames``
         bytes per thread; the result does not depend on it). By default as many as fit into
         :data:`BLOCK_BYTES`, so that memory grows only linearly with the input's length.
+    threads : int, optional
+        Threads for the similarities and the medians (default: one per core, at most
+        :data:`MAX_THREADS`); the result does not depend on it.
 
     Returns
     -------
@@ -166,6 +173,7 @@ def similarity_model(
         threshold=threshold,
         bins_per_band=bins_per_band,
         block=block,
+        threads=threads,
     )
     # Columns no frame filled would only slow the median down.
     others = others[:, : max(1, int(np.count_nonzero(others >= 0, axis=1).max()))]
@@ -175,7 +183,7 @@ def similarity_model(
         index = others
         lonely = np.flatnonzero(others[:, 0] < 0)
         index[lonely, 0] = lonely
-    return median_of_frames(V, index)
+    return median_of_frames(V, index, threads=threads)
 
 
 def similar_frames(
@@ -186,6 +194,7 @@ def similar_frames(
     threshold: float,
     bins_per_band: int = 1,
     block: int | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """The frames each frame's repeating model is made of (Rafii & Pardo 2012, eq. 1-2).
 
@@ -214,6 +223,8 @@ def similar_frames(
         band may be narrower. At least two bands must remain.
     block : int, optional
         Rows of the similarity matrix computed at a time (see :func:`similarity_model`).
+    threads : int, optional
+        Threads for the rows (see :func:`similarity_model`).
 
     Returns
     -------
@@ -251,6 +262,7 @@ def similar_frames(
         ),
         n_frames,
         block=block,
+        threads=threads,
     )
     return index
 
@@ -329,7 +341,7 @@ def _pick(
                 M[rows, edge] = S[rows[:, None], inside].max(axis=1)
 
 
-def median_of_frames(V: np.ndarray, index: np.ndarray) -> np.ndarray:
+def median_of_frames(V: np.ndarray, index: np.ndarray, *, threads: int | None = None) -> np.ndarray:
     """Element-wise median of ``V`` over each frame's picked frames, limited to ``V``.
 
     Parameters
@@ -339,6 +351,8 @@ def median_of_frames(V: np.ndarray, index: np.ndarray) -> np.ndarray:
     index : np.ndarray, shape (n_frames, k), int
         Frames to take the median over for each frame, padded with -1 where there are fewer
         (as returned by :func:`similar_frames`); every row holds at least one frame.
+    threads : int, optional
+        Threads for the medians (see :func:`similarity_model`).
 
     Returns
     -------
@@ -380,6 +394,7 @@ def median_of_frames(V: np.ndarray, index: np.ndarray) -> np.ndarray:
             functools.partial(_median, rows=part, index=safe, counts=counts, out=W[low:high]),
             n_frames,
             block=MEDIAN_BLOCK,
+            threads=threads,
         )
     np.minimum(W, columns, out=W)
     return W.reshape(shape)
@@ -419,7 +434,7 @@ def _median(
         out[:, t] = median.T
 
 
-def _in_parallel(work, n: int, *, block: int) -> None:
+def _in_parallel(work, n: int, *, block: int, threads: int | None) -> None:
     """Call ``work(first, last)`` on ranges of whole blocks covering ``0 .. n - 1``, in threads.
 
     numpy releases the GIL in the array operations the workers spend their time in. The
@@ -427,7 +442,7 @@ def _in_parallel(work, n: int, *, block: int) -> None:
     threads (at most :data:`MAX_THREADS`, and no more than blocks), and so is the result.
     """
     blocks = math.ceil(n / block)
-    threads = max(1, min(cpu_threads(), MAX_THREADS, blocks))
+    threads = max(1, min(thread_budget(threads), MAX_THREADS, blocks))
     if threads == 1:
         work(0, n)
         return
@@ -502,3 +517,52 @@ def _as_spectrogram(V: np.ndarray) -> np.ndarray:
 def _check_positive_int(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ParameterError(f"`{name}` must be a positive integer, got {value!r}")
+
+
+#: REPET-SIM's own defaults, as its options name them (``similarity_threshold`` is the model's
+#: ``threshold``).
+OPTION_KEYWORDS = {
+    "neighbors": "neighbors",
+    "min_separation": "min_separation",
+    "similarity_threshold": "threshold",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimilarityOptions(AlgorithmOptions):
+    """Options of REPET-SIM.
+
+    Parameters
+    ----------
+    neighbors, min_separation, similarity_threshold : optional
+        Each frame's model is the median of its ``neighbors`` most similar frames (cosine
+        similarity of spectral envelopes), at least ``min_separation`` seconds apart, with a
+        similarity of at least ``similarity_threshold``. Defaults: :data:`DEFAULT_NEIGHBORS`,
+        :data:`DEFAULT_MIN_SEPARATION`, :data:`DEFAULT_THRESHOLD`.
+    """
+
+    name: ClassVar[str] = "repet-sim"
+
+    neighbors: int | None = None
+    min_separation: float | None = None
+    similarity_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        positive_int("neighbors", self.neighbors)
+        if self.min_separation is not None and not (
+            isinstance(self.min_separation, numbers.Real)
+            and math.isfinite(self.min_separation)
+            and self.min_separation >= 0
+        ):
+            raise ParameterError(
+                f"`min_separation` must be a number of seconds >= 0, got {self.min_separation!r}"
+            )
+        if self.similarity_threshold is not None and not (-1.0 <= self.similarity_threshold <= 1.0):
+            raise ParameterError(
+                f"`similarity_threshold` must lie in [-1, 1], got {self.similarity_threshold!r}"
+            )
+
+    def model(self, spectra: Spectra, *, bounds, threads: int) -> tuple[Model, Found]:
+        keywords = {OPTION_KEYWORDS[k]: v for k, v in self.given().items()}
+        W = similarity_model(spectra.V, sr=spectra.sr, hop=spectra.hop, threads=threads, **keywords)
+        return (lambda start, stop: W[..., start:stop]), Found()

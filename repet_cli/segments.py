@@ -11,7 +11,6 @@ segment at a time through callables; :func:`separate_file` connects it to files.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,15 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ParameterError, RepetError
-from .params import MIN_REPETITIONS_DETECTED, MIN_REPETITIONS_FORCED, RepetParams
+from .params import RepetParams
 from .separate import Separation, separate
 
 #: Seconds by which neighbouring segments overlap; the backgrounds are crossfaded over it.
 CROSSFADE = 4.0
 #: Default segment length in seconds: inputs up to 1.5 times as long are separated whole.
 DEFAULT_SEGMENT = 300.0
-#: Shortest segment length accepted, in seconds.
-MIN_SEGMENT = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,18 +80,12 @@ class SegmentReport:
 
 
 def shortest_segment(params: RepetParams) -> float:
-    """Shortest ``segment`` (whole seconds) for ``params``' period (range), >= :data:`MIN_SEGMENT`.
+    """Shortest ``segment`` (whole seconds) for ``params``, >= :data:`MIN_SEGMENT`.
 
-    Segments can come out at 3/4 of ``segment`` (an input just over 1.5 segments long is cut
-    in two), and even those must hold the repetitions the period needs.
+    Every segment, even one of 3/4 of ``segment`` (an input just over 1.5 segments long is
+    cut in two), must hold the repetitions the algorithm's period (range) needs.
     """
-    if params.algorithm not in ("repet", "adaptive"):
-        return MIN_SEGMENT
-    if params.period is not None:
-        needed = MIN_REPETITIONS_FORCED * params.period
-    else:
-        needed = MIN_REPETITIONS_DETECTED * params.period_range[0]
-    return max(MIN_SEGMENT, float(math.ceil(needed / 0.75)))
+    return params.options.shortest_segment()
 
 
 def plan_segments(
@@ -275,3 +266,21 @@ def segment_warnings(reports: list[SegmentReport], *, sr: int) -> tuple[str, ...
         for warning in r.warnings:
             found.append(f"{r.start / sr:.0f}-{r.stop / sr:.0f} s: {warning}")
     return tuple(found)
+
+
+def describe(reports: list[SegmentReport]) -> str:
+    """What a separation found, in a few words: the period for the algorithms that have one."""
+    segments = f" in {len(reports)} segments" if len(reports) > 1 else ""
+    first = reports[0]
+    if first.local_periods is not None:
+        lo = min(float(r.local_periods.min()) for r in reports)
+        hi = max(float(r.local_periods.max()) for r in reports)
+        median = float(np.median(np.concatenate([r.local_periods for r in reports])))
+        return f"period {lo:.2f}-{hi:.2f} s (adaptive, median {median:.3f} s){segments}"
+    if first.period is not None:
+        how = "forced" if first.period_forced else "detected"
+        found = [r.period for r in reports]
+        if len(set(found)) == 1:
+            return f"period {first.period:.3f} s ({how}){segments}"
+        return f"period {min(found):.3f}-{max(found):.3f} s ({how}){segments}"
+    return f"{first.algorithm} (no single period){segments}"

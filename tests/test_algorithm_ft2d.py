@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from repet_cli import ParameterError, ft2d
+from repet_cli import ParameterError
+from repet_cli.algorithms import ft2d
 
 SR, HOP, N_FFT = 22050, 256, 64  # 86 frames per second, 33 frequency bins
 N_FREQ = N_FFT // 2 + 1

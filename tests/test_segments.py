@@ -5,7 +5,7 @@ import pytest
 
 import synth
 from repet_cli import ParameterError, RepetParams, separate
-from repet_cli.stream import CROSSFADE, plan_segments, separate_segments, shortest_segment
+from repet_cli.segments import CROSSFADE, plan_segments, separate_segments, shortest_segment
 
 SR = 8000
 
@@ -100,7 +100,7 @@ def test_progress_reports_every_segment():
 
 
 def test_a_segment_too_short_for_the_period_is_refused():
-    params = RepetParams(period=8.0)
+    params = RepetParams.build(period=8.0)
     assert shortest_segment(params) == 22.0  # 16 s, in a segment that may come out at 3/4
     with pytest.raises(ParameterError, match="`segment` must be 0 .* at least 22 s"):
         run(song(60.0)[0], params=params, segment=12.0)

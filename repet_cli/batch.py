@@ -1,0 +1,603 @@
+"""Batches of inputs: plan the outputs, run the jobs on an executor, collect the outcomes.
+
+The ``repet`` command is a thin layer over this module, and a Python program can do what it
+does without it::
+
+    from repet_cli import RepetParams
+    from repet_cli.batch import Settings, plan, run
+
+    jobs = plan(["a.wav", "b.flac"], "stems")          # stems/a/background.wav, ...
+    for outcome in run(jobs, settings=Settings(params=RepetParams())):
+        print(outcome.source, outcome.status, outcome.found or outcome.error)
+
+- :func:`plan` decides every output path (a ``filename`` template), refuses inputs that would
+  write the same file or overwrite an input, and reads each input's header once.
+- :func:`run_job` separates one input and writes its stems atomically (both or neither), with
+  optional scoring against true stems and a figure; every failure becomes an :class:`Outcome`,
+  so a batch goes on.
+- :func:`run` runs many jobs on an executor, :class:`InProcess` or :class:`ProcessPool`, and
+  yields their outcomes in input order; the outputs are the same whichever runs them.
+
+Messages name library parameters in backticks (`` `overwrite` ``); the command line shows
+them as its options (``--overwrite``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import string
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import signals
+from .errors import AudioWriteError, EvaluationError, OutputExistsError, ParameterError, RepetError
+from .io import AudioInfo, probe
+from .parallel import cpu_threads
+from .params import RepetParams
+from .segments import DEFAULT_SEGMENT, describe, segment_warnings
+
+STEMS = ("background", "foreground")
+DEFAULT_FILENAME = "{track}/{stem}.{ext}"
+FILENAME_FIELDS = ("track", "parent", "stem", "ext")
+FIGURE = "repet.png"
+STATUSES = ("ok", "skipped", "failed")
+
+#: Called with seconds of audio done (a whole number, > 0) as a batch progresses.
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input, the files it will produce, and what its header said (None: unreadable)."""
+
+    source: Path
+    background: Path
+    foreground: Path
+    info: AudioInfo | None = None
+
+    @property
+    def targets(self) -> tuple[Path, Path]:
+        return self.background, self.foreground
+
+    @property
+    def figure(self) -> Path:
+        """Where the input's figure goes: ``repet.png`` beside its background stem."""
+        return self.background.parent / FIGURE
+
+    @property
+    def duration(self) -> float:
+        """The input's length in seconds (0 when its header cannot be read)."""
+        return 0.0 if self.info is None else self.info.duration
+
+    @classmethod
+    def in_folder(cls, source, folder, *, ext: str = "wav") -> Job:
+        """The job writing ``folder/background.<ext>`` and ``folder/foreground.<ext>``."""
+        source, folder = Path(source), Path(folder)
+        return cls(source, *(folder / f"{stem}.{ext}" for stem in STEMS), info=probe(source))
+
+
+def check_template(template: str) -> None:
+    """Refuse a ``filename`` template that cannot name two distinct stems of every input.
+
+    Raises
+    ------
+    ParameterError
+    """
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ParameterError(f"`filename` {template!r}: {exc}") from None
+    allowed = ", ".join("{" + f + "}" for f in FILENAME_FIELDS)
+    unknown = fields - set(FILENAME_FIELDS)
+    if unknown or "" in fields:
+        bad = ", ".join(sorted("{" + f + "}" for f in unknown)) or "{}"
+        raise ParameterError(f"`filename` {template!r}: unknown field {bad}; use {allowed}")
+    if "stem" not in fields:
+        raise ParameterError(
+            f"`filename` {template!r} must contain {{stem}}, or both stems get one name"
+        )
+    if os.path.isabs(template):
+        raise ParameterError(f"`filename` {template!r} must be relative to `out`")
+
+
+def plan(
+    inputs: Iterable[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    template: str = DEFAULT_FILENAME,
+    format: str | None = None,
+) -> list[Job]:
+    """One job per input, before any work.
+
+    Parameters
+    ----------
+    inputs : paths
+        The audio files, in order.
+    out : path
+        The folder the outputs go into.
+    template : str
+        Output paths inside ``out`` from ``{track}`` (the input's name without extension),
+        ``{parent}`` (its folder's name), ``{stem}`` (background or foreground) and ``{ext}``.
+    format : str, optional
+        Output format (``wav``, ``flac``); by default FLAC for FLAC inputs, else WAV.
+
+    Raises
+    ------
+    ParameterError
+        A bad template, an input given twice, two inputs that would write the same file, or
+        an output that is an input.
+    """
+    check_template(template)
+    out = Path(out)
+    sources = [Path(s) for s in inputs]
+    owners: dict[str, Path] = {}
+    jobs = []
+    for source in sources:
+        info = probe(source)
+        ext = format or ("flac" if info is not None and info.format == "FLAC" else "wav")
+        fields = {"track": source.stem, "parent": Path(os.path.abspath(source)).parent.name}
+        paths = [out / template.format(stem=stem, ext=ext, **fields) for stem in STEMS]
+        for path in paths:
+            key = os.path.normcase(os.path.abspath(path)).casefold()
+            first = owners.setdefault(key, source)
+            if first is source:
+                continue
+            if os.path.abspath(first) == os.path.abspath(source):
+                raise ParameterError(f"{source} is given twice")
+            raise ParameterError(
+                f"{first} and {source} would both write {path}; tell them apart with "
+                "`filename` (e.g. `filename` '{parent}/{track}/{stem}.{ext}') or separate "
+                "them into different `out` folders"
+            )
+        jobs.append(Job(source, *paths, info=info))
+    real_sources = {os.path.realpath(s) for s in sources}
+    for job in jobs:
+        for target in job.targets:
+            if os.path.realpath(target) in real_sources:
+                raise ParameterError(
+                    f"{target} is both an input and an output; choose another `out` folder "
+                    "or `filename`"
+                )
+    return jobs
+
+
+def check_figures(jobs: list[Job]) -> None:
+    """Refuse jobs whose figures would overwrite each other (two tracks in one folder).
+
+    Raises
+    ------
+    ParameterError
+    """
+    drawn: dict[Path, Path] = {}
+    for job in jobs:
+        other = drawn.setdefault(job.figure, job.source)
+        if other is not job.source:
+            raise ParameterError(
+                f"{other} and {job.source} would draw the same figure {job.figure}; give each "
+                "track its own folder in `filename`"
+            )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How every input of a batch is separated and written (picklable, for worker processes).
+
+    Attributes
+    ----------
+    params : RepetParams
+        The separation options.
+    overwrite, skip_existing : bool
+        Replace existing outputs; or leave inputs whose outputs all exist alone.
+    segment : float
+        Long inputs are separated in segments of about this many seconds (0: whole).
+    threads : int, optional
+        Threads for each job (default: one per core).
+    format, subtype : str, optional
+        Output format and sample format (see :func:`~repet_cli.io.output_format`).
+    plot : bool
+        Also draw each input's figure (needs matplotlib).
+    references : path, optional
+        Score each input against its true stems in ``references/<name>/``.
+    """
+
+    params: RepetParams = dataclasses.field(default_factory=RepetParams)
+    overwrite: bool = False
+    skip_existing: bool = False
+    segment: float = DEFAULT_SEGMENT
+    threads: int | None = None
+    format: str | None = None
+    subtype: str | None = None
+    plot: bool = False
+    references: Path | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input (picklable: it comes back from worker processes)."""
+
+    source: str
+    status: str  # one of STATUSES
+    error: str | None = None
+    trace: str | None = None  # for an unexpected error (a bug): its traceback
+    found: str = ""
+    periods: tuple[float | None, ...] = ()
+    details: str = ""
+    warnings: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    figure: str | None = None
+    scores: dict | None = None  # stem -> metric -> dB, with references
+    duration: float = 0.0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        """A JSON-ready record."""
+        record = {"input": self.source, "status": self.status}
+        if self.error is not None:
+            record["error"] = self.error
+        if self.status == "ok":
+            record.update(
+                found=self.found, periods=list(self.periods), warnings=list(self.warnings)
+            )
+        record.update(outputs=list(self.outputs), duration=self.duration, seconds=self.seconds)
+        if self.figure is not None:
+            record["figure"] = self.figure
+        if self.scores is not None:
+            record["scores"] = self.scores
+        return record
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts of a batch's outcomes."""
+
+    ok: int
+    skipped: int
+    failed: int
+    not_started: int
+
+    @classmethod
+    def of(cls, outcomes: list[Outcome], *, planned: int) -> Summary:
+        count = {s: sum(o.status == s for o in outcomes) for s in STATUSES}
+        return cls(**count, not_started=planned - len(outcomes))
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "not started": self.not_started,
+        }
+
+
+def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | None = None):
+    """Separate one input and write its stems; every error becomes an :class:`Outcome` too.
+
+    ``progress`` is called with the number of input samples done after each segment.
+    """
+    start = time.perf_counter()
+    base = {"source": str(job.source), "duration": job.duration}
+    outputs = tuple(str(p) for p in job.targets)
+    if settings.skip_existing and all(os.path.lexists(p) for p in job.targets):
+        return Outcome(status="skipped", outputs=outputs, **base)
+    try:
+        reports, info, written = separate_job(job, settings=settings, progress=progress)
+    except RepetError as exc:
+        return Outcome(status="failed", error=str(exc), **base)
+    except Exception as exc:  # a bug: report it, keep going with the batch
+        return Outcome(
+            status="failed",
+            error=f"{job.source}: unexpected error ({type(exc).__name__}: {exc})",
+            trace=traceback.format_exc(),
+            **base,
+        )
+    first = reports[0]
+    details = (
+        f"{info.channels} ch, {info.samplerate} Hz, {info.duration:.2f} s, {info.subtype}; "
+        f"n_fft {first.n_fft}, hop {first.hop}"
+    )
+    warnings = tuple(
+        f"{job.source}: {w}" for w in segment_warnings(reports, sr=info.samplerate)
+    ) + tuple(
+        f"{w.path}: {w.clipped} samples beyond full scale were clipped by the "
+        f"{w.subtype} output format (`subtype` FLOAT keeps them)"
+        for w in written
+        if w.clipped
+    )
+    scores = None
+    if settings.references is not None:
+        try:
+            scores = score(job, settings.references)
+        except RepetError as exc:
+            warnings += (f"{job.source}: not scored: {exc}",)
+    figure = None
+    if settings.plot:
+        from .plot import draw_file
+
+        try:
+            title = f"{job.source}: {describe(reports)}, {first.algorithm}"
+            figure = str(
+                draw_file(
+                    job.figure,
+                    job.source,
+                    *job.targets,
+                    params=settings.params,
+                    period=first.period,
+                    segment=settings.segment,
+                    title=title,
+                )
+            )
+        except Exception as exc:  # the stems are written; the figure is extra
+            warnings += (f"{job.source}: no figure ({type(exc).__name__}: {exc})",)
+    return Outcome(
+        status="ok",
+        figure=figure,
+        scores=scores,
+        found=describe(reports),
+        periods=tuple(r.period for r in reports),
+        details=details,
+        warnings=warnings,
+        outputs=outputs,
+        seconds=time.perf_counter() - start,
+        **base,
+    )
+
+
+def separate_job(job: Job, *, settings: Settings, progress=None):
+    """Separate one input and write its two stems, creating their folders; raises on error.
+
+    Folders this job creates are removed again if it fails or is interrupted (when empty);
+    creating and removing them is never cut short by Ctrl-C or SIGTERM.
+
+    Returns
+    -------
+    reports, info, written
+        As :func:`~repet_cli.segments.separate_file` returns them.
+    """
+    from .segments import separate_file
+
+    if not settings.overwrite:  # before the work, not after it
+        for target in job.targets:
+            if os.path.lexists(target):
+                raise OutputExistsError(
+                    "exists already; pass `overwrite` to replace it or `skip_existing` to keep it",
+                    path=target,
+                )
+    created: list[Path] = []
+    try:
+        with signals.deferred():
+            make_folders(job.targets, created)
+        return separate_file(
+            job.source,
+            *job.targets,
+            params=settings.params,
+            segment=settings.segment,
+            format=settings.format,
+            subtype=settings.subtype,
+            overwrite=settings.overwrite,
+            threads=settings.threads,
+            progress=progress,
+        )
+    except BaseException:
+        with signals.deferred():
+            for folder in reversed(created):  # the folders this job made, if left empty
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+        raise
+
+
+def make_folders(paths, created: list[Path]) -> None:
+    """Create the folders of ``paths`` (and parents), adding those created to ``created``.
+
+    Raises
+    ------
+    AudioWriteError
+        A folder cannot be created (a file has its name, permissions, a read-only disk).
+    """
+    for folder in dict.fromkeys(Path(p).parent for p in paths):
+        missing = [f for f in [folder, *folder.parents] if not f.exists()][::-1]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise AudioWriteError(
+                "cannot create the output folder: a file has that name", path=folder
+            ) from None
+        except OSError as exc:
+            raise AudioWriteError(
+                f"cannot create the output folder ({exc.strerror or exc})", path=folder
+            ) from None
+        created += [f for f in missing if f not in created]
+
+
+def score(job: Job, references: Path) -> dict:
+    """SDR, SIR, SAR and SI-SDR of a job's stems against its true ones (`repet evaluate`).
+
+    The true stems are looked for in ``references/<input name>/``, else
+    ``references/<input's folder name>/``.
+    """
+    from . import evaluate as ev
+
+    names = [job.source.stem, Path(os.path.abspath(job.source)).parent.name]
+    folder = next((references / n for n in names if (references / n).is_dir()), None)
+    if folder is None:
+        raise EvaluationError(
+            f"no reference folder {' or '.join(str(references / n) for n in names)}"
+        )
+    estimates = dict(zip(ev.STEMS, job.targets, strict=True))
+    return ev.evaluate_files(ev.reference_files(folder), estimates)
+
+
+# -- Executors -------------------------------------------------------------------------------
+
+
+class InProcess:
+    """Runs the jobs one after the other in this process; progress moves after every segment."""
+
+    def outcomes(self, task, jobs: list[Job], progress: Progress | None) -> Iterator[Outcome]:
+        for job in jobs:
+            counted = 0
+
+            def advance(samples_done: int, job=job) -> None:
+                nonlocal counted
+                seconds = round(samples_done / job.info.samplerate)
+                if progress is not None and seconds > counted:
+                    progress(seconds - counted)
+                counted = max(counted, seconds)
+
+            outcome = task(job, progress=advance if job.info is not None else None)
+            if progress is not None and round(job.duration) > counted:
+                progress(round(job.duration) - counted)
+            yield outcome
+
+
+class ProcessPool:
+    """Runs the jobs in ``workers`` processes; progress moves as each job finishes.
+
+    Stopping early (an interrupt, closing the iterator) cancels the jobs not started and stops
+    the running ones, which remove their temporary files and folders before they exit.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = max(1, workers)
+
+    def outcomes(self, task, jobs: list[Job], progress: Progress | None) -> Iterator[Outcome]:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        pool = ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=signals.worker_handlers
+        )
+        try:
+            futures = [pool.submit(_in_worker, task, job) for job in jobs]
+            for job, future in zip(jobs, futures, strict=True):
+                outcome = future.result()
+                if progress is not None and round(job.duration) > 0:
+                    progress(round(job.duration))
+                yield outcome
+        except BaseException:
+            with signals.deferred():
+                pool.shutdown(wait=False, cancel_futures=True)
+                children = multiprocessing.active_children()
+                for child in children:
+                    child.terminate()  # SIGTERM: a busy worker cleans up, then exits
+                for child in children:
+                    child.join(timeout=60)
+            raise
+        pool.shutdown()
+
+
+def _in_worker(task, job: Job) -> Outcome:
+    """Run ``task(job)`` in a worker process; a SIGTERM cleans up, then ends the process."""
+    try:
+        with signals.busy():
+            return task(job)
+    except KeyboardInterrupt:
+        os._exit(143)  # the job's temporary files are gone; nobody waits for a result
+
+
+def run(
+    jobs: list[Job],
+    *,
+    settings: Settings,
+    executor: InProcess | ProcessPool | None = None,
+    progress: Progress | None = None,
+) -> Iterator[Outcome]:
+    """The :class:`Outcome` of every job, in input order, as each is known.
+
+    Parameters
+    ----------
+    jobs : list of Job
+        From :func:`plan`.
+    settings : Settings
+        How to separate and write.
+    executor : InProcess or ProcessPool, optional
+        What runs the jobs (default: this process). With a pool and ``settings.threads``
+        unset, each job gets an equal share of the cores.
+    progress : callable, optional
+        Called with seconds of audio done, as the batch progresses.
+
+    Stopping the iteration early (``--fail-fast``) or an interruption stops the executor.
+    """
+    import functools
+
+    executor = InProcess() if executor is None else executor
+    if settings.threads is None:
+        workers = getattr(executor, "workers", 1)
+        share = max(1, cpu_threads() // max(1, min(workers, len(jobs))))
+        settings = dataclasses.replace(settings, threads=share)
+    task = functools.partial(run_job, settings=settings)
+    return executor.outcomes(task, jobs, progress)
+
+
+def compare(
+    song: str | os.PathLike,
+    params: dict[str, RepetParams],
+    *,
+    out: str | os.PathLike,
+    segment: float = DEFAULT_SEGMENT,
+    overwrite: bool = False,
+    references: dict[str, Path] | None = None,
+) -> Iterator[tuple[str, dict | RepetError]]:
+    """Separate one song with several algorithms into ``out/<track>/<algorithm>/``.
+
+    Yields ``(algorithm, row)`` per entry of ``params``: the row holds what was found, the
+    period, the time taken, the outputs and, with ``references`` (``{"background": path,
+    "foreground": path}``), the scores of the files written; or ``(algorithm, error)``.
+    """
+    from . import evaluate as ev
+    from .spectral import warm_up
+
+    song = Path(song)
+    warm_up()  # so that the first algorithm's time does not include library start-up
+    info = probe(song)
+    for algorithm, p in params.items():
+        job = Job(song, *(Path(out) / song.stem / algorithm / f"{s}.wav" for s in STEMS), info=info)
+        start = time.perf_counter()
+        try:
+            settings = Settings(params=p, overwrite=overwrite, segment=segment, format="wav")
+            reports, _, _ = separate_job(job, settings=settings)
+            row = {
+                "algorithm": algorithm,
+                "found": describe(reports),
+                "period": reports[0].period if len(reports) == 1 else [r.period for r in reports],
+                "seconds": time.perf_counter() - start,
+                "outputs": [str(job.background), str(job.foreground)],
+            }
+            if references is not None:
+                estimates = {"background": job.background, "foreground": job.foreground}
+                row["scores"] = ev.evaluate_files(references, estimates)
+        except RepetError as exc:
+            yield algorithm, exc
+            continue
+        yield algorithm, row
+
+
+def compare_table(rows: list[dict]) -> str:
+    """The table `repet compare` prints: one row per algorithm, scores where there are some."""
+    header = ["algorithm", "found", "time (s)"]
+    scored = all("scores" in r for r in rows)
+    if scored:
+        header += ["bg SDR", "bg SI-SDR", "fg SDR", "fg SI-SDR"]
+    body = []
+    for r in rows:
+        line = [r["algorithm"], r["found"], f"{r['seconds']:.2f}"]
+        if scored:
+            s = r["scores"]
+            line += [
+                f"{s[stem][metric]:.2f}"
+                for stem in ("background", "foreground")
+                for metric in ("sdr", "si_sdr")
+            ]
+        body.append(line)
+    widths = [max(len(x[i]) for x in [header, *body]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(x, widths, strict=True))
+        )
+        for x in [header, *body]
+    )

@@ -1,0 +1,281 @@
+"""The command-line options that several commands share (click declarations only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .algorithms import ALGORITHMS, DEFAULT_ALGORITHM
+from .algorithms import adaptive as adaptive_defaults
+from .algorithms import ft2d as ft2d_defaults
+from .algorithms import similarity as similarity_defaults
+from .algorithms.base import DEFAULT_MAX_PERIOD, DEFAULT_MIN_PERIOD
+from .batch import DEFAULT_FILENAME
+from .params import DEFAULT_HIGH_PASS
+from .segments import CROSSFADE, DEFAULT_SEGMENT
+
+#: Paths are checked by the commands themselves, one file at a time (click's own readability
+#: check would stop a whole batch at one unreadable file).
+PATH = click.Path(path_type=Path, readable=False)
+
+SEPARATION_OPTIONS: list = [
+    click.option(
+        "--algorithm",
+        type=click.Choice(list(ALGORITHMS)),
+        default=DEFAULT_ALGORITHM,
+        show_default=True,
+        help="repet: one repeating period. repet-sim: similar frames anywhere (verse/chorus "
+        "structure, no fixed period). adaptive: a period that changes over time. 2dft: "
+        "peaks of the 2-D Fourier transform of the spectrogram.",
+    ),
+    click.option(
+        "--period",
+        type=float,
+        metavar="SECONDS",
+        help="Force the repeating period instead of detecting it.",
+    ),
+    click.option(
+        "--min-period",
+        type=float,
+        metavar="SECONDS",
+        help=f"Shortest period to detect  [default: {DEFAULT_MIN_PERIOD:g}]",
+    ),
+    click.option(
+        "--max-period",
+        type=float,
+        metavar="SECONDS",
+        help="Longest period to detect, at most a third of the input  "
+        f"[default: {DEFAULT_MAX_PERIOD:g}]",
+    ),
+    click.option(
+        "--mask",
+        type=click.Choice(["wiener", "soft", "binary"]),
+        default="wiener",
+        show_default=True,
+        help="wiener: soft mask refined by a multichannel Wiener filter (stereo placement "
+        "helps). soft: REPET's ratio mask. binary: each bin goes wholly to one stem.",
+    ),
+    click.option(
+        "--threshold",
+        type=float,
+        help="Binary mask only: a bin is background when model/mixture >= this  [default: 0.5]",
+    ),
+    click.option(
+        "--phase",
+        type=click.Choice(["mixture", "none"]),
+        help="mixture: masks applied to the complex spectrum, stems add up to the input. "
+        "none: each stem rebuilt from its magnitude alone (Griffin-Lim)  [default: mixture]",
+    ),
+    click.option("--no-phase", is_flag=True, help="Shorthand for --phase none."),
+    click.option(
+        "--high-pass",
+        type=float,
+        default=DEFAULT_HIGH_PASS,
+        show_default=True,
+        metavar="HZ",
+        help="Everything below this frequency goes to the background; 0 turns it off "
+        "(REPET as published: 100).",
+    ),
+    click.option(
+        "--n-fft", type=int, help="STFT size in samples  [default: power of two >= 40 ms]"
+    ),
+    click.option("--hop", type=int, help="STFT hop in samples  [default: n-fft / 4]"),
+    click.option(
+        "--analysis-window",
+        type=float,
+        metavar="SECONDS",
+        help="adaptive: beat-spectrogram window  "
+        f"[default: {adaptive_defaults.DEFAULT_ANALYSIS_WINDOW:g}]",
+    ),
+    click.option(
+        "--analysis-step",
+        type=float,
+        metavar="SECONDS",
+        help="adaptive: beat-spectrogram step  "
+        f"[default: {adaptive_defaults.DEFAULT_ANALYSIS_STEP:g}]",
+    ),
+    click.option(
+        "--repetitions",
+        type=int,
+        help="adaptive: median over the frames up to this many local periods before and "
+        f"after each frame  [default: {adaptive_defaults.DEFAULT_REPETITIONS}]",
+    ),
+    click.option(
+        "--neighbors",
+        type=int,
+        help="repet-sim: how many similar frames the median of each frame's model takes  "
+        f"[default: {similarity_defaults.DEFAULT_NEIGHBORS}]",
+    ),
+    click.option(
+        "--min-separation",
+        type=float,
+        metavar="SECONDS",
+        help="repet-sim: least time between two frames chosen for the same frame  "
+        f"[default: {similarity_defaults.DEFAULT_MIN_SEPARATION:g}]",
+    ),
+    click.option(
+        "--similarity-threshold",
+        type=float,
+        help="repet-sim: least cosine similarity of a chosen frame, in [-1, 1]  "
+        f"[default: {similarity_defaults.DEFAULT_THRESHOLD:g}]",
+    ),
+    click.option(
+        "--rate-width",
+        type=float,
+        metavar="HZ",
+        help="2dft: a peak must top this much of the rate (modulation) axis  "
+        f"[default: {ft2d_defaults.DEFAULT_RATE_WIDTH:g}]",
+    ),
+    click.option(
+        "--peak-threshold",
+        type=float,
+        help="2dft: a peak keeps 1 - (this x neighbourhood mean / peak)^2 of its energy  "
+        f"[default: {ft2d_defaults.DEFAULT_THRESHOLD:g}]",
+    ),
+]
+
+
+segment_option = click.option(
+    "--segment",
+    type=float,
+    default=DEFAULT_SEGMENT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Inputs longer than 1.5 segments are separated in segments of about this length, "
+    f"crossfaded over {CROSSFADE:g} s (memory stays flat however long the input); 0: always "
+    "the whole input at once.",
+)
+
+
+def separation_options(command):
+    """The options that choose how to separate (`separate`)."""
+    for option in reversed(SEPARATION_OPTIONS):
+        command = option(command)
+    return command
+
+
+def shared_separation_options(command):
+    """The separation options without --algorithm (`compare` runs several algorithms)."""
+    for option in reversed(SEPARATION_OPTIONS[1:]):
+        command = option(command)
+    return command
+
+
+ANALYSIS_OPTIONS = ("min_period", "max_period", "n_fft", "hop")
+
+
+def analysis_options(command):
+    """The separation options an analysis uses: the period range and the STFT sizes."""
+    chosen = [o for o in SEPARATION_OPTIONS if _option_name(o) in ANALYSIS_OPTIONS]
+    for option in reversed(chosen):
+        command = option(command)
+    return command
+
+
+def _option_name(decorator) -> str:
+    """The parameter name a click option decorator declares."""
+
+    @decorator
+    def probe(**kwargs):  # pragma: no cover - never called
+        pass
+
+    return probe.__click_params__[0].name
+
+
+OUTPUT_OPTIONS: list = [
+    click.option(
+        "-o",
+        "--out",
+        default="separated",
+        show_default=True,
+        type=PATH,
+        help="Output folder; each input gets OUT/<name>/background.wav and foreground.wav.",
+    ),
+    click.option(
+        "--filename",
+        default=DEFAULT_FILENAME,
+        show_default=True,
+        metavar="TEMPLATE",
+        help="Output paths inside --out, from {track} (the input's name), {parent} (its folder's "
+        "name), {stem} (background or foreground) and {ext}; e.g. '{parent}/{track}/{stem}.{ext}' "
+        "for MUSDB-style folders of mixture.wav files.",
+    ),
+    click.option(
+        "--format",
+        "out_format",
+        type=click.Choice(["wav", "flac"], case_sensitive=False),
+        help="Output format  [default: flac for FLAC inputs, wav otherwise]",
+    ),
+    click.option(
+        "--subtype",
+        metavar="SUBTYPE",
+        help="Output sample format, e.g. PCM_16, PCM_24, FLOAT  [default: the input's where the "
+        "format holds it, else FLOAT (wav) or PCM_24 (flac)]",
+    ),
+]
+
+
+def output_options(command):
+    """Where and how `separate` writes: the folder, the file names, the format."""
+    for option in reversed(OUTPUT_OPTIONS):
+        command = option(command)
+    return command
+
+
+BATCH_OPTIONS: list = [
+    click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=0),
+        default=1,
+        show_default=True,
+        help="Inputs separated in parallel (0: one per core). The outputs are the same for any "
+        "number.",
+    ),
+    click.option("--overwrite", is_flag=True, help="Replace existing output files."),
+    click.option(
+        "--skip-existing",
+        is_flag=True,
+        help="Leave inputs whose outputs exist alone (resume a batch that was stopped).",
+    ),
+    click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails."),
+    click.option(
+        "--plot",
+        is_flag=True,
+        help="Also draw each input's figure (spectrograms, beat spectrum, mask) as repet.png next "
+        "to its stems; needs matplotlib (pip install 'repet[plot]').",
+    ),
+    click.option(
+        "--references",
+        type=PATH,
+        metavar="DIR",
+        help="Score each input's stems against the true ones in DIR/<name>/ (the input's name, "
+        "else its folder's name): background.wav and foreground.wav, or MUSDB18's "
+        "accompaniment.wav and vocals.wav. SDR and SI-SDR go into the summary, --json and "
+        "--report; needs mir_eval (pip install 'repet[eval]').",
+    ),
+    click.option(
+        "--report",
+        is_flag=True,
+        help="Also write OUT/report.html: every input with its figure and players for the mixture "
+        "and both stems, to open from disk in a browser (implies --plot).",
+    ),
+    click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print a JSON summary on stdout (reports go to stderr).",
+    ),
+    click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
+    click.option(
+        "-v", "--verbose", is_flag=True, help="Print STFT details and, on a crash, the traceback."
+    ),
+]
+
+
+def batch_options(command):
+    """How `separate` runs a batch and what it reports."""
+    for option in reversed(BATCH_OPTIONS):
+        command = option(command)
+    return command

@@ -1,0 +1,123 @@
+"""The batch library without click: plan, run on an executor, outcomes."""
+
+import functools
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import synth
+from repet_cli import ParameterError, RepetParams, batch
+
+SR = 8000
+write_song = functools.partial(synth.write_song, sr=SR, period=1.2)
+
+
+def test_a_library_batch_plans_runs_and_reports_each_input(tmp_path):
+    good = write_song(tmp_path / "in" / "good.wav")
+    bad = tmp_path / "in" / "bad.wav"
+    bad.write_bytes(b"RIFF....garbage")
+    jobs = batch.plan([good, bad], tmp_path / "out")
+    assert [j.background for j in jobs] == [
+        tmp_path / "out" / "good" / "background.wav",
+        tmp_path / "out" / "bad" / "background.wav",
+    ]
+    outcomes = list(batch.run(jobs, settings=batch.Settings(params=RepetParams())))
+    assert [o.status for o in outcomes] == ["ok", "failed"]
+    assert outcomes[0].found.startswith("period 1.2") and "(detected)" in outcomes[0].found
+    assert "bad.wav: not a readable audio file" in outcomes[1].error
+    assert batch.Summary.of(outcomes, planned=2) == batch.Summary(
+        ok=1, skipped=0, failed=1, not_started=0
+    )
+    mixture, _ = sf.read(good, dtype="float32")
+    stems = [sf.read(p, dtype="float32")[0] for p in jobs[0].targets]
+    np.testing.assert_allclose(stems[0] + stems[1], mixture, atol=2.5 / 32768)
+    assert not (tmp_path / "out" / "bad").exists()
+
+
+def test_plan_refuses_collisions_naming_the_parameter_not_a_flag(tmp_path):
+    a = write_song(tmp_path / "a" / "mixture.wav")
+    b = write_song(tmp_path / "b" / "mixture.wav")
+    with pytest.raises(ParameterError, match="would both write") as info:
+        batch.plan([a, b], tmp_path / "out")
+    assert "`filename`" in str(info.value) and "--" not in str(info.value)
+    jobs = batch.plan([a, b], tmp_path / "out", template="{parent}/{stem}.{ext}")
+    assert jobs[1].foreground == tmp_path / "out" / "b" / "foreground.wav"
+    stem = write_song(tmp_path / "c" / "background.wav")
+    with pytest.raises(ParameterError, match="both an input and an output"):
+        batch.plan([stem], tmp_path, template="{parent}/{stem}.{ext}")
+
+
+def test_progress_moves_once_per_segment_and_counts_the_whole_input(tmp_path):
+    song = write_song(tmp_path / "long.wav", seconds=40.0)
+    steps = []
+    settings = batch.Settings(params=RepetParams(), segment=12.0)
+    jobs = [batch.Job.in_folder(song, tmp_path / "out")]
+    (outcome,) = batch.run(jobs, settings=settings, progress=steps.append)
+    assert outcome.status == "ok" and len(steps) == 3  # once per segment
+    assert sum(steps) == 40
+
+
+def test_a_process_pool_gives_the_same_files_as_this_process(tmp_path):
+    songs = [write_song(tmp_path / f"s{i}.wav", period=1.0 + 0.1 * i) for i in range(3)]
+    settings = batch.Settings(params=RepetParams())
+    here = batch.plan(songs, tmp_path / "here")
+    pool = batch.plan(songs, tmp_path / "pool")
+    steps = []
+    assert [o.status for o in batch.run(here, settings=settings)] == ["ok"] * 3
+    pooled = batch.run(
+        pool, settings=settings, executor=batch.ProcessPool(2), progress=steps.append
+    )
+    done = [o.status for o in pooled]
+    assert done == ["ok"] * 3 and sum(steps) == 18
+    for a, b in zip(here, pool, strict=True):
+        for x, y in zip(a.targets, b.targets, strict=True):
+            assert x.read_bytes() == y.read_bytes()
+
+
+def test_each_input_is_opened_twice_at_most_header_and_samples(tmp_path, monkeypatch):
+    song = write_song(tmp_path / "song.wav", seconds=30.0)
+    opened = []
+    original = sf.SoundFile.__init__
+
+    def counting(self, file, mode="r", *args, **kwargs):
+        if mode == "r" and str(file) == str(song):
+            opened.append(file)
+        return original(self, file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "__init__", counting)
+    jobs = batch.plan([song], tmp_path / "out")
+    settings = batch.Settings(params=RepetParams(), segment=10.0)
+    (outcome,) = batch.run(jobs, settings=settings, progress=lambda n: None)
+    assert outcome.status == "ok" and "in 3 segments" in outcome.found
+    assert len(opened) == 2
+
+
+def test_an_interrupted_job_removes_the_folders_it_made_and_its_temporary_files(
+    tmp_path, monkeypatch
+):
+    from repet_cli import segments
+
+    song = write_song(tmp_path / "song.wav")
+    job = batch.Job.in_folder(song, tmp_path / "out" / "deep" / "song")
+    real = segments.separate_segments
+
+    def interrupted(read, write, **kwargs):
+        real(read, write, **kwargs)
+        raise KeyboardInterrupt  # after the stems were written to temporary files
+
+    monkeypatch.setattr(segments, "separate_segments", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        batch.run_job(job, settings=batch.Settings())
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_outputs_are_refused_in_library_words(tmp_path):
+    song = write_song(tmp_path / "song.wav")
+    jobs = batch.plan([song], tmp_path / "out")
+    list(batch.run(jobs, settings=batch.Settings()))
+    (again,) = batch.run(jobs, settings=batch.Settings())
+    assert again.status == "failed"
+    assert "pass `overwrite` to replace it or `skip_existing` to keep it" in again.error
+    (skipped,) = batch.run(jobs, settings=batch.Settings(skip_existing=True))
+    assert skipped.status == "skipped"
