@@ -9,6 +9,7 @@ import click
 from .algorithms import ALGORITHMS, DEFAULT_ALGORITHM
 from .algorithms import adaptive as adaptive_defaults
 from .algorithms import ft2d as ft2d_defaults
+from .algorithms import repet as repet_defaults
 from .algorithms import similarity as similarity_defaults
 from .algorithms.base import DEFAULT_MAX_PERIOD, DEFAULT_MIN_PERIOD
 from .batch import DEFAULT_FILENAME
@@ -47,6 +48,14 @@ SEPARATION_OPTIONS: list = [
         metavar="SECONDS",
         help="Longest period to detect, at most a third of the input  "
         f"[default: {DEFAULT_MAX_PERIOD:g}]",
+    ),
+    click.option(
+        "--window",
+        type=float,
+        metavar="SECONDS",
+        help="repet: a period and a repeating model of its own for every window of about this "
+        "many seconds (sections of a song differ); 0: one for the whole input  "
+        f"[default: {repet_defaults.DEFAULT_WINDOW:g}]",
     ),
     click.option(
         "--mask",

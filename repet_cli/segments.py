@@ -276,7 +276,11 @@ def describe(reports: list[SegmentReport]) -> str:
         lo = min(float(r.local_periods.min()) for r in reports)
         hi = max(float(r.local_periods.max()) for r in reports)
         median = float(np.median(np.concatenate([r.local_periods for r in reports])))
-        return f"period {lo:.2f}-{hi:.2f} s (adaptive, median {median:.3f} s){segments}"
+        if first.algorithm == "adaptive":
+            return f"period {lo:.2f}-{hi:.2f} s (adaptive, median {median:.3f} s){segments}"
+        if round(lo, 2) == round(hi, 2):
+            return f"period {median:.3f} s (detected, per window){segments}"
+        return f"period {lo:.2f}-{hi:.2f} s (detected per window, median {median:.3f} s){segments}"
     if first.period is not None:
         how = "forced" if first.period_forced else "detected"
         found = [r.period for r in reports]

@@ -1,0 +1,58 @@
+"""REPET's own options: a forced or detected period, one model or one per window."""
+
+import numpy as np
+import pytest
+
+import synth
+from repet_cli import ParameterError, RepetParams, separate
+from repet_cli.algorithms import RepetOptions
+from repet_cli.algorithms.repet import window_spans
+
+SR = 8000
+
+
+def test_window_spans_cover_the_input_in_equal_consecutive_windows():
+    assert window_spans(1000, frames=0, shortest=10) == [(0, 1000)]
+    spans = window_spans(1000, frames=300, shortest=10)
+    assert spans == [(0, 333), (333, 667), (667, 1000)]
+    assert window_spans(1000, frames=300, shortest=400) == [(0, 500), (500, 1000)]
+    assert window_spans(100, frames=300, shortest=10) == [(0, 100)]
+
+
+@pytest.mark.parametrize("window", [-1.0, float("nan"), "12"])
+def test_bad_windows_are_refused(window):
+    with pytest.raises(ParameterError, match="`window`"):
+        RepetOptions(window=window)
+
+
+def _two_sections(seconds=24.0):
+    """A loop of period 1.0 s, then another loop of period 1.5 s, under one melody."""
+    half = int(seconds / 2 * SR)
+    first = synth.loop(period=1.0, sr=SR, duration=seconds / 2, channels=2, seed=1)
+    second = synth.loop(period=1.5, sr=SR, duration=seconds / 2, channels=2, seed=2)
+    background = np.concatenate([first, second], axis=-1)[:, : 2 * half]
+    return synth.mix(background, synth.melody(sr=SR, duration=seconds, channels=2), ratio_db=-3)[
+        0
+    ], background
+
+
+def test_windows_follow_sections_that_one_model_averages_away():
+    mixture, background = _two_sections()
+
+    def error_db(window):
+        result = separate(mixture, sr=SR, params=RepetParams(options=RepetOptions(window=window)))
+        err = result.background - background
+        return 10 * np.log10(np.sum(err**2) / np.sum(background**2)), result
+
+    whole, _ = error_db(0.0)
+    local, result = error_db(12.0)
+    assert local < whole - 3  # dB: a user hears the other section's loop leak in without it
+    assert set(np.round(result.local_periods, 1)) == {1.0, 1.5}
+
+
+def test_a_forced_period_holds_in_every_window():
+    mixture, _ = _two_sections()
+    params = RepetParams(options=RepetOptions(period=1.0, window=6.0))
+    result = separate(mixture, sr=SR, params=params)
+    assert result.period_forced and result.period == pytest.approx(1.0, abs=0.01)
+    assert result.local_periods is None
