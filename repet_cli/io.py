@@ -370,9 +370,10 @@ class AudioWriter:
         with self._errors():
             for p in self.paths:
                 self._current = p
-                tmp, fd = _open_temp(p)
-                self._temps.append(tmp)
-                self._handles.append(fd)
+                with signals.deferred():  # an interruption must find the file on the list
+                    tmp, fd = _open_temp(p)
+                    self._temps.append(tmp)
+                    self._handles.append(fd)
                 self._files.append(
                     _open_sound_file(
                         fd, sr=sr, channels=channels, subtype=subtype, format=self.format
