@@ -96,8 +96,8 @@ def _params_from(options: dict) -> RepetParams:
         raise _usage(exc) from None
 
 
-_SEPARATION_NAMES = ["algorithm", "mask", "threshold", "phase", "no_phase", "high_pass", "n_fft"]
-_SEPARATION_NAMES += ["hop", *ALGORITHM_OPTIONS]
+_SEPARATION_NAMES = ["algorithm", "mask", "threshold", "foreground_gain", "phase", "no_phase"]
+_SEPARATION_NAMES += ["high_pass", "n_fft", "hop", *ALGORITHM_OPTIONS]
 
 
 @cli.command(context_settings=CONTEXT)

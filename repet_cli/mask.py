@@ -120,6 +120,93 @@ def soft_mask(W: np.ndarray, V: np.ndarray) -> np.ndarray:
     return np.clip(mask, 0.0, 1.0, out=mask)
 
 
+def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
+    """``out = median(a, b, c)`` element-wise: max(min(a, b), min(max(a, b), c))."""
+    high = np.maximum(a, b)
+    np.minimum(high, c, out=high)
+    np.minimum(a, b, out=out)
+    np.maximum(out, high, out=out)
+
+
+def frequency_median(V: np.ndarray, *, spacings: tuple[int, ...] = (1, 3, 9)) -> np.ndarray:
+    """A sliding median of ``V`` along frequency, by cascaded medians of three.
+
+    Each stage takes, at every bin, the median of the bin and its neighbours ``d`` bins below
+    and above (edge bins repeated); with spacings 1, 3 and 9 the cascade spans 27 bins (Tukey's
+    "ninther" with one more stage). It follows a sorted 27-bin median closely and costs a dozen
+    array passes instead of a sort per bin (a 17-bin sorted median took about 8 times as long).
+
+    Parameters
+    ----------
+    V : np.ndarray, shape (..., n_freq, n_frames)
+        Magnitude spectrogram.
+    spacings : tuple of int
+        The distance in bins of each stage's neighbours.
+
+    Returns
+    -------
+    np.ndarray, same shape and dtype as ``V`` (a new array)
+    """
+    x = np.asarray(V)
+    n = x.shape[-2]
+    for d in spacings:
+        d = min(d, n - 1)
+        if d < 1:
+            continue
+        out = np.empty_like(x)
+        if n > 2 * d:  # bins with both neighbours inside
+            _median3(
+                x[..., : n - 2 * d, :],
+                x[..., d : n - d, :],
+                x[..., 2 * d :, :],
+                out[..., d : n - d, :],
+            )
+        low, high = slice(0, min(d, n)), slice(max(n - d, min(d, n)), n)
+        for edge in (low, high):
+            rows = np.arange(n)[edge]
+            below = x[..., np.maximum(rows - d, 0), :]
+            above = x[..., np.minimum(rows + d, n - 1), :]
+            _median3(below, x[..., edge, :], above, out[..., edge, :])
+        x = out
+    return x if x is not V else x.copy()
+
+
+def kernel_additive_mask(W: np.ndarray, V: np.ndarray, *, gain: float) -> np.ndarray:
+    """Background mask of a kernel-additive model: repeating + percussive against the rest.
+
+    Kernel additive modelling (Liutkus, FitzGerald, Rafii, Pardo & Daudet, "Kernel Additive
+    Models for Source Separation", IEEE TSP 2014) models each source by a median over the
+    bins that resemble it. Here the background is the repeating model ``W`` (REPET's median
+    over repetitions, not limited to the mixture) plus a percussive model, the median of the
+    mixture over neighbouring frequency bins (:func:`frequency_median`: broadband onsets that
+    need not repeat, such as fills); the foreground is the mixture itself, weighted by
+    ``gain``::
+
+        M = (W + P) / (W + P + gain * V)
+
+    Parameters
+    ----------
+    W : np.ndarray, shape (..., n_freq, n_frames)
+        Repeating model (non-negative).
+    V : np.ndarray, same shape
+        Mixture magnitude.
+    gain : float
+        Weight of the foreground model; lower gives more to the background.
+
+    Returns
+    -------
+    M : np.ndarray, same shape, float32, in [0, 1]; 1 where everything is silent.
+    """
+    V = np.asarray(V, dtype=np.float32)
+    background = frequency_median(V)
+    background += W
+    total = np.float32(gain) * V
+    total += background
+    mask = np.ones_like(V)
+    np.divide(background, total, out=mask, where=total > 0)
+    return mask
+
+
 def binary_mask(soft: np.ndarray, *, threshold: float) -> np.ndarray:
     """Background binary mask: 1 where the soft mask is at least ``threshold``, else 0."""
     return (np.asarray(soft) >= threshold).astype(np.asarray(soft).dtype)

@@ -13,7 +13,7 @@ from .algorithms import repet as repet_defaults
 from .algorithms import similarity as similarity_defaults
 from .algorithms.base import DEFAULT_MAX_PERIOD, DEFAULT_MIN_PERIOD
 from .batch import DEFAULT_FILENAME
-from .params import DEFAULT_HIGH_PASS
+from .params import DEFAULT_FOREGROUND_GAIN, DEFAULT_HIGH_PASS
 from .segments import CROSSFADE, DEFAULT_SEGMENT
 
 #: Paths are checked by the commands themselves, one file at a time (click's own readability
@@ -59,11 +59,20 @@ SEPARATION_OPTIONS: list = [
     ),
     click.option(
         "--mask",
-        type=click.Choice(["wiener", "soft", "binary"]),
+        type=click.Choice(["kam", "wiener", "soft", "binary"]),
         default="wiener",
         show_default=True,
-        help="wiener: soft mask refined by a multichannel Wiener filter (stereo placement "
-        "helps). soft: REPET's ratio mask. binary: each bin goes wholly to one stem.",
+        help="kam: kernel-additive mask (the repeating model plus a percussive one against "
+        "the mixture), refined by the Wiener filter. wiener: REPET's ratio mask refined by a "
+        "multichannel Wiener filter (stereo placement helps). soft: REPET's ratio mask. "
+        "binary: each bin goes wholly to one stem.",
+    ),
+    click.option(
+        "--foreground-gain",
+        type=float,
+        metavar="G",
+        help="kam only: weight of the foreground model; lower gives more to the background  "
+        f"[default: {DEFAULT_FOREGROUND_GAIN:g}]",
     ),
     click.option(
         "--threshold",

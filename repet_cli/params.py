@@ -15,7 +15,9 @@ from typing import Literal
 from .algorithms import ALGORITHMS, DEFAULT_ALGORITHM, AlgorithmOptions, option_owners
 from .errors import ParameterError
 
-MaskType = Literal["wiener", "soft", "binary"]
+MaskType = Literal["kam", "wiener", "soft", "binary"]
+#: The masks refined by the multichannel Wiener filter.
+WIENER_MASKS = ("kam", "wiener")
 PhaseMode = Literal["mixture", "none"]
 
 #: Default STFT window length in seconds, rounded up to a power of two in samples.
@@ -26,6 +28,8 @@ DEFAULT_THRESHOLD = 0.5
 #: scored better on every track of the evaluation set, on both stems (see the README), while
 #: staying below the fundamental of most singing voices.
 DEFAULT_HIGH_PASS = 150.0
+#: Kernel-additive mask: weight of the foreground model (the mixture) against the background's.
+DEFAULT_FOREGROUND_GAIN = 0.7
 #: REPET as published: the plain ratio mask and a 100 Hz high-pass.
 CLASSIC_HIGH_PASS = 100.0
 #: Options that only some algorithms have: option -> the algorithms that have it.
@@ -62,10 +66,15 @@ class RepetParams:
         The algorithm's own options, e.g. ``RepetOptions(period=2.0)`` or
         ``SimilarityOptions(neighbors=10)``; its defaults when omitted. Must belong to
         ``algorithm``. :meth:`build` makes both from flat keywords.
-    mask : {"wiener", "soft", "binary"}
+    mask : {"kam", "wiener", "soft", "binary"}
         ``"soft"``: the ratio mask of REPET, model / mixture magnitude. ``"wiener"`` (default):
         the soft mask refined by a multichannel Wiener filter that also uses where each stem
-        sits in the stereo image. ``"binary"``: soft mask >= ``threshold``.
+        sits in the stereo image. ``"kam"``: a kernel-additive mask (the repeating model plus a
+        percussive one against the mixture, :func:`~repet_cli.mask.kernel_additive_mask`),
+        refined by the same Wiener filter. ``"binary"``: soft mask >= ``threshold``.
+    foreground_gain : float, optional
+        ``"kam"`` only: the weight of the foreground model (default 0.7); lower gives more to
+        the background.
     threshold : float, optional
         Decision point of the binary mask, in [0, 1] (default 0.5). Only with ``mask="binary"``.
     phase : {"mixture", "none"}
@@ -83,6 +92,7 @@ class RepetParams:
     options: AlgorithmOptions | None = None
     mask: MaskType = "wiener"
     threshold: float | None = None
+    foreground_gain: float | None = None
     phase: PhaseMode = "mixture"
     high_pass: float = DEFAULT_HIGH_PASS
     n_fft: int | None = None
@@ -100,8 +110,20 @@ class RepetParams:
                 f"`options` must be {kind.__name__} for `algorithm` {self.algorithm!r}, got "
                 f"{type(self.options).__name__}"
             )
-        if self.mask not in ("wiener", "soft", "binary"):
-            raise ParameterError(f"`mask` must be 'wiener', 'soft' or 'binary', got {self.mask!r}")
+        if self.mask not in ("kam", "wiener", "soft", "binary"):
+            raise ParameterError(
+                f"`mask` must be 'kam', 'wiener', 'soft' or 'binary', got {self.mask!r}"
+            )
+        if self.foreground_gain is not None:
+            if self.mask != "kam":
+                raise ParameterError(
+                    "`foreground_gain` applies to the kernel-additive mask only; set `mask` to "
+                    "'kam'"
+                )
+            if not (math.isfinite(self.foreground_gain) and self.foreground_gain > 0):
+                raise ParameterError(
+                    f"`foreground_gain` must be a positive number, got {self.foreground_gain!r}"
+                )
         if self.threshold is not None:
             if self.mask != "binary":
                 raise ParameterError(
@@ -155,6 +177,11 @@ class RepetParams:
                     )
         knobs = {k: v for k, v in values.items() if k in shared}
         return cls(algorithm=algorithm, options=kind(**options), **knobs)
+
+    @property
+    def kam_gain(self) -> float:
+        """The kernel-additive mask's foreground gain, default filled in."""
+        return DEFAULT_FOREGROUND_GAIN if self.foreground_gain is None else self.foreground_gain
 
     @property
     def binary_threshold(self) -> float:

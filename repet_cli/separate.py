@@ -17,7 +17,7 @@ from . import spectral
 from .algorithms import Spectra
 from .errors import ParameterError
 from .parallel import ordered_map, thread_budget
-from .params import RepetParams
+from .params import WIENER_MASKS, RepetParams
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,13 +245,16 @@ def separate(
         """The mixture STFT of a block of frames, its magnitude and its background mask."""
         X = spectral.stft(audio, n_fft=n_fft, hop=hop, start=span[0], stop=span[1], workers=1)
         V = np.abs(X)
-        M = masks.soft_mask(model(*span), V)
+        if params.mask == "kam":
+            M = masks.kernel_additive_mask(model(*span), V, gain=params.kam_gain)
+        else:
+            M = masks.soft_mask(model(*span), V)
         if params.mask == "binary":
             M = masks.binary_mask(M, threshold=params.binary_threshold)
         M[..., low, :] = 1.0  # the high-pass rule
         return X, V, M
 
-    if params.mask == "wiener":
+    if params.mask in WIENER_MASKS:
         # Pass 2: the Wiener filter's spatial covariances, summed over all frames.
         stats = None
         for block in ordered_map(lambda span: _statistics(*masked(span)), spans, threads=threads):
@@ -262,7 +265,7 @@ def separate(
 
     def background(span):
         X, V, M = masked(span)
-        if params.mask == "wiener":
+        if params.mask in WIENER_MASKS:
             B = masks.wiener_background(X, M, R_b=R_b, R_f=R_f, load=load, magnitude=V)
         else:
             B = M * X
