@@ -7,15 +7,16 @@ What is measured, and how:
   repeats. Written in blocks to ``benchmarks/.cache/`` (git-ignored, reused while its length
   is right), so even the 60-min song needs only a few tens of MB to make. Seeded: every run
   benchmarks the same audio.
-- **Separation runs.** ``repet separate FILE --out TMP --overwrite -q --algorithm A`` as a
-  child process, default settings otherwise. Wall time is ``time.perf_counter`` around the
-  child's whole life; peak RSS is ``ru_maxrss`` from ``os.wait4`` on that child (Linux counts
-  the child and any descendants it reaped, so a process pool's largest worker shows, not the
-  sum). Children are started by a small stdlib-only spawner process, because Linux also
-  counts the parent's memory at fork/exec in the child's ``ru_maxrss`` (see ``SPAWNER``).
-  Each algorithm gets one uncounted warm-up run on the smallest song first (compiled caches,
-  imports from disk); then the median of ``--runs`` runs per size (default 3, 1 for the
-  60-min song). MB and GB are decimal (10^6 and 10^9 bytes).
+- **Separation runs.** ``repet separate FILE --out TMP --overwrite -q --algorithm A`` as a child
+  process, default settings otherwise; ``classic`` is REPET as published (``--mask soft --high-
+  pass 100 --window 0``), and the default's time is compared with it per size. Wall time is
+  ``time.perf_counter`` around the child's whole life; peak RSS is ``ru_maxrss`` from
+  ``os.wait4`` on that child (Linux counts the child and any descendants it reaped, so a process
+  pool's largest worker shows, not the sum). Children are started by a small stdlib-only spawner
+  process, because Linux also counts the parent's memory at fork/exec in the child's
+  ``ru_maxrss`` (see ``SPAWNER``). Each algorithm gets one uncounted warm-up run on the smallest
+  song first (compiled caches, imports from disk); then the median of ``--runs`` runs per size
+  (default 3, 1 for the 60-min song). MB and GB are decimal (10^6 and 10^9 bytes).
 - **Floor.** In this process, on the 3-min song: STFT (n_fft 2048, hop 512, Hann; scipy.fft
   with all workers on a strided frame view) of both channels, the median of the magnitude
   over period-aligned segments (one period = the loop, in frames), and the inverse STFT by
@@ -68,7 +69,14 @@ PERIOD = 2.0  # seconds; the loop's pattern, an exact number of samples at SR
 BLOCK_PERIODS = 30  # synthesis block: 30 patterns = 60 s, ~21 MB of float32 stereo
 SYNTH_VERSION = 1  # bump when the synthesis changes, so cached songs are rebuilt
 
-ALGORITHMS = ("repet", "repet-sim", "adaptive", "2dft")
+ALGORITHMS = ("repet", "repet-sim", "adaptive", "2dft", "classic")
+#: The command-line flags of each row: an algorithm with its defaults, or REPET as published
+#: (one period for the whole input, the ratio mask, a 100-Hz high-pass).
+FLAGS = {
+    "classic": ["--mask", "soft", "--high-pass", "100", "--window", "0"],
+}
+#: The default (`repet`) may cost at most this many times classic REPET (the whole-songs issue).
+CLASSIC_RATIO_MAX = 2.5
 DEFAULT_SIZES = (30, 180, 600)
 HOUR = 3600
 FLOOR_SIZE = 180
@@ -614,7 +622,7 @@ def separation_rows(
     smallest = songs[min(songs)]
     for algorithm in args.algorithms:
         log(f"warm-up: {algorithm}")
-        warm = repet.separate([smallest], ["--algorithm", algorithm])
+        warm = repet.separate([smallest], flags_of(algorithm))
         warmups[algorithm] = asdict(warm)
         if not warm.ok:
             log(f"  warm-up failed ({describe_exit(warm.exit)}): {warm.stderr_tail}")
@@ -622,9 +630,28 @@ def separation_rows(
         for algorithm in args.algorithms:
             n = runs_for(size, args)
             log(f"{size_label(size)} {algorithm}: {n} run(s)")
-            runs = repet.separations([song], ["--algorithm", algorithm], n)
+            runs = repet.separations([song], flags_of(algorithm), n)
             rows.append(Row(size_label(size), algorithm, size, runs, target_for(size, algorithm)))
     return rows, warmups
+
+
+def flags_of(algorithm: str) -> list[str]:
+    return FLAGS.get(algorithm, ["--algorithm", algorithm])
+
+
+def classic_notes(rows: list[Row]) -> list[str]:
+    """The default's time against classic REPET's, per size where both ran."""
+    notes = []
+    for size in dict.fromkeys(r.size for r in rows):
+        default = next((r for r in rows if r.size == size and r.what == "repet"), None)
+        classic = next((r for r in rows if r.size == size and r.what == "classic"), None)
+        if default is None or classic is None or default.failed or classic.failed:
+            continue
+        ratio = default.wall_s / classic.wall_s
+        ok = verdict(ratio <= CLASSIC_RATIO_MAX)
+        default.note = f"repet / classic = {ratio:.2f}, target <= {CLASSIC_RATIO_MAX:g}: {ok}"
+        notes.append(f"- {size}: default repet / classic REPET = {ratio:.2f} ({ok})")
+    return notes
 
 
 def startup_rows(repet: Repet) -> list[Row]:
@@ -766,6 +793,7 @@ def measure(args: argparse.Namespace, repet: Repet) -> int:
     batch, batch_summary = batch_rows(repet, args)
 
     summary = [f"- Floor ratio (repet on 3 min / floor): {floor_row.note}"]
+    summary += classic_notes(rows)
     if "skipped" in batch_summary:
         summary.append(f"- Batch throughput: {batch_summary['skipped']}")
     else:
