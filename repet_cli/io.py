@@ -331,6 +331,12 @@ class AudioWriter:
     :meth:`abort`) removes the temporary files and touches no destination. Errors are
     :class:`~repet_cli.errors.AudioWriteError` naming the file.
 
+    An interruption (Ctrl-C, SIGTERM) that Python delivers just after the constructor
+    returns, when ``with`` calls ``__enter__``, escapes the ``with`` statement and leaves the
+    temporary files. Code that must leave nothing behind under :func:`repet_cli.signals.handled`
+    constructs the writer inside :func:`repet_cli.signals.deferred`, within
+    ``try: ... finally: writer.abort()`` (a no-op once committed), as this package does.
+
     Parameters
     ----------
     paths : sequence of paths
@@ -526,8 +532,14 @@ def write_audio_files(
     """
     arrays = [np.asarray(y) for y in outputs.values()]
     channels = 1 if arrays[0].ndim == 1 else arrays[0].shape[0]
-    with AudioWriter(
-        outputs, sr=sr, channels=channels, subtype=subtype, overwrite=overwrite
-    ) as writer:
+    writer = None
+    try:  # not a with-statement: see AudioWriter on interruptions
+        with signals.deferred():
+            writer = AudioWriter(
+                outputs, sr=sr, channels=channels, subtype=subtype, overwrite=overwrite
+            )
         writer.write(*arrays)
         return writer.commit()
+    finally:
+        if writer is not None:
+            writer.abort()  # nothing left to remove once committed

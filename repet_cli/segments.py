@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import signals
 from .errors import ParameterError, RepetError
 from .params import RepetParams
 from .separate import Separation, separate
@@ -233,14 +234,17 @@ def separate_file(
             format = suffix
         try:
             out_format, out_subtype = output_format(info, format=format, subtype=subtype)
-            with AudioWriter(
-                [background, foreground],
-                sr=info.samplerate,
-                channels=info.channels,
-                subtype=out_subtype,
-                overwrite=overwrite,
-                format=out_format,
-            ) as writer:
+            writer = None
+            try:  # not a with-statement: see AudioWriter on interruptions
+                with signals.deferred():
+                    writer = AudioWriter(
+                        [background, foreground],
+                        sr=info.samplerate,
+                        channels=info.channels,
+                        subtype=out_subtype,
+                        overwrite=overwrite,
+                        format=out_format,
+                    )
                 reports = separate_segments(
                     reader.read,
                     writer.write,
@@ -252,6 +256,9 @@ def separate_file(
                     progress=progress,
                 )
                 return reports, info, writer.commit()
+            finally:
+                if writer is not None:
+                    writer.abort()  # nothing left to remove once committed
         except RepetError as exc:
             exc.path = exc.path or str(source)
             raise

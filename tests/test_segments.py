@@ -5,7 +5,13 @@ import pytest
 
 import synth
 from repet_cli import ParameterError, RepetParams, separate
-from repet_cli.segments import CROSSFADE, plan_segments, separate_segments, shortest_segment
+from repet_cli.segments import (
+    CROSSFADE,
+    plan_segments,
+    separate_file,
+    separate_segments,
+    shortest_segment,
+)
 
 SR = 8000
 
@@ -118,3 +124,28 @@ def test_separate_file_writes_the_format_its_outputs_are_named_for(tmp_path):
     )
     assert len(reports) == 1 and info.frames == y.shape[-1]
     assert sf.info(tmp_path / "bg.flac").format == "FLAC" and written[0].subtype == "PCM_16"
+
+
+def test_an_interruption_just_after_the_outputs_are_opened_leaves_nothing(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import soundfile as sf
+
+    from repet_cli import io, signals
+
+    song = tmp_path / "song.wav"
+    sf.write(song, np.zeros((8000 * 5, 2), dtype=np.float32), 8000)
+    real = io.AudioWriter.__init__
+
+    def open_then_signal(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        # Python runs the handler at the next function call: a with-statement's __enter__.
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(io.AudioWriter, "__init__", open_then_signal)
+    out = tmp_path / "out"
+    out.mkdir()
+    with signals.handled(), pytest.raises(signals.Terminated):
+        separate_file(song, out / "bg.wav", out / "fg.wav", params=RepetParams.build(period=1.0))
+    assert list(out.iterdir()) == []
