@@ -13,8 +13,9 @@ Each mixture is separated as ``repet separate`` does by default (segment by segm
 Eval (512-tap ``bss_eval_sources`` per channel, averaged over channels) and SI-SDR, the
 definition of ``repet evaluate``. Two reference rows use the same code: the mixture itself as
 both estimates (the floor) and the ideal ratio mask (an oracle ceiling for masking methods).
-Clips are scored with mir_eval; the full-length sets with benchmarks/scoring.py's "fft" scorer,
-which gives mir_eval's figures (see benchmarks/check_scorer.py) several times faster.
+Clips are scored with mir_eval through ``repet_cli.evaluate``; the full-length sets with
+benchmarks/scoring.py's "fft" scorer, which gives mir_eval's figures (to 1e-6 dB, see
+benchmarks/check_scorer.py) 3 times faster and with less memory.
 
     python benchmarks/quality.py                    # or: make bench-quality
     python benchmarks/quality.py --sets fullsongs,synthetic --methods "repet (defaults)" \\

@@ -269,7 +269,7 @@ def refuse_existing(paths: Iterable[str | os.PathLike]) -> None:
     """Raise :class:`OutputExistsError` for the first of ``paths`` that exists."""
     for p in paths:
         if os.path.lexists(p):
-            raise OutputExistsError("exists already; pass --overwrite to replace it", path=p)
+            raise OutputExistsError("exists already; pass `overwrite` to replace it", path=p)
 
 
 def _open_temp(p: Path) -> tuple[Path, int]:
