@@ -112,7 +112,7 @@ def test_non_finite_samples_are_refused(tmp_path):
 def test_existing_output_is_not_overwritten_without_asking(tmp_path):
     target = tmp_path / "out.wav"
     target.write_bytes(b"precious")
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="`overwrite`"):
         write_audio(target, np.zeros(100, dtype=np.float32), sr=8000)
     assert target.read_bytes() == b"precious"
     write_audio(target, np.zeros(100, dtype=np.float32), sr=8000, overwrite=True)
