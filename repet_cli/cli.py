@@ -97,7 +97,8 @@ def _params_from(options: dict) -> RepetParams:
 
 
 _SEPARATION_NAMES = ["algorithm", "mask", "threshold", "foreground_gain", "phase", "no_phase"]
-_SEPARATION_NAMES += ["high_pass", "n_fft", "hop", *ALGORITHM_OPTIONS]
+_SEPARATION_NAMES += ["high_pass", "high_pass_ramp", "voice_gate", "n_fft", "hop"]
+_SEPARATION_NAMES += list(ALGORITHM_OPTIONS)
 
 
 @cli.command(context_settings=CONTEXT)

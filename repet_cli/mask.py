@@ -128,13 +128,16 @@ def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray) -> No
     np.maximum(out, high, out=out)
 
 
-def frequency_median(V: np.ndarray, *, spacings: tuple[int, ...] = (1, 3, 9)) -> np.ndarray:
+def frequency_median(V: np.ndarray, *, spacings: tuple[int, ...] = (1, 3)) -> np.ndarray:
     """A sliding median of ``V`` along frequency, by cascaded medians of three.
 
     Each stage takes, at every bin, the median of the bin and its neighbours ``d`` bins below
-    and above (edge bins repeated); with spacings 1, 3 and 9 the cascade spans 27 bins (Tukey's
-    "ninther" with one more stage). It follows a sorted 27-bin median closely and costs a dozen
-    array passes instead of a sort per bin (a 17-bin sorted median took about 8 times as long).
+    and above (edge bins repeated). Spacings 1 and 3 make Tukey's "ninther", a 9-bin
+    approximate median (about 190 Hz at 44.1 kHz and n_fft 2048); 1, 3 and 9 a 27-bin one. It
+    costs a few array passes instead of a sort per bin (a sorted 17-bin median took about 8
+    times as long). On the shared full songs the ninther beat the 27-bin cascade and a sorted
+    17-bin median (background SI-SDR 7.11 against 6.40 and 6.73 dB): a narrow kernel takes more
+    of the accompaniment that does not repeat.
 
     Parameters
     ----------
@@ -212,8 +215,13 @@ def binary_mask(soft: np.ndarray, *, threshold: float) -> np.ndarray:
     return (np.asarray(soft) >= threshold).astype(np.asarray(soft).dtype)
 
 
-def apply_high_pass(mask: np.ndarray, *, frequencies: np.ndarray, cutoff: float) -> np.ndarray:
-    """Give every bin below ``cutoff`` Hz to the background (mask 1); in place, returned.
+def apply_high_pass(
+    mask: np.ndarray, *, frequencies: np.ndarray, cutoff: float, ramp: float = 0.0
+) -> np.ndarray:
+    """Give the bins below ``cutoff`` Hz to the background (mask 1); in place, returned.
+
+    With ``ramp`` the foreground's share ``1 - mask`` grows back linearly from 0 at ``cutoff``
+    to all of it at ``cutoff + ramp`` Hz instead of returning at once.
 
     Parameters
     ----------
@@ -223,8 +231,17 @@ def apply_high_pass(mask: np.ndarray, *, frequencies: np.ndarray, cutoff: float)
         Centre frequency of each bin in Hz.
     cutoff : float
         0 leaves the mask as it is.
+    ramp : float
+        Width in Hz of the ramp above ``cutoff`` (0: a hard cut).
     """
-    mask[..., np.asarray(frequencies) < cutoff, :] = 1.0
+    f = np.asarray(frequencies, dtype=np.float64)
+    mask[..., f < cutoff, :] = 1.0
+    if ramp > 0 and cutoff > 0:
+        inside = (f >= cutoff) & (f < cutoff + ramp)
+        if inside.any():
+            kept = ((f[inside] - cutoff) / ramp).astype(mask.dtype)[:, None]  # foreground kept
+            part = mask[..., inside, :]
+            mask[..., inside, :] = 1 - (1 - part) * kept
     return mask
 
 

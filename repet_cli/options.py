@@ -13,7 +13,7 @@ from .algorithms import repet as repet_defaults
 from .algorithms import similarity as similarity_defaults
 from .algorithms.base import DEFAULT_MAX_PERIOD, DEFAULT_MIN_PERIOD
 from .batch import DEFAULT_FILENAME
-from .params import DEFAULT_FOREGROUND_GAIN, DEFAULT_HIGH_PASS
+from .params import DEFAULT_FOREGROUND_GAIN, DEFAULT_HIGH_PASS, DEFAULT_KAM_RAMP
 from .segments import CROSSFADE, DEFAULT_SEGMENT
 
 #: Paths are checked by the commands themselves, one file at a time (click's own readability
@@ -60,7 +60,7 @@ SEPARATION_OPTIONS: list = [
     click.option(
         "--mask",
         type=click.Choice(["kam", "wiener", "soft", "binary"]),
-        default="wiener",
+        default="kam",
         show_default=True,
         help="kam: kernel-additive mask (the repeating model plus a percussive one against "
         "the mixture), refined by the Wiener filter. wiener: REPET's ratio mask refined by a "
@@ -94,6 +94,19 @@ SEPARATION_OPTIONS: list = [
         metavar="HZ",
         help="Everything below this frequency goes to the background; 0 turns it off "
         "(REPET as published: 100).",
+    ),
+    click.option(
+        "--high-pass-ramp",
+        type=float,
+        metavar="HZ",
+        help="Above --high-pass the foreground returns gradually over this many Hz  "
+        f"[default: {DEFAULT_KAM_RAMP:g} with --mask kam, else 0]",
+    ),
+    click.option(
+        "--voice-gate/--no-voice-gate",
+        default=None,
+        help="Give the foreground back to the background where it holds no pitched voice for "
+        "seconds (intros, breaks, builds)  [default: on with --mask kam]",
     ),
     click.option(
         "--n-fft", type=int, help="STFT size in samples  [default: power of two >= 40 ms]"

@@ -29,7 +29,9 @@ DEFAULT_THRESHOLD = 0.5
 #: staying below the fundamental of most singing voices.
 DEFAULT_HIGH_PASS = 150.0
 #: Kernel-additive mask: weight of the foreground model (the mixture) against the background's.
-DEFAULT_FOREGROUND_GAIN = 0.7
+DEFAULT_FOREGROUND_GAIN = 0.8
+#: Kernel-additive mask: the foreground returns over this many Hz above the high-pass cut-off.
+DEFAULT_KAM_RAMP = 50.0
 #: REPET as published: the plain ratio mask and a 100 Hz high-pass.
 CLASSIC_HIGH_PASS = 100.0
 #: Options that only some algorithms have: option -> the algorithms that have it.
@@ -67,14 +69,20 @@ class RepetParams:
         ``SimilarityOptions(neighbors=10)``; its defaults when omitted. Must belong to
         ``algorithm``. :meth:`build` makes both from flat keywords.
     mask : {"kam", "wiener", "soft", "binary"}
-        ``"soft"``: the ratio mask of REPET, model / mixture magnitude. ``"wiener"`` (default):
-        the soft mask refined by a multichannel Wiener filter that also uses where each stem
-        sits in the stereo image. ``"kam"``: a kernel-additive mask (the repeating model plus a
-        percussive one against the mixture, :func:`~repet_cli.mask.kernel_additive_mask`),
-        refined by the same Wiener filter. ``"binary"``: soft mask >= ``threshold``.
+        ``"kam"`` (default): a kernel-additive mask (the repeating model plus a percussive one
+        against the mixture, :func:`~repet_cli.mask.kernel_additive_mask`), refined by a
+        multichannel Wiener filter that also uses where each stem sits in the stereo image.
+        ``"wiener"``: REPET's ratio mask refined by the same Wiener filter. ``"soft"``: the
+        ratio mask of REPET, model / mixture magnitude. ``"binary"``: soft mask >= ``threshold``.
     foreground_gain : float, optional
-        ``"kam"`` only: the weight of the foreground model (default 0.7); lower gives more to
+        ``"kam"`` only: the weight of the foreground model (default 0.8); lower gives more to
         the background.
+    high_pass_ramp : float, optional
+        Above ``high_pass`` the foreground's share of the mask grows back linearly over this
+        many Hz (default: 50 with ``"kam"``, 0 otherwise: a hard cut).
+    voice_gate : bool, optional
+        Give the foreground back to the background over stretches where it holds no pitched
+        lead (:mod:`repet_cli.voice`); default: on with ``"kam"``, off otherwise.
     threshold : float, optional
         Decision point of the binary mask, in [0, 1] (default 0.5). Only with ``mask="binary"``.
     phase : {"mixture", "none"}
@@ -90,11 +98,13 @@ class RepetParams:
 
     algorithm: str = DEFAULT_ALGORITHM
     options: AlgorithmOptions | None = None
-    mask: MaskType = "wiener"
+    mask: MaskType = "kam"
     threshold: float | None = None
     foreground_gain: float | None = None
     phase: PhaseMode = "mixture"
     high_pass: float = DEFAULT_HIGH_PASS
+    high_pass_ramp: float | None = None
+    voice_gate: bool | None = None
     n_fft: int | None = None
     hop: int | None = None
 
@@ -135,6 +145,14 @@ class RepetParams:
             raise ParameterError(f"`phase` must be 'mixture' or 'none', got {self.phase!r}")
         if not (math.isfinite(self.high_pass) and self.high_pass >= 0):
             raise ParameterError(f"`high_pass` must be a frequency >= 0 Hz, got {self.high_pass!r}")
+        if self.high_pass_ramp is not None and not (
+            math.isfinite(self.high_pass_ramp) and self.high_pass_ramp >= 0
+        ):
+            raise ParameterError(
+                f"`high_pass_ramp` must be a width >= 0 Hz, got {self.high_pass_ramp!r}"
+            )
+        if self.voice_gate is not None and not isinstance(self.voice_gate, bool):
+            raise ParameterError(f"`voice_gate` must be True or False, got {self.voice_gate!r}")
         if self.n_fft is not None and (not isinstance(self.n_fft, int) or self.n_fft < 16):
             raise ParameterError(f"`n_fft` must be an integer >= 16, got {self.n_fft!r}")
         if self.hop is not None and (not isinstance(self.hop, int) or self.hop < 1):
@@ -182,6 +200,18 @@ class RepetParams:
     def kam_gain(self) -> float:
         """The kernel-additive mask's foreground gain, default filled in."""
         return DEFAULT_FOREGROUND_GAIN if self.foreground_gain is None else self.foreground_gain
+
+    @property
+    def ramp(self) -> float:
+        """The high-pass ramp in Hz, default filled in."""
+        if self.high_pass_ramp is not None:
+            return self.high_pass_ramp
+        return DEFAULT_KAM_RAMP if self.mask == "kam" else 0.0
+
+    @property
+    def gated(self) -> bool:
+        """Whether the voice gate is on, default filled in."""
+        return self.mask == "kam" if self.voice_gate is None else self.voice_gate
 
     @property
     def binary_threshold(self) -> float:

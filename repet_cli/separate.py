@@ -13,7 +13,7 @@ import numpy as np
 
 from . import mask as masks
 from . import period as periods
-from . import spectral
+from . import spectral, voice
 from .algorithms import Spectra
 from .errors import ParameterError
 from .parallel import ordered_map, thread_budget
@@ -176,6 +176,22 @@ def _statistics(X: np.ndarray, V: np.ndarray, M: np.ndarray) -> dict[str, np.nda
     return masks.wiener_statistics(X, M, magnitude=V)
 
 
+def _voice_gain(V, mask_of, spans, *, frequencies, rate: float, threads: int) -> np.ndarray:
+    """The voice gate's foreground gain per frame (:mod:`repet_cli.voice`).
+
+    ``mask_of(span, V_block)`` is the background mask of a block of frames; the pitch salience
+    of the foreground it leaves, averaged over channels, decides the gain.
+    """
+
+    def salience(span):
+        part = V[..., span[0] : span[1]]
+        foreground = ((1 - mask_of(span, part)) * part).mean(axis=0)
+        return voice.pitch_salience(foreground, frequencies=frequencies)
+
+    values = np.concatenate(list(ordered_map(salience, spans, threads=threads)))
+    return voice.voice_gate(values, frames_per_second=rate)
+
+
 def separate(
     y: np.ndarray,
     *,
@@ -236,22 +252,34 @@ def separate(
     spectra = Spectra(V=V, P=P, sr=sr, n_fft=n_fft, hop=hop)
     model, found = algorithm.model(spectra, bounds=bounds, threads=threads)
     n_frames = V.shape[-1]
-    del V, P, spectra
-    # The later passes recompute the STFT a block at a time instead of keeping it.
-    low = spectral.frequencies(sr=sr, n_fft=n_fft) < params.high_pass
+    freqs = spectral.frequencies(sr=sr, n_fft=n_fft)
     spans = list(spectral.blocks(n_frames, BLOCK_FRAMES))
 
-    def masked(span):
-        """The mixture STFT of a block of frames, its magnitude and its background mask."""
-        X = spectral.stft(audio, n_fft=n_fft, hop=hop, start=span[0], stop=span[1], workers=1)
-        V = np.abs(X)
+    def mask_of(span, V):
+        """The background mask of a block of frames from its magnitude."""
         if params.mask == "kam":
             M = masks.kernel_additive_mask(model(*span), V, gain=params.kam_gain)
         else:
             M = masks.soft_mask(model(*span), V)
         if params.mask == "binary":
             M = masks.binary_mask(M, threshold=params.binary_threshold)
-        M[..., low, :] = 1.0  # the high-pass rule
+        return masks.apply_high_pass(
+            M, frequencies=freqs, cutoff=params.high_pass, ramp=params.ramp
+        )
+
+    gain = None
+    if params.gated:  # it needs the whole input's pitch salience first (a value per frame)
+        gain = _voice_gain(V, mask_of, spans, frequencies=freqs, rate=sr / hop, threads=threads)
+    del V, P, spectra
+    # The later passes recompute the STFT a block at a time instead of keeping it.
+
+    def masked(span):
+        """The mixture STFT of a block of frames, its magnitude and its background mask."""
+        X = spectral.stft(audio, n_fft=n_fft, hop=hop, start=span[0], stop=span[1], workers=1)
+        V = np.abs(X)
+        M = mask_of(span, V)
+        if gain is not None:
+            M = 1 - (1 - M) * gain[span[0] : span[1]]
         return X, V, M
 
     if params.mask in WIENER_MASKS:

@@ -58,10 +58,21 @@ def test_binary_threshold_moves_bins_between_stems(song):
     assert low.sum() > high.sum()
 
 
-def test_foreground_of_a_loop_alone_is_near_silent():
+def test_foreground_of_a_loop_alone_is_near_silent_with_the_ratio_masks():
+    background = synth.loop(period=1.5, sr=SR, duration=8.0, channels=2)
+    for mask in ("wiener", "soft"):
+        result = separate(background, sr=SR, params=RepetParams(mask=mask))
+        assert synth.energy_db(result.foreground, background) < -20
+
+
+def test_the_kernel_additive_default_keeps_a_loop_alone_mostly_in_the_background():
+    # The default mask always gives the foreground a share of every bin (its model is the
+    # mixture itself, weighted by foreground_gain): an exact loop with nothing over it keeps
+    # about -14.5 dB of it in the foreground (measured), the price of its better separation of
+    # real songs (README, "How well does it work").
     background = synth.loop(period=1.5, sr=SR, duration=8.0, channels=2)
     result = separate(background, sr=SR)
-    assert synth.energy_db(result.foreground, background) < -20
+    assert synth.energy_db(result.foreground, background) < -12
 
 
 def test_background_of_a_melody_only_region_carries_little_energy(song):

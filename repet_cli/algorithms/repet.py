@@ -25,7 +25,7 @@ from ..errors import ParameterError
 from .base import Found, Model, PeriodRange, Spectra, positive, segment_holding
 
 #: Seconds per local model by default (0: one model for the whole input).
-DEFAULT_WINDOW = 0.0
+DEFAULT_WINDOW = 12.0
 
 
 def window_spans(n_frames: int, *, frames: float, shortest: float) -> list[tuple[int, int]]:

@@ -1,0 +1,94 @@
+"""Where the foreground is: a training-free voice-activity cue from pitch salience.
+
+Whole songs leave the voice out for long stretches (intros, breaks, builds, solos without a
+lead: 30-60 % of some songs). There, whatever the background model misses (fills, risers,
+effects) is pushed into the foreground. A sung or spoken lead is pitched: its spectrum has
+regularly spaced harmonics. :func:`pitch_salience` measures how clearly the foreground
+estimate has them, frame by frame; :func:`voice_gate` turns long stretches without them into a
+gain that gives the foreground back to the background there.
+
+Measured on the two shared full songs and the 15 clips (SI-SDR / SDR, see the README): the
+cues that compare the energy of the foreground and background estimates told the voice apart
+on one song only (area under the ROC curve 0.79 and 0.52); pitch salience did on both (0.84 and
+0.93). A gate that reacts within 1 s cost the clips 1.1 dB of background SDR (voiced passages
+of low salience lost their voice); averaged over 4 s it keeps the songs' gain and costs the
+clips 0.25 dB.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Band of the log spectrum that is searched for harmonics, in Hz.
+BAND = (80.0, 2500.0)
+#: Harmonic spacings looked for, in Hz: the range of sung and spoken fundamentals.
+F0_RANGE = (100.0, 1000.0)
+#: Bins of the moving average the log spectrum is whitened by.
+WHITEN_BINS = 15
+#: The gate is closed at ``LOW`` times the input's median salience, open at ``HIGH`` times it.
+LOW, HIGH = 0.7, 0.9
+#: Seconds the salience is averaged over before the gate looks at it.
+SMOOTH = 4.0
+
+
+def pitch_salience(F: np.ndarray, *, frequencies: np.ndarray) -> np.ndarray:
+    """Per-frame harmonicity of a magnitude spectrogram: how periodic its spectrum is.
+
+    The log spectrum ``log(1 + F / mean F)`` over :data:`BAND` is whitened by subtracting its
+    moving average over :data:`WHITEN_BINS` bins; its autocorrelation along frequency
+    (Wiener-Khinchin: one real FFT per frame) peaks at the harmonic spacing of a pitched sound.
+    The salience is the highest normalised autocorrelation at lags in :data:`F0_RANGE`. Noise,
+    drums and sustained chords without a lead score low.
+
+    Parameters
+    ----------
+    F : np.ndarray, shape (n_freq, n_frames)
+        Magnitude spectrogram (the foreground estimate, averaged over channels).
+    frequencies : np.ndarray, shape (n_freq,)
+        Centre frequency of each bin in Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames,), float64, at most 1
+    """
+    import scipy.fft
+    from scipy.ndimage import uniform_filter1d
+
+    f = np.asarray(frequencies, dtype=np.float64)
+    rows = (f > BAND[0]) & (f < BAND[1])
+    x = np.asarray(F, dtype=np.float32)[rows]
+    if x.shape[0] < 2:
+        return np.zeros(x.shape[-1])
+    L = np.log1p(x / (x.mean(axis=0, keepdims=True) + np.float32(1e-9)))
+    L -= uniform_filter1d(L, WHITEN_BINS, axis=0)
+    n = 2 * L.shape[0]
+    S = scipy.fft.rfft(L, n=n, axis=0, workers=1)
+    acf = scipy.fft.irfft(S.real**2 + S.imag**2, n=n, axis=0, workers=1)[: L.shape[0]]
+    spacing = np.arange(L.shape[0]) * (f[1] - f[0])
+    lags = (spacing >= F0_RANGE[0]) & (spacing <= F0_RANGE[1])
+    if not lags.any():
+        return np.zeros(x.shape[-1])
+    return acf[lags].max(axis=0) / (acf[0] + 1e-9)
+
+
+def voice_gate(salience: np.ndarray, *, frames_per_second: float) -> np.ndarray:
+    """Foreground gain per frame from the pitch salience of the foreground estimate.
+
+    The salience is averaged over :data:`SMOOTH` seconds and divided by its median over the
+    input (so the gate adapts to the mix); the gain is 0 at :data:`LOW` times the median or
+    less, 1 at :data:`HIGH` times it or more, linear between. Apply it to a background mask as
+    ``M <- 1 - (1 - M) * gain``.
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames,), float32, in [0, 1]; all 1 when the salience is never
+    positive (nothing to tell apart).
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    width = max(1, round(SMOOTH * frames_per_second))
+    h = uniform_filter1d(np.asarray(salience, dtype=np.float64), width)
+    median = float(np.median(h))
+    if not median > 0:
+        return np.ones(h.shape, np.float32)
+    return np.clip((h / median - LOW) / (HIGH - LOW), 0.0, 1.0).astype(np.float32)
