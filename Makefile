@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 OUT ?= separated
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint format samples figures bench bench-quality clean
+.PHONY: help demo test lint format samples figures bench bench-quality bench-tools clean
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,11 @@ bench: $(VENV)/.installed-dev  ## Speed and memory of whole runs -> benchmarks/r
 figures: $(VENV)/.installed-dev  ## Redraw the README's figure of the bundled sample
 	$(BIN)/python sample_audio/make_figure.py
 
-bench-quality: $(VENV)/.installed-dev  ## Separation quality on ../shared/eval -> benchmarks/results/
+bench-quality: $(VENV)/.installed-dev  ## Quality on the clips, full songs and synthetic set -> benchmarks/results/
 	$(BIN)/python benchmarks/quality.py
+
+bench-tools:  ## Debian packages the synthetic benchmark set is rendered with (run as root)
+	apt-get update && apt-get install -y --no-install-recommends fluidsynth fluid-soundfont-gm espeak-ng
 
 clean:  ## Remove the virtual environment, caches and separated/
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache .hypothesis *.egg-info
