@@ -69,10 +69,11 @@ METHODS: dict[str, RepetParams | None] = {
     ),
     "previous default (--mask wiener --window 0)": RepetParams.build(mask="wiener", window=0.0),
     # Ablations: each part of the default taken away on its own (clips and full songs only).
-    "repet --window 0": RepetParams.build(window=0.0),
+    "repet --window 12": RepetParams.build(window=12.0),
     "repet --no-voice-gate": RepetParams(voice_gate=False),
     "repet --high-pass-ramp 0": RepetParams(high_pass_ramp=0.0),
-    "repet --mask wiener": RepetParams(mask="wiener"),
+    "repet --foreground-gain 0.7": RepetParams(foreground_gain=0.7),
+    "repet --mask wiener --window 12": RepetParams.build(mask="wiener", window=12.0),
     "adaptive --mask wiener": RepetParams(algorithm="adaptive", mask="wiener"),
     "repet-sim --mask wiener": RepetParams(algorithm="repet-sim", mask="wiener"),
     "2dft --mask wiener": RepetParams(algorithm="2dft", mask="wiener"),
