@@ -11,6 +11,11 @@ Library use, without the command line::
     # A file of any length to two files, segment by segment, both or neither:
     separate_file("set.flac", "background.flac", "foreground.flac")
 
+    # A batch, as the command runs it (repet_cli.batch: plan, run, outcomes):
+    from repet_cli import batch
+    for outcome in batch.run(batch.plan(["a.wav", "b.wav"], "stems"), settings=batch.Settings()):
+        print(outcome.source, outcome.status)
+
 Only numpy is imported here; librosa and scipy load on first use, so ``repet --help`` stays
 instant.
 """
