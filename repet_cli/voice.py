@@ -20,9 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 #: Band of the log spectrum that is searched for harmonics, in Hz.
-BAND = (80.0, 2500.0)
-#: Harmonic spacings looked for, in Hz: the range of sung and spoken fundamentals.
-F0_RANGE = (100.0, 1000.0)
+BAND = (80.0, 5000.0)
+#: Harmonic spacings looked for, in Hz: sung and spoken fundamentals, and the higher ones of
+#: instrumental leads. With 100-1000 Hz (voices only) and an 80-2500 Hz band, a melody of bare
+#: tones up to 2 kHz over a loop (the bundled sample) lost its high notes to the background
+#: (background SI-SDR 1.65 dB, 13.14 with this range); the full songs lost 0.3 dB of
+#: background SI-SDR to the wider range, the clips nothing.
+F0_RANGE = (100.0, 2000.0)
 #: Bins of the moving average the log spectrum is whitened by.
 WHITEN_BINS = 15
 #: The gate is closed at ``LOW`` times the input's median salience, open at ``HIGH`` times it.
