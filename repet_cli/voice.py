@@ -40,7 +40,8 @@ def pitch_salience(F: np.ndarray, *, frequencies: np.ndarray) -> np.ndarray:
 
     The log spectrum ``log(1 + F / mean F)`` over :data:`BAND` is whitened by subtracting its
     moving average over :data:`WHITEN_BINS` bins; its autocorrelation along frequency
-    (Wiener-Khinchin: one real FFT per frame) peaks at the harmonic spacing of a pitched sound.
+    (Wiener-Khinchin: one real FFT per frame) peaks at the harmonic spacing of a pitched sound
+    (a cepstrum-like cue, as in harmonic-sum pitch detectors).
     The salience is the highest normalised autocorrelation at lags in :data:`F0_RANGE`. Noise,
     drums and sustained chords without a lead score low.
 
