@@ -14,10 +14,10 @@ from repet_cli import load_audio, separate
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
-# track: (background SDR floor, foreground SDR floor); the defaults measured 9.22 / 7.78,
-# 12.13 / 3.32 and 9.12 / 1.56 dB (set with the kernel-additive defaults, 2026-11-28; the
+# track: (background SDR floor, foreground SDR floor); the defaults measured 9.21 / 7.79,
+# 12.12 / 3.34 and 9.12 / 1.56 dB (set with the kernel-additive defaults, 2026-11-28; the
 # previous defaults measured 10.22 / 7.59, 11.61 / 2.99 and 6.75 / -0.84, and the mean over the
-# 15 clips rose from 8.38 / 4.13 to 8.97 / 5.15); nussl REPET: 5.39 / 3.02, 9.03 / -0.67 and
+# 15 clips rose from 8.38 / 4.13 to 8.95 / 5.16); nussl REPET: 5.39 / 3.02, 9.03 / -0.67 and
 # 5.98 / -1.71 dB.
 FLOORS = {
     "music_delta_country1": (8.9, 7.4),
