@@ -282,12 +282,12 @@ def _check_subtype(subtype: str, out_format: str | None) -> None:
 
 
 def _check_segment(segment: float, params: RepetParams) -> None:
-    shortest = params.options.shortest_segment()
-    if segment and segment < shortest:
-        raise click.UsageError(
-            f"--segment must be 0 (no segments) or at least {shortest:g} s for these options, "
-            f"got {segment:g}"
-        )
+    from .segments import check_segment
+
+    try:
+        check_segment(segment, params)
+    except ParameterError as exc:
+        raise _usage(exc) from None
 
 
 def _report(outcome, job, *, say, verbose: bool, quiet: bool, write) -> None:

@@ -89,6 +89,21 @@ def shortest_segment(params: RepetParams) -> float:
     return params.options.shortest_segment()
 
 
+def check_segment(segment: float, params: RepetParams) -> None:
+    """Refuse a ``segment`` length too short for ``params`` (:func:`shortest_segment`).
+
+    Raises
+    ------
+    ParameterError
+    """
+    shortest = shortest_segment(params)
+    if segment and segment < shortest:
+        raise ParameterError(
+            f"`segment` must be 0 (no segments) or at least {shortest:g} s for these options, "
+            f"got {segment:g}"
+        )
+
+
 def plan_segments(
     n_samples: int, *, sr: int, segment: float, overlap: float = CROSSFADE
 ) -> list[tuple[int, int]]:
@@ -154,11 +169,7 @@ def separate_segments(
         ``segment`` is too short for the options (:func:`shortest_segment`).
     """
     params = RepetParams() if params is None else params
-    if segment and segment < shortest_segment(params):
-        raise ParameterError(
-            f"`segment` must be 0 (no segments) or at least {shortest_segment(params):g} s "
-            f"for these options, got {segment:g}"
-        )
+    check_segment(segment, params)
     spans = plan_segments(n_samples, sr=sr, segment=segment)
     reports = []
     carried = None  # background of the overlap with the previous segment
