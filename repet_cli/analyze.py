@@ -17,10 +17,13 @@ from .errors import ParameterError
 from .parallel import thread_budget
 from .params import RepetParams
 
-#: Bar lengths (beats per bar, bars) a period is read as when it is turned into a tempo.
-BAR_LENGTHS = ((4, 1), (4, 2), (3, 1), (4, 4))
-#: Tempi outside this range (beats per minute) are not offered as readings of a period.
-TEMPO_RANGE = (40.0, 240.0)
+#: Bar lengths (beats per bar, bars) a period is read as when it is turned into a tempo: the
+#: period search reaches four- and eight-bar cycles (a four-bar chord cycle at 90 bpm lasts
+#: 10.7 s).
+BAR_LENGTHS = ((4, 1), (4, 2), (3, 1), (4, 4), (4, 8))
+#: Tempi outside this range (beats per minute) are not offered as readings of a period: slower
+#: or faster readings of a long period are a bar count away from the song's tempo.
+TEMPO_RANGE = (50.0, 200.0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -51,6 +51,7 @@ class Panels:
     lag_seconds: float  # seconds per beat-spectrum lag
     period: float | None  # seconds, marked with its multiples
     title: str
+    search: tuple[float, float] | None = None  # the period search range in seconds, shaded
 
 
 def sampled_power(read, *, n_samples: int, sr: int, n_fft: int, columns: int = COLUMNS):
@@ -151,11 +152,16 @@ def draw(panels: Panels, path: str | os.PathLike, *, dpi: int = DPI) -> None:
     )
     if p.beat_spectrum is not None:
         lags = np.arange(len(p.beat_spectrum)) * p.lag_seconds
-        shown = lags <= (4 * p.period if p.period else 16.0)
+        shown = lags <= beat_range(p)
         ax.plot(lags[shown][1:], p.beat_spectrum[shown][1:], color="black", linewidth=0.8)
+        if p.search is not None:
+            ax.axvspan(*p.search, color="tab:blue", alpha=0.08, lw=0, label="period search range")
+            ax.legend(loc="upper left", fontsize=8, frameon=False)
         if p.period:
-            for k in range(1, 5):
+            k = 1
+            while k * p.period <= lags[shown][-1]:
                 ax.axvline(k * p.period, color="tab:red", linestyle="--" if k > 1 else "-", lw=1)
+                k += 1
             ax.text(
                 0.99,
                 0.9,
@@ -193,6 +199,14 @@ def draw(panels: Panels, path: str | os.PathLike, *, dpi: int = DPI) -> None:
         plt.close(fig)
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def beat_range(p: Panels) -> float:
+    """Longest lag drawn, in seconds: the whole period search range, and the period twice."""
+    ends = [p.search[1] if p.search is not None else 16.0]
+    if p.period:
+        ends.append(2 * p.period)
+    return max(ends)
 
 
 def _frequency_ticks(ax, frequencies: np.ndarray) -> None:
@@ -246,8 +260,9 @@ def panels_from_files(
                 try:
                     found = analyze(reader.read(0, first), sr=info.samplerate, params=params)
                     beat, lag_seconds = found.beat_spectrum, found.hop / found.sr
+                    search = (found.min_lag * lag_seconds, found.max_lag * lag_seconds)
                 except InputTooShortError:
-                    beat, lag_seconds = None, hop / info.samplerate
+                    beat, lag_seconds, search = None, hop / info.samplerate, None
                 sr = info.samplerate
     return Panels(
         mixture=spectra["mixture"],
@@ -259,6 +274,7 @@ def panels_from_files(
         lag_seconds=lag_seconds,
         period=period,
         title=title,
+        search=search,
     )
 
 

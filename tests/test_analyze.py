@@ -6,6 +6,7 @@ import pytest
 import synth
 from helpers import invoke
 from repet_cli import InputTooShortError
+from repet_cli.algorithms import RepetOptions
 from repet_cli.analyze import analyze, tempi
 
 SR = 16000
@@ -46,7 +47,15 @@ def test_too_short_is_refused_as_separation_would():
 def test_tempi_read_a_period_as_common_bar_lengths():
     readings = {(beats, bars): bpm for beats, bars, bpm in tempi(2.0)}
     assert readings[(4, 1)] == pytest.approx(120.0) and readings[(3, 1)] == pytest.approx(90.0)
-    assert all(40 <= bpm <= 240 for bpm in readings.values())
+    assert all(50 <= bpm <= 200 for bpm in readings.values())
+
+
+def test_a_four_bar_cycle_reads_as_its_tempo_not_a_crawl():
+    # Four bars of 4/4 at 90 bpm last 10.67 s: within the default search range, and read as
+    # 90 bpm (four bars) or 180 (eight), not as 45 (two bars) or 22.5 (one).
+    readings = {(beats, bars): bpm for beats, bars, bpm in tempi(240.0 * 4 / 90)}
+    assert readings == {(4, 4): pytest.approx(90.0), (4, 8): pytest.approx(180.0)}
+    assert RepetOptions().period_range[1] >= 240.0 * 4 / 60  # four bars at 60 bpm
 
 
 def test_the_command_prints_period_tempo_and_candidates_and_json(tmp_path):

@@ -8,7 +8,7 @@ from repet_cli.params import default_n_fft
 def test_defaults_are_valid_and_filled_in():
     p = RepetParams()
     assert p.algorithm == "repet" and p.options == RepetOptions()
-    assert p.options.period_range == (0.8, 8.0)
+    assert p.options.period_range == (0.8, 16.0)
     assert p.mask == "kam" and p.phase == "mixture" and p.high_pass == 150.0
     assert p.kam_gain == 0.8 and p.ramp == 50.0 and p.gated and p.options.window_seconds == 0.0
     assert p.binary_threshold == 0.5

@@ -118,3 +118,12 @@ def test_the_report_renders_in_a_headless_browser(tmp_path):
     flags += ["--window-size=1100,1500", (out / "report.html").as_uri()]
     subprocess.run([BROWSER, *flags], capture_output=True, timeout=120, check=False)
     assert png_pixels(shot)[..., :3].std() > 0.05
+
+
+def test_the_beat_spectrum_panel_spans_the_whole_period_search(tmp_path):
+    from repet_cli.plot import beat_range, panels_from_files
+
+    song = synth.write_song(tmp_path / "song.wav", sr=SR, seconds=60.0, period=2.0)
+    panels = panels_from_files(song, period=2.0)
+    assert panels.search == pytest.approx((0.8, 16.0), abs=0.02)  # 60 s: a third is 20 s
+    assert beat_range(panels) == pytest.approx(16.0, abs=0.02)  # not 4 periods (8 s)

@@ -26,9 +26,11 @@ Model = Callable[[int, int], np.ndarray]
 #: Shortest segment length accepted for long inputs, in seconds.
 MIN_SEGMENT = 10.0
 
-#: Default repeating-period search range in seconds (about one bar to a few bars of pop music).
+#: Default repeating-period search range in seconds: one bar of fast music to four bars at
+#: 60 bpm (a four-bar chord cycle at 90 bpm lasts 10.7 s). The longest period is further
+#: limited to a third of the input, so on short clips the range ends well below this.
 DEFAULT_MIN_PERIOD = 0.8
-DEFAULT_MAX_PERIOD = 8.0
+DEFAULT_MAX_PERIOD = 16.0
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class PeriodRange(AlgorithmOptions):
     Parameters
     ----------
     min_period, max_period : float, optional
-        Search range of the period detection, in seconds (defaults 0.8 and 8). The upper bound
+        Search range of the period detection, in seconds (defaults 0.8 and 16). The upper bound
         is further limited to a third of the input (or of the analysis window).
     """
 
