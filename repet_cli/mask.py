@@ -229,12 +229,22 @@ def apply_high_pass(
         Background mask.
     frequencies : np.ndarray, shape (n_freq,)
         Centre frequency of each bin in Hz.
-    cutoff : float
-        0 leaves the mask as it is.
+    cutoff : float or np.ndarray of shape (n_frames,)
+        0 leaves the mask as it is; an array gives each frame its own cutoff.
     ramp : float
         Width in Hz of the ramp above ``cutoff`` (0: a hard cut).
     """
     f = np.asarray(frequencies, dtype=np.float64)
+    if np.ndim(cutoff):  # one cutoff per frame
+        c = np.asarray(cutoff, dtype=np.float64)
+        rows = f < c.max() + ramp
+        if ramp > 0:
+            kept = np.clip((f[rows, None] - c[None, :]) / ramp, 0.0, 1.0)
+        else:
+            kept = (f[rows, None] >= c[None, :]).astype(np.float64)
+        part = mask[..., rows, :]
+        mask[..., rows, :] = 1 - (1 - part) * kept.astype(mask.dtype)
+        return mask
     mask[..., f < cutoff, :] = 1.0
     if ramp > 0 and cutoff > 0:
         inside = (f >= cutoff) & (f < cutoff + ramp)

@@ -92,7 +92,8 @@ SEPARATION_OPTIONS: list = [
         default=DEFAULT_HIGH_PASS,
         show_default=True,
         metavar="HZ",
-        help="Everything below this frequency goes to the background; 0 turns it off "
+        help="Everything below this frequency goes to the background (with the voice gate: "
+        "lower under a pitched voice, to keep its fundamental); 0 turns it off "
         "(REPET as published: 100).",
     ),
     click.option(

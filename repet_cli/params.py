@@ -90,7 +90,8 @@ class RepetParams:
         mask background + foreground equal the input. ``"none"`` rebuilds each stem from its
         masked magnitude alone (Griffin-Lim phase retrieval from a zero-phase start).
     high_pass : float
-        Frequency in Hz below which every bin belongs to the background; 0 turns it off.
+        Frequency in Hz below which every bin belongs to the background; 0 turns it off. With
+        the voice gate it is lowered under a pitched voice (:func:`repet_cli.voice.voice_cutoff`).
     n_fft, hop : int, optional
         STFT size and hop in samples. Defaults: the power of two at or above 40 ms, and a
         quarter of the STFT size.

@@ -176,8 +176,9 @@ def _statistics(X: np.ndarray, V: np.ndarray, M: np.ndarray) -> dict[str, np.nda
     return masks.wiener_statistics(X, M, magnitude=V)
 
 
-def _voice_gain(V, mask_of, spans, *, frequencies, rate: float, threads: int) -> np.ndarray:
-    """The voice gate's foreground gain per frame (:mod:`repet_cli.voice`).
+def _voice_gain(V, mask_of, spans, *, frequencies, rate: float, threads: int):
+    """The voice gate's foreground gain per frame (:mod:`repet_cli.voice`), and the pitch
+    salience and harmonic spacing (Hz) it was made of.
 
     ``mask_of(span, V_block)`` is the background mask of a block of frames; the pitch salience
     of the foreground it leaves, averaged over channels, decides the gain.
@@ -186,10 +187,12 @@ def _voice_gain(V, mask_of, spans, *, frequencies, rate: float, threads: int) ->
     def salience(span):
         part = V[..., span[0] : span[1]]
         foreground = ((1 - mask_of(span, part)) * part).mean(axis=0)
-        return voice.pitch_salience(foreground, frequencies=frequencies)
+        return voice.pitch(foreground, frequencies=frequencies)
 
-    values = np.concatenate(list(ordered_map(salience, spans, threads=threads)))
-    return voice.voice_gate(values, frames_per_second=rate)
+    found = list(ordered_map(salience, spans, threads=threads))
+    values = np.concatenate([a for a, _ in found])
+    spacing = np.concatenate([b for _, b in found])
+    return voice.voice_gate(values, frames_per_second=rate), values, spacing
 
 
 def separate(
@@ -255,6 +258,8 @@ def separate(
     freqs = spectral.frequencies(sr=sr, n_fft=n_fft)
     spans = list(spectral.blocks(n_frames, BLOCK_FRAMES))
 
+    cutoffs = None
+
     def mask_of(span, V):
         """The background mask of a block of frames from its magnitude."""
         if params.mask == "kam":
@@ -263,13 +268,18 @@ def separate(
             M = masks.soft_mask(model(*span), V)
         if params.mask == "binary":
             M = masks.binary_mask(M, threshold=params.binary_threshold)
-        return masks.apply_high_pass(
-            M, frequencies=freqs, cutoff=params.high_pass, ramp=params.ramp
-        )
+        cutoff = params.high_pass if cutoffs is None else cutoffs[span[0] : span[1]]
+        return masks.apply_high_pass(M, frequencies=freqs, cutoff=cutoff, ramp=params.ramp)
 
     gain = None
     if params.gated:  # it needs the whole input's pitch salience first (a value per frame)
-        gain = _voice_gain(V, mask_of, spans, frequencies=freqs, rate=sr / hop, threads=threads)
+        gain, sal, spacing = _voice_gain(
+            V, mask_of, spans, frequencies=freqs, rate=sr / hop, threads=threads
+        )
+        if params.high_pass > 0:  # lowered under a pitched voice, to keep its fundamental
+            cutoffs = voice.voice_cutoff(
+                sal, spacing, gain, high_pass=params.high_pass, frames_per_second=sr / hop
+            )
     del V, P, spectra
     # The later passes recompute the STFT a block at a time instead of keeping it.
 

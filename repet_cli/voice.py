@@ -33,6 +33,15 @@ WHITEN_BINS = 15
 LOW, HIGH = 0.7, 0.9
 #: Seconds the salience is averaged over before the gate looks at it.
 SMOOTH = 4.0
+#: Under a pitched voice the high-pass cutoff drops to this fraction of the voice's lowest
+#: fundamental nearby (within :data:`FOLLOW_SECONDS`), but not below :data:`FOLLOW_FLOOR` Hz:
+#: a male voice's fundamental (85-180 Hz) is no longer cut into the background. Measured
+#: against the fixed cutoff (BSS Eval SDR bg / fg): full songs +0.17 / +0.07 dB, synthetic songs
+#: and podcasts +0.06 / +0.02 (podcasts +0.15 / +0.13), clips unchanged (+0.00 / -0.01). A
+#: fraction of 0.7 gave the songs 0.04 dB more and cost the clips' foreground 0.04 dB.
+FOLLOW_FACTOR = 0.8
+FOLLOW_FLOOR = 60.0
+FOLLOW_SECONDS = 0.4
 
 
 def pitch_salience(F: np.ndarray, *, frequencies: np.ndarray) -> np.ndarray:
@@ -56,6 +65,11 @@ def pitch_salience(F: np.ndarray, *, frequencies: np.ndarray) -> np.ndarray:
     -------
     np.ndarray, shape (n_frames,), float64, at most 1
     """
+    return pitch(F, frequencies=frequencies)[0]
+
+
+def pitch(F: np.ndarray, *, frequencies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pitch_salience` and the harmonic spacing in Hz where it peaks (0 where none)."""
     import scipy.fft
     from scipy.ndimage import uniform_filter1d
 
@@ -63,7 +77,7 @@ def pitch_salience(F: np.ndarray, *, frequencies: np.ndarray) -> np.ndarray:
     rows = (f > BAND[0]) & (f < BAND[1])
     x = np.asarray(F, dtype=np.float32)[rows]
     if x.shape[0] < 2:
-        return np.zeros(x.shape[-1])
+        return np.zeros(x.shape[-1]), np.zeros(x.shape[-1])
     L = np.log1p(x / (x.mean(axis=0, keepdims=True) + np.float32(1e-9)))
     L -= uniform_filter1d(L, WHITEN_BINS, axis=0)
     n = 2 * L.shape[0]
@@ -72,8 +86,11 @@ def pitch_salience(F: np.ndarray, *, frequencies: np.ndarray) -> np.ndarray:
     spacing = np.arange(L.shape[0]) * (f[1] - f[0])
     lags = (spacing >= F0_RANGE[0]) & (spacing <= F0_RANGE[1])
     if not lags.any():
-        return np.zeros(x.shape[-1])
-    return acf[lags].max(axis=0) / (acf[0] + 1e-9)
+        return np.zeros(x.shape[-1]), np.zeros(x.shape[-1])
+    inside = acf[lags]
+    best = inside.argmax(axis=0)
+    salience = np.take_along_axis(inside, best[None], axis=0)[0] / (acf[0] + 1e-9)
+    return salience, spacing[lags][best]
 
 
 def voice_gate(salience: np.ndarray, *, frames_per_second: float) -> np.ndarray:
@@ -97,3 +114,32 @@ def voice_gate(salience: np.ndarray, *, frames_per_second: float) -> np.ndarray:
     if not median > 0:
         return np.ones(h.shape, np.float32)
     return np.clip((h / median - LOW) / (HIGH - LOW), 0.0, 1.0).astype(np.float32)
+
+
+def voice_cutoff(
+    salience: np.ndarray,
+    spacing: np.ndarray,
+    gain: np.ndarray,
+    *,
+    high_pass: float,
+    frames_per_second: float,
+) -> np.ndarray:
+    """The high-pass cutoff per frame: ``high_pass`` Hz, lowered under a pitched voice.
+
+    A frame is voiced where the gate is open (``gain > 0``) and its pitch salience is above the
+    input's median; its fundamental is the harmonic spacing found with that salience
+    (:func:`pitch`). The cutoff is :data:`FOLLOW_FACTOR` times the lowest fundamental within
+    :data:`FOLLOW_SECONDS`, between :data:`FOLLOW_FLOOR` and ``high_pass``.
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames,), float64
+    """
+    from scipy.ndimage import minimum_filter1d
+
+    salience = np.asarray(salience, dtype=np.float64)
+    spacing = np.asarray(spacing, dtype=np.float64)
+    voiced = (salience > np.median(salience)) & (np.asarray(gain) > 0) & (spacing > 0)
+    f0 = np.where(voiced, spacing, np.inf)
+    lowest = minimum_filter1d(f0, max(1, round(FOLLOW_SECONDS * frames_per_second)))
+    return np.clip(FOLLOW_FACTOR * lowest, min(FOLLOW_FLOOR, high_pass), high_pass)

@@ -62,3 +62,64 @@ def test_pitch_salience_tells_harmonics_from_noise():
     assert voice.pitch_salience(harmonic + 0.01, frequencies=frequencies).min() > 2 * (
         voice.pitch_salience(noise, frequencies=frequencies).max()
     )
+
+
+def _low_voice(*, sr: int, duration: float, seed: int = 3) -> np.ndarray:
+    """A low, voice-like line: notes of 0.25-0.5 s at 115-135 Hz with ten harmonics."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(duration * sr))
+    start = 0
+    while start < len(out):
+        length = int(rng.uniform(0.25, 0.5) * sr)
+        t = np.arange(length) / sr
+        f0 = rng.uniform(115.0, 135.0)
+        note = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 11))
+        note *= np.minimum(1.0, np.minimum(t / 0.02, (length / sr - t) / 0.02))
+        end = min(len(out), start + length)
+        out[start:end] = note[: end - start]
+        start = end
+    return (0.5 * out / np.abs(out).max())[None].astype(np.float32)
+
+
+def _band(x: np.ndarray, lo: float, hi: float, sr: int) -> np.ndarray:
+    X = np.fft.rfft(x, axis=-1)
+    f = np.fft.rfftfreq(x.shape[-1], 1 / sr)
+    X[..., (f < lo) | (f > hi)] = 0
+    return np.fft.irfft(X, n=x.shape[-1], axis=-1)
+
+
+def test_a_low_voice_keeps_its_fundamental_under_the_high_pass(monkeypatch):
+    # A 115-135 Hz voice over a loop: the fixed 150-Hz high-pass gives its fundamental to the
+    # background (about -65 dB of it left); following the voice's pitch keeps it audible.
+    background = synth.loop(period=1.5, sr=SR, duration=30.0)
+    mixture, lead = synth.mix(background, _low_voice(sr=SR, duration=30.0), ratio_db=0.0)
+    fundamental = _band(lead, 110.0, 140.0, SR)
+
+    def kept():
+        foreground = separate(mixture, sr=SR).foreground
+        return synth.energy_db(_band(foreground, 110.0, 140.0, SR), fundamental)
+
+    following = kept()
+    monkeypatch.setattr(
+        voice,
+        "voice_cutoff",
+        lambda salience, *_, high_pass, **__: np.full(len(salience), high_pass),
+    )
+    assert following > kept() + 20  # dB
+    assert following > -30
+
+
+def test_the_high_pass_drops_under_a_voiced_frame_only():
+    rate = 100.0  # frames per second
+    salience = np.r_[np.full(300, 0.1), np.full(200, 0.5), np.full(300, 0.1)]
+    spacing = np.r_[np.full(300, 400.0), np.full(200, 120.0), np.full(300, 400.0)]
+    gain = np.ones(800)
+    cutoff = voice.voice_cutoff(salience, spacing, gain, high_pass=150.0, frames_per_second=rate)
+    assert cutoff[350:450] == pytest.approx(0.8 * 120.0)  # under the voice: below its 120 Hz
+    assert cutoff[:250].min() == 150.0 and cutoff[550:].min() == 150.0  # elsewhere: as set
+    closed = voice.voice_cutoff(
+        salience, spacing, 0 * gain, high_pass=150.0, frames_per_second=rate
+    )
+    assert closed.min() == 150.0  # where the gate is closed there is no voice to keep
+    deep = voice.voice_cutoff(salience, spacing / 4, gain, high_pass=150.0, frames_per_second=rate)
+    assert deep.min() == voice.FOLLOW_FLOOR  # never below the floor
