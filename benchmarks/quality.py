@@ -203,6 +203,22 @@ def score(truth, estimates, *, scorer: str):
     return scoring.score(truth, estimates, scorer=scorer)
 
 
+def a_cappella_snr(folder: Path, voice: np.ndarray, estimate: np.ndarray, *, sr: int):
+    """Signal-to-error ratio (dB) of the foreground over an item's a cappella passages (its
+    ``meta.json`` sections of kind "acappella"): near 0 or below when the voice, alone there,
+    went to the background. None when the item has none."""
+    meta = folder / "meta.json"
+    sections = json.loads(meta.read_text()).get("sections", []) if meta.is_file() else []
+    spans = [(round(x["start"] * sr), round(x["end"] * sr)) for x in sections]
+    spans = [span for x, span in zip(sections, spans, strict=True) if x["kind"] == "acappella"]
+    if not spans:
+        return None
+    index = np.concatenate([np.arange(a, min(b, voice.shape[-1])) for a, b in spans])
+    v = voice[:, index].astype(np.float64)
+    error = v - estimate[:, index]
+    return float(10 * np.log10(np.sum(v**2) / max(np.sum(error**2), 1e-20)))
+
+
 def score_item(job: tuple[str, str, Path, tuple[str, ...], str, float]) -> dict:
     """Scores of the given methods on one item: method -> {scores, periods, seconds}.
 
@@ -228,6 +244,8 @@ def score_item(job: tuple[str, str, Path, tuple[str, ...], str, float]) -> dict:
             out[name] = {"scores": None, "error": f"{type(exc).__name__}: {exc}"}
             continue
         out[name] = {"scores": scores, "periods": periods, "seconds": seconds}
+        if set_name == "synthetic":
+            out[name]["a_cappella"] = a_cappella_snr(folder, truth["foreground"], fg, sr=sr)
         del bg, fg
     out["_seconds"] = mixture.shape[-1] / sr
     return out
@@ -314,6 +332,11 @@ def set_markdown(name: str, per_item: dict[str, dict], methods, scorer: str, pee
         )
     if quoted:
         notes.append(f"Quoted rows: {QUOTED_SOURCE}.")
+    if name == "synthetic":
+        notes.append(
+            "fg SNR a cappella: the foreground's signal-to-error ratio over the songs' a cappella "
+            "passages (the voice alone; 0 dB or below if it went to the background)."
+        )
     if notes:
         lines += ["", " ".join(notes)]
     for method in methods:
@@ -322,6 +345,10 @@ def set_markdown(name: str, per_item: dict[str, dict], methods, scorer: str, pee
         lines += ["", f"### Per item: {method}", ""]
         header = "| item | period (s) | bg SDR | bg SI-SDR | fg SDR | fg SI-SDR | separation (s) |"
         rule = "|---|---|---|---|---|---|---|"
+        passages = any(r[method].get("a_cappella") is not None for r in per_item.values())
+        if passages:
+            header += " fg SNR a cappella |"
+            rule += "---|"
         for peer in peers:
             header += f" bg SDR vs {peer} | fg SDR vs {peer} |"
             rule += "---|---|"
@@ -336,6 +363,8 @@ def set_markdown(name: str, per_item: dict[str, dict], methods, scorer: str, pee
                 f"| {item} | {fmt_periods(r['periods'])} | {fmt(b['sdr'])} | {fmt(b['si_sdr'])} "
                 f"| {fmt(f['sdr'])} | {fmt(f['si_sdr'])} | {r['seconds']:.1f} |"
             )
+            if passages:
+                row += f" {fmt(r.get('a_cappella'))} |"
             for peer in peers:
                 theirs = peers[peer]["tracks"].get(item)
                 if theirs is None:
