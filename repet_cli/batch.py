@@ -42,7 +42,29 @@ from .segments import DEFAULT_SEGMENT, describe, segment_warnings
 
 STEMS = ("background", "foreground")
 DEFAULT_FILENAME = "{track}/{stem}.{ext}"
-FILENAME_FIELDS = ("track", "parent", "stem", "ext")
+FILENAME_FIELDS = ("track", "trackext", "parent", "stem", "ext")
+
+#: Extensions a folder given as input is searched for (audio, and video whose audio track is
+#: separated), lower case without the dot.
+PCM_EXTENSIONS = ("wav", "wave", "aif", "aiff", "aifc", "w64", "rf64", "caf", "au", "snd")
+LOSSLESS_EXTENSIONS = ("flac", "alac", "ape", "wv")
+LOSSY_EXTENSIONS = ("mp3", "ogg", "oga", "opus", "m4a", "m4b", "aac", "wma", "ac3", "mp2", "amr")
+VIDEO_EXTENSIONS = ("mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "mpg", "mpeg", "ts", "3gp")
+MEDIA_EXTENSIONS = PCM_EXTENSIONS + LOSSLESS_EXTENSIONS + LOSSY_EXTENSIONS + VIDEO_EXTENSIONS
+
+
+def default_format(source: str | os.PathLike) -> str:
+    """The output format of an input when none is asked for, from its extension alone.
+
+    WAV for uncompressed inputs (WAV, AIFF, ...: the outputs keep their sample format); FLAC
+    for everything else: FLAC inputs, and lossy or video inputs (MP3, M4A, MP4, ...), whose
+    stems would otherwise be 32-bit float WAV files many times the input's size. FLAC is
+    lossless, so the stems lose nothing more than the input had lost already.
+    """
+    ext = Path(source).suffix.lower().lstrip(".")
+    return "wav" if ext in PCM_EXTENSIONS or not ext else "flac"
+
+
 FIGURE = "repet.png"
 STATUSES = ("ok", "skipped", "failed")
 
@@ -52,21 +74,23 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class Job:
-    """One input, the files it will produce, and what its header said (None: unreadable)."""
+    """One input, the files it will produce (None: that stem is not written), and what its
+    header said (None: not read yet, or unreadable)."""
 
     source: Path
-    background: Path
-    foreground: Path
+    background: Path | None
+    foreground: Path | None
     info: AudioInfo | None = None
 
     @property
-    def targets(self) -> tuple[Path, Path]:
-        return self.background, self.foreground
+    def targets(self) -> tuple[Path, ...]:
+        """The files written, background first."""
+        return tuple(p for p in (self.background, self.foreground) if p is not None)
 
     @property
     def figure(self) -> Path:
-        """Where the input's figure goes: ``repet.png`` beside its background stem."""
-        return self.background.parent / FIGURE
+        """Where the input's figure goes: ``repet.png`` beside its (first) stem."""
+        return self.targets[0].parent / FIGURE
 
     @property
     def duration(self) -> float:
@@ -104,26 +128,70 @@ def check_template(template: str) -> None:
         raise ParameterError(f"`filename` {template!r} must be relative to `out`")
 
 
+def find_inputs(
+    inputs: Iterable[str | os.PathLike], *, extensions: Iterable[str] | None = None
+) -> list[tuple[Path, Path]]:
+    """The files to separate: ``(file, folder inside out)`` for each.
+
+    A file stands for itself (folder ``.``); a folder stands for the files under it, at any
+    depth, whose extension is one of ``extensions`` (default :data:`MEDIA_EXTENSIONS`), in
+    sorted order, each with its folder relative to the one given, so the outputs keep the
+    input's layout. Nothing is opened.
+
+    Raises
+    ------
+    ParameterError
+        A folder holding no such file.
+    """
+    wanted = {e.lower().lstrip(".") for e in (extensions or MEDIA_EXTENSIONS)}
+    found = []
+    for item in inputs:
+        path = Path(item)
+        if not path.is_dir():
+            found.append((path, Path(".")))
+            continue
+        files = []
+        for folder, dirs, names in os.walk(path):
+            dirs.sort()
+            for name in sorted(names):
+                if os.path.splitext(name)[1].lower().lstrip(".") in wanted:
+                    here = Path(folder) / name
+                    files.append((here, here.parent.relative_to(path)))
+        if not files:
+            kinds = ", ".join(sorted(wanted))
+            raise ParameterError(
+                f"{path}: a folder with no audio or video file in it (looked for {kinds}, "
+                "at any depth); choose the extensions with `ext`"
+            )
+        found += files
+    return found
+
+
 def plan(
-    inputs: Iterable[str | os.PathLike],
+    inputs: Iterable[str | os.PathLike | tuple[str | os.PathLike, str | os.PathLike]],
     out: str | os.PathLike,
     *,
     template: str = DEFAULT_FILENAME,
     format: str | None = None,
+    stems: Iterable[str] = STEMS,
 ) -> list[Job]:
-    """One job per input, before any work.
+    """One job per input, before any work; no input is opened (that is each job's first step).
 
     Parameters
     ----------
-    inputs : paths
-        The audio files, in order.
+    inputs : paths, or (path, folder) pairs
+        The audio or video files, in order; a pair's folder (from :func:`find_inputs`) is put
+        between ``out`` and the ``template``.
     out : path
         The folder the outputs go into.
     template : str
         Output paths inside ``out`` from ``{track}`` (the input's name without extension),
-        ``{parent}`` (its folder's name), ``{stem}`` (background or foreground) and ``{ext}``.
+        ``{trackext}`` (its extension, without the dot), ``{parent}`` (its folder's name),
+        ``{stem}`` (background or foreground) and ``{ext}`` (the output's extension).
     format : str, optional
-        Output format (``wav``, ``flac``); by default FLAC for FLAC inputs, else WAV.
+        Output format; by default :func:`default_format` of each input.
+    stems : names
+        The stems written: "background", "foreground" or both.
 
     Raises
     ------
@@ -132,28 +200,40 @@ def plan(
         an output that is an input.
     """
     check_template(template)
+    stems = tuple(stems)
+    if not stems or set(stems) - set(STEMS):
+        raise ParameterError(f"`stems` must name background, foreground or both, got {stems}")
     out = Path(out)
-    sources = [Path(s) for s in inputs]
+    pairs = [item if isinstance(item, tuple) else (item, ".") for item in inputs]
+    sources = [Path(s) for s, _ in pairs]
     owners: dict[str, Path] = {}
     jobs = []
-    for source in sources:
-        info = probe(source)
-        ext = format or ("flac" if info is not None and info.format == "FLAC" else "wav")
-        fields = {"track": source.stem, "parent": Path(os.path.abspath(source)).parent.name}
-        paths = [out / template.format(stem=stem, ext=ext, **fields) for stem in STEMS]
-        for path in paths:
+    for source, (_, folder) in zip(sources, pairs, strict=True):
+        ext = format or default_format(source)
+        absolute = os.path.abspath(source)
+        fields = {
+            "track": source.stem,
+            "trackext": source.suffix.lstrip("."),
+            "parent": os.path.basename(os.path.dirname(absolute)),
+        }
+        paths = {
+            stem: out / folder / template.format(stem=stem, ext=ext, **fields) for stem in stems
+        }
+        for path in paths.values():
             key = os.path.normcase(os.path.abspath(path)).casefold()
             first = owners.setdefault(key, source)
             if first is source:
                 continue
-            if os.path.abspath(first) == os.path.abspath(source):
+            if os.path.abspath(first) == absolute:
                 raise ParameterError(f"{source} is given twice")
+            better = _resolving(template, first, source)
+            hint = f"tell them apart with `filename` '{better}' or " if better else ""
             raise ParameterError(
-                f"{first} and {source} would both write {path}; tell them apart with "
-                "`filename` (e.g. `filename` '{parent}/{track}/{stem}.{ext}') or separate "
-                "them into different `out` folders"
+                f"{first} and {source} would both write {path}; {hint}separate them into "
+                "different `out` folders (or give their common folder as the input, which "
+                "keeps its layout)"
             )
-        jobs.append(Job(source, *paths, info=info))
+        jobs.append(Job(source, paths.get("background"), paths.get("foreground")))
     real_sources = {os.path.realpath(s) for s in sources}
     for job in jobs:
         for target in job.targets:
@@ -163,6 +243,20 @@ def plan(
                     "or `filename`"
                 )
     return jobs
+
+
+def _resolving(template: str, first: Path, second: Path) -> str | None:
+    """A ``filename`` template that tells ``first`` and ``second`` apart, built on ``template``:
+    by extension where theirs differ (song.wav, song.mp3), else by folder name; None if
+    neither tells them apart."""
+    if first.suffix.lower() != second.suffix.lower() and "{trackext}" not in template:
+        if "{track}" in template:
+            return template.replace("{track}", "{track}.{trackext}", 1)
+        return "{trackext}/" + template
+    parents = [os.path.basename(os.path.dirname(os.path.abspath(p))) for p in (first, second)]
+    if "{parent}" not in template and parents[0] != parents[1]:
+        return "{parent}/" + template
+    return None
 
 
 def check_figures(jobs: list[Job]) -> None:
@@ -198,6 +292,8 @@ class Settings:
         Threads for each job (default: one per core).
     format, subtype : str, optional
         Output format and sample format (see :func:`~repet_cli.io.output_format`).
+    bitrate : int, optional
+        Bits per second of a lossy output format (MP3, Opus, M4A).
     plot : bool
         Also draw each input's figure (needs matplotlib).
     references : path, optional
@@ -211,6 +307,7 @@ class Settings:
     threads: int | None = None
     format: str | None = None
     subtype: str | None = None
+    bitrate: int | None = None
     plot: bool = False
     references: Path | None = None
 
@@ -323,7 +420,8 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
                 draw_file(
                     job.figure,
                     job.source,
-                    *job.targets,
+                    job.background,
+                    job.foreground,
                     params=settings.params,
                     period=first.period,
                     segment=settings.segment,
@@ -332,6 +430,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
             )
         except Exception as exc:  # the stems are written; the figure is extra
             warnings += (f"{job.source}: no figure ({type(exc).__name__}: {exc})",)
+    base["duration"] = info.duration
     return Outcome(
         status="ok",
         figure=figure,
@@ -372,11 +471,13 @@ def separate_job(job: Job, *, settings: Settings, progress=None):
             make_folders(job.targets, created)
         return separate_file(
             job.source,
-            *job.targets,
+            job.background,
+            job.foreground,
             params=settings.params,
             segment=settings.segment,
             format=settings.format,
             subtype=settings.subtype,
+            bitrate=settings.bitrate,
             overwrite=settings.overwrite,
             threads=settings.threads,
             progress=progress,
@@ -439,17 +540,18 @@ class InProcess:
     def outcomes(self, task, jobs: list[Job], progress: Progress | None) -> Iterator[Outcome]:
         for job in jobs:
             counted = 0
+            info = job.info or (probe(job.source) if progress is not None else None)
 
-            def advance(samples_done: int, job=job) -> None:
+            def advance(samples_done: int, sr=info.samplerate if info else 0) -> None:
                 nonlocal counted
-                seconds = round(samples_done / job.info.samplerate)
+                seconds = round(samples_done / sr)
                 if progress is not None and seconds > counted:
                     progress(seconds - counted)
                 counted = max(counted, seconds)
 
-            outcome = task(job, progress=advance if job.info is not None else None)
-            if progress is not None and round(job.duration) > counted:
-                progress(round(job.duration) - counted)
+            outcome = task(job, progress=advance if info is not None else None)
+            if progress is not None and round(outcome.duration) > counted:
+                progress(round(outcome.duration) - counted)
             yield outcome
 
 
@@ -473,10 +575,10 @@ class ProcessPool:
         )
         try:
             futures = [pool.submit(_in_worker, task, job) for job in jobs]
-            for job, future in zip(jobs, futures, strict=True):
+            for future in futures:
                 outcome = future.result()
-                if progress is not None and round(job.duration) > 0:
-                    progress(round(job.duration))
+                if progress is not None and round(outcome.duration) > 0:
+                    progress(round(outcome.duration))
                 yield outcome
         except BaseException:
             with signals.deferred():

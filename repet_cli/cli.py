@@ -270,9 +270,13 @@ def _options_text(params: RepetParams) -> str:
 
 
 def _check_subtype(subtype: str, out_format: str | None) -> None:
-    from .io import OUTPUT_SUBTYPES
+    from .io import LOSSY_FORMATS, OUTPUT_SUBTYPES
 
-    formats = [out_format] if out_format else list(OUTPUT_SUBTYPES)
+    if out_format in LOSSY_FORMATS or out_format == "ogg":
+        raise click.UsageError(
+            f"--subtype is for wav and flac; {out_format} has its codec (set --bitrate)"
+        )
+    formats = [out_format] if out_format else ["wav", "flac"]
     if not any(subtype.upper() in OUTPUT_SUBTYPES[f] for f in formats):
         known = sorted({s for f in formats for s in OUTPUT_SUBTYPES[f]})
         raise click.UsageError(

@@ -10,6 +10,8 @@ import contextlib
 import os
 import re
 import secrets
+import stat
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +19,21 @@ from pathlib import Path
 import numpy as np
 
 from . import signals
-from .errors import AudioReadError, AudioWriteError, OutputExistsError, ParameterError
+from .errors import (
+    AudioReadError,
+    AudioWriteError,
+    OutputExistsError,
+    ParameterError,
+    RepetError,
+)
 from .parallel import ordered_map
 
 #: WAV subtypes kept as they are for the outputs; anything else (a lossy or compressed input
 #: such as MP3, Vorbis or ADPCM) is written as 32-bit float WAV so nothing is lost.
 WAV_KEEP_SUBTYPES = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 FALLBACK_SUBTYPE = "FLOAT"
+#: The input name that stands for standard input.
+STDIN = "-"
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,22 @@ class WriteResult:
     clipped: int  # samples beyond full scale, clipped by a PCM output
 
 
-#: Output formats and the subtypes each can hold (FLAC: integer PCM only).
-OUTPUT_SUBTYPES = {"wav": WAV_KEEP_SUBTYPES, "flac": ("PCM_S8", "PCM_16", "PCM_24")}
+#: Output formats and the subtypes each can hold (FLAC: integer PCM only; the lossy formats:
+#: their codec). WAV, FLAC and Ogg Vorbis are written by libsndfile, the others by
+#: :mod:`repet_cli.media` (PyAV).
+OUTPUT_SUBTYPES = {
+    "wav": WAV_KEEP_SUBTYPES,
+    "flac": ("PCM_S8", "PCM_16", "PCM_24"),
+    "ogg": ("VORBIS",),
+    "mp3": ("MP3",),
+    "opus": ("OPUS",),
+    "m4a": ("AAC",),
+}
+WRITABLE_FORMATS = tuple(OUTPUT_SUBTYPES)
+#: The formats whose size is set by a bit rate (the others are lossless, or Vorbis: quality).
+LOSSY_FORMATS = ("mp3", "opus", "m4a")
+#: libsndfile's name of each format it writes.
+_SOUNDFILE_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
 
 
 def output_subtype(info: AudioInfo) -> str:
@@ -76,7 +100,9 @@ def output_format(
     """
     chosen = format.lower() if format else ("flac" if info.format == "FLAC" else "wav")
     if chosen not in OUTPUT_SUBTYPES:
-        raise ParameterError(f"`format` must be 'wav' or 'flac', got {format!r}")
+        raise ParameterError(
+            f"`format` must be one of {', '.join(WRITABLE_FORMATS)}, got {format!r}"
+        )
     allowed = OUTPUT_SUBTYPES[chosen]
     if subtype is not None:
         if subtype.upper() not in allowed:
@@ -87,7 +113,7 @@ def output_format(
         return chosen, subtype.upper()
     if info.subtype in allowed:
         return chosen, info.subtype
-    return chosen, FALLBACK_SUBTYPE if chosen == "wav" else "PCM_24"
+    return chosen, {"wav": FALLBACK_SUBTYPE, "flac": "PCM_24"}.get(chosen, allowed[0])
 
 
 def probe(path: str | os.PathLike) -> AudioInfo | None:
@@ -152,26 +178,44 @@ class AudioReader:
         Missing, a folder, unreadable, not audio, corrupt or truncated, no samples.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, stream: int | None = None):
+        self.path = Path(path)
+        self._temps: list[Path] = []
+        self._file = None
+        try:
+            self._open(stream)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, stream: int | None) -> None:
         import soundfile as sf
 
-        p = Path(path)
-        self.path = p
-        if not p.exists():
-            raise AudioReadError("no such file", path=p)
-        if p.is_dir():
-            raise AudioReadError("is a folder, not an audio file", path=p)
-        if not os.access(p, os.R_OK):
-            raise AudioReadError("permission denied: the file is not readable", path=p)
-        if p.stat().st_size == 0:
-            raise AudioReadError("the file is empty (0 bytes): not an audio file", path=p)
+        p = self.path
+        if os.fspath(p) == STDIN:
+            source = self._spool(sys.stdin.buffer)
+        else:
+            if not p.exists():
+                raise AudioReadError("no such file", path=p)
+            if p.is_dir():
+                raise AudioReadError("is a folder, not an audio file", path=p)
+            if not os.access(p, os.R_OK):
+                raise AudioReadError("permission denied: the file is not readable", path=p)
+            if not stat.S_ISREG(p.stat().st_mode):  # a pipe, process substitution, device
+                with open(p, "rb") as f:
+                    source = self._spool(f)
+            elif p.stat().st_size == 0:
+                raise AudioReadError("the file is empty (0 bytes): not an audio file", path=p)
+            else:
+                source = p
+        info = None
         try:
-            self._file = sf.SoundFile(p)
+            if stream:  # libsndfile's formats hold one stream
+                raise AudioReadError(f"has no audio stream {stream}: it holds one (0)", path=p)
+            self._file = sf.SoundFile(source)
         except sf.LibsndfileError as exc:
             reason = exc.error_string.rstrip(".") if exc.error_string else str(exc)
-            raise AudioReadError(
-                f"not a readable audio file ({reason}); convert it to WAV or FLAC", path=p
-            ) from None
+            info = self._decode(source, stream=stream, reason=reason)
         except (RuntimeError, OSError, ValueError) as exc:
             raise AudioReadError(f"cannot read audio ({exc})", path=p) from None
         f = self._file
@@ -179,10 +223,10 @@ class AudioReader:
             samplerate=int(f.samplerate),
             channels=int(f.channels),
             frames=int(f.frames),
-            format=str(f.format),
-            subtype=str(f.subtype),
+            format=str(f.format) if info is None else info.format,
+            subtype=str(f.subtype) if info is None else info.subtype,
         )
-        truncated = _truncated_data_chunk(f.extra_info)
+        truncated = None if info is not None else _truncated_data_chunk(f.extra_info)
         if truncated:
             self.close()
             declared, present = truncated
@@ -230,8 +274,62 @@ class AudioReader:
             )
         return np.ascontiguousarray(data.T)
 
+    def _temporary(self, suffix: str) -> Path:
+        """A new temporary file in the system's temporary folder, removed by :meth:`close`."""
+        import tempfile
+
+        with signals.deferred():  # on the list before an interruption can strike
+            fd, name = tempfile.mkstemp(prefix="repet-", suffix=suffix)
+            os.close(fd)
+            self._temps.append(Path(name))
+        return self._temps[-1]
+
+    def _spool(self, stream) -> Path:
+        """Copy a stream that cannot seek (standard input, a pipe) into a temporary file."""
+        import shutil
+
+        tmp = self._temporary(".input")
+        try:
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(stream, out, 1 << 20)
+        except OSError as exc:
+            raise AudioReadError(
+                f"cannot read ({exc.strerror or exc}) or store its audio in {tmp.parent}",
+                path=self.path,
+            ) from None
+        if tmp.stat().st_size == 0:
+            raise AudioReadError("nothing came in (0 bytes): not an audio file", path=self.path)
+        return tmp
+
+    def _decode(self, source: Path, *, stream: int | None, reason: str) -> AudioInfo:
+        """Decode what libsndfile cannot read (M4A, video, ...) into a temporary float WAV
+        through :mod:`repet_cli.media`, and open that; what the input was."""
+        import soundfile as sf
+
+        from . import media
+
+        if media.probe(source) is None:
+            raise AudioReadError(
+                f"not a readable audio file ({reason}; nor as audio or video by ffmpeg)",
+                path=self.path,
+            )
+        tmp = self._temporary(".wav")
+        try:
+            info = media.decode_to_wav(source, tmp, stream=stream)
+        except RepetError as exc:
+            exc.path = os.fspath(self.path)
+            raise
+        self._file = sf.SoundFile(tmp)
+        return info
+
     def close(self) -> None:
-        self._file.close()
+        with signals.deferred():
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            for tmp in self._temps:
+                tmp.unlink(missing_ok=True)
+            self._temps = []
 
     def __enter__(self) -> AudioReader:
         return self
@@ -351,7 +449,11 @@ class AudioWriter:
         Replace existing files. Without it an existing file raises
         :class:`~repet_cli.errors.OutputExistsError`, before and again just before renaming.
     format : str
-        ``"wav"`` or ``"flac"``.
+        One of :data:`WRITABLE_FORMATS`: ``"wav"``, ``"flac"``, ``"ogg"`` (Vorbis) through
+        libsndfile; ``"mp3"``, ``"opus"``, ``"m4a"`` (AAC) through :mod:`repet_cli.media`.
+    bitrate : int, optional
+        Bits per second of the lossy formats (:data:`LOSSY_FORMATS`); their encoder's default
+        when None.
     """
 
     def __init__(
@@ -363,10 +465,13 @@ class AudioWriter:
         subtype: str = FALLBACK_SUBTYPE,
         overwrite: bool = False,
         format: str = "wav",
+        bitrate: int | None = None,
     ):
         self.paths = [Path(p) for p in paths]
         self.sr, self.channels, self.subtype, self.overwrite = sr, channels, subtype, overwrite
-        self.format = format.upper()
+        self.format, self.bitrate = format.lower(), bitrate
+        if self.format not in OUTPUT_SUBTYPES:
+            raise ParameterError(f"`format` must be one of {', '.join(WRITABLE_FORMATS)}")
         self.clipped = [0] * len(self.paths)
         self._temps: list[Path] = []
         self._handles: list = []
@@ -380,11 +485,23 @@ class AudioWriter:
                     tmp, fd = _open_temp(p)
                     self._temps.append(tmp)
                     self._handles.append(fd)
-                self._files.append(
-                    _open_sound_file(
-                        fd, sr=sr, channels=channels, subtype=subtype, format=self.format
-                    )
-                )
+                self._files.append(self._open(tmp, fd))
+
+    def _open(self, tmp: Path, fd: int):
+        """The writer of one temporary file: libsndfile's on ``fd``, or a media encoder."""
+        if self.format in _SOUNDFILE_FORMATS:
+            return _open_sound_file(
+                fd,
+                sr=self.sr,
+                channels=self.channels,
+                subtype=self.subtype,
+                format=_SOUNDFILE_FORMATS[self.format],
+            )
+        from .media import MediaWriter
+
+        return MediaWriter(
+            tmp, format=self.format, sr=self.sr, channels=self.channels, bitrate=self.bitrate
+        )
 
     def write(self, *blocks: np.ndarray) -> None:
         """Append one block ``y[channels, samples]`` to each file, in the order of ``paths``.
@@ -398,8 +515,11 @@ class AudioWriter:
             try:
                 frames = np.asarray(blocks[i])
                 frames = frames[np.newaxis, :] if frames.ndim == 1 else frames
+                if self.format not in _SOUNDFILE_FORMATS:
+                    self._files[i].write(frames.astype(np.float32, copy=False))
+                    return None
                 self.clipped[i] += _write_blocks(
-                    self._files[i], frames, subtype=self.subtype, fast_pcm16=self.format == "WAV"
+                    self._files[i], frames, subtype=self.subtype, fast_pcm16=self.format == "wav"
                 )
             except Exception as exc:  # raised below, about its own file
                 return exc
@@ -446,7 +566,7 @@ class AudioWriter:
         with signals.deferred():
             for f in self._files:
                 try:
-                    f.close()
+                    getattr(f, "abort", f.close)()  # an encoder is not flushed, just closed
                 except Exception:  # closing a half-written file may fail too; it goes anyway
                     pass
             self._files = []

@@ -203,6 +203,7 @@ def separate_file(
     segment: float = DEFAULT_SEGMENT,
     format: str | None = None,
     subtype: str | None = None,
+    bitrate: int | None = None,
     overwrite: bool = False,
     threads: int | None = None,
     progress: Callable[[int], None] | None = None,
@@ -212,13 +213,16 @@ def separate_file(
     Parameters
     ----------
     source, background, foreground : str or os.PathLike
-        The input and the two outputs (their folders must exist).
+        The input and the two outputs (their folders must exist); one of the outputs may be
+        None, and that stem is not written.
     params, segment, threads, progress
         As for :func:`separate_segments`.
     format, subtype : str, optional
-        Output format and subtype. The format defaults to the outputs' extension (``.wav``,
-        ``.flac``), else :func:`~repet_cli.io.output_format` decides, as it does the subtype
-        (by default the input's where the format holds it).
+        Output format and subtype. The format defaults to the outputs' extension (one of
+        :data:`~repet_cli.io.WRITABLE_FORMATS`), else :func:`~repet_cli.io.output_format`
+        decides, as it does the subtype (by default the input's where the format holds it).
+    bitrate : int, optional
+        Bits per second of a lossy output format (MP3, Opus, M4A).
     overwrite : bool
         Replace existing outputs; without it they raise
         :class:`~repet_cli.errors.OutputExistsError`.
@@ -236,12 +240,15 @@ def separate_file(
     RepetError
         Any problem with the input, the options or the outputs, naming the file.
     """
-    from .io import AudioReader, AudioWriter, output_format
+    from .io import WRITABLE_FORMATS, AudioReader, AudioWriter, output_format
 
+    targets = [p for p in (background, foreground) if p is not None]
+    if not targets:
+        raise ParameterError("no output: give `background`, `foreground` or both")
     with AudioReader(source) as reader:
         info = reader.info
-        suffix = os.path.splitext(os.fspath(background))[1].lower().lstrip(".")
-        if format is None and suffix in ("wav", "flac"):
+        suffix = os.path.splitext(os.fspath(targets[0]))[1].lower().lstrip(".")
+        if format is None and suffix in WRITABLE_FORMATS:
             format = suffix
         try:
             out_format, out_subtype = output_format(info, format=format, subtype=subtype)
@@ -249,16 +256,23 @@ def separate_file(
             try:  # not a with-statement: see AudioWriter on interruptions
                 with signals.deferred():
                     writer = AudioWriter(
-                        [background, foreground],
+                        targets,
                         sr=info.samplerate,
                         channels=info.channels,
                         subtype=out_subtype,
                         overwrite=overwrite,
                         format=out_format,
+                        bitrate=bitrate,
                     )
+                if background is None:
+                    write = lambda _, fg: writer.write(fg)  # noqa: E731
+                elif foreground is None:
+                    write = lambda bg, _: writer.write(bg)  # noqa: E731
+                else:
+                    write = writer.write
                 reports = separate_segments(
                     reader.read,
-                    writer.write,
+                    write,
                     n_samples=info.frames,
                     sr=info.samplerate,
                     params=params,

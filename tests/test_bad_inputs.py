@@ -48,11 +48,11 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64))
 CASES = {
     "missing": (lambda p: None, "no such file"),
     "folder": (lambda p: p.mkdir(), "is a folder, not an audio file"),
-    "text": (lambda p: p.write_text("not audio\n" * 50), "not a readable audio file"),
-    "image": (lambda p: p.write_bytes(PNG), "not a readable audio file"),
+    "text": (lambda p: p.write_text("not audio\n" * 50), "not a readable audio"),
+    "image": (lambda p: p.write_bytes(PNG), "holds no audio stream"),
     "random-bytes": (
         lambda p: p.write_bytes(np.random.default_rng(1).bytes(4096)),
-        "not a readable audio file",
+        "not a readable audio",
     ),
     "empty-file": (lambda p: p.write_bytes(b""), "the file is empty (0 bytes)"),
     "zero-frames": (
@@ -60,7 +60,7 @@ CASES = {
         "holds no audio samples (0 frames)",
     ),
     "truncated-wav": (truncated_wav, "the file is truncated"),
-    "corrupt-flac": (corrupt_flac, "not a readable audio file"),
+    "corrupt-flac": (corrupt_flac, "not a readable audio"),
     "too-short": (
         lambda p: song(p, seconds=2.0),
         "the input is 2.00 s long, too short to detect a repeating period of 0.8 s or more "

@@ -176,9 +176,10 @@ FORMATS = [
     ("FLAC", "PCM_16", "flac", "flac", "PCM_16"),
     ("AIFF", "PCM_16", "aiff", "wav", "PCM_16"),
     ("W64", "FLOAT", "w64", "wav", "FLOAT"),
-    ("OGG", "VORBIS", "ogg", "wav", "FLOAT"),
-    ("OGG", "OPUS", "opus", "wav", "FLOAT"),
-    ("MP3", "MPEG_LAYER_III", "mp3", "wav", "FLOAT"),
+    # Lossy inputs get lossless FLAC stems (not float WAV many times the input's size).
+    ("OGG", "VORBIS", "ogg", "flac", "PCM_24"),
+    ("OGG", "OPUS", "opus", "flac", "PCM_24"),
+    ("MP3", "MPEG_LAYER_III", "mp3", "flac", "PCM_24"),
 ]
 
 
