@@ -35,7 +35,7 @@ from pathlib import Path
 
 from . import signals
 from .errors import AudioWriteError, EvaluationError, OutputExistsError, ParameterError, RepetError
-from .io import AudioInfo, probe
+from .io import STDIN, AudioInfo, probe
 from .parallel import cpu_threads
 from .params import RepetParams
 from .segments import DEFAULT_SEGMENT, describe, segment_warnings
@@ -138,10 +138,7 @@ def find_inputs(
     sorted order, each with its folder relative to the one given, so the outputs keep the
     input's layout. Nothing is opened.
 
-    Raises
-    ------
-    ParameterError
-        A folder holding no such file.
+    A folder holding no such file stands for itself, and its job fails, saying so.
     """
     wanted = {e.lower().lstrip(".") for e in (extensions or MEDIA_EXTENSIONS)}
     found = []
@@ -157,13 +154,7 @@ def find_inputs(
                 if os.path.splitext(name)[1].lower().lstrip(".") in wanted:
                     here = Path(folder) / name
                     files.append((here, here.parent.relative_to(path)))
-        if not files:
-            kinds = ", ".join(sorted(wanted))
-            raise ParameterError(
-                f"{path}: a folder with no audio or video file in it (looked for {kinds}, "
-                "at any depth); choose the extensions with `ext`"
-            )
-        found += files
+        found += files or [(path, Path("."))]  # its job says what is wrong with it
     return found
 
 
@@ -212,7 +203,7 @@ def plan(
         ext = format or default_format(source)
         absolute = os.path.abspath(source)
         fields = {
-            "track": source.stem,
+            "track": "stdin" if os.fspath(source) == STDIN else source.stem,
             "trackext": source.suffix.lstrip("."),
             "parent": os.path.basename(os.path.dirname(absolute)),
         }
@@ -243,6 +234,12 @@ def plan(
                     "or `filename`"
                 )
     return jobs
+
+
+def with_headers(jobs: list[Job], *, stream: int | None = None) -> list[Job]:
+    """The same jobs with what each input's header says (:func:`~repet_cli.io.probe`), for a
+    progress bar in seconds of audio; opens every input, so large batches go without."""
+    return [dataclasses.replace(job, info=probe(job.source, stream=stream)) for job in jobs]
 
 
 def _resolving(template: str, first: Path, second: Path) -> str | None:
@@ -294,6 +291,12 @@ class Settings:
         Output format and sample format (see :func:`~repet_cli.io.output_format`).
     bitrate : int, optional
         Bits per second of a lossy output format (MP3, Opus, M4A).
+    stream : int, optional
+        The audio stream of each input to separate (0: the first, the default).
+    video : str, optional
+        "background" or "foreground": for a video input, also write a copy of the video with
+        that stem as its audio (the picture copied, not re-encoded), beside the stems as
+        ``<stem>.<the video's extension>``.
     plot : bool
         Also draw each input's figure (needs matplotlib).
     references : path, optional
@@ -308,6 +311,8 @@ class Settings:
     format: str | None = None
     subtype: str | None = None
     bitrate: int | None = None
+    stream: int | None = None
+    video: str | None = None
     plot: bool = False
     references: Path | None = None
 
@@ -404,6 +409,11 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
         for w in written
         if w.clipped
     )
+    if settings.video is not None:
+        try:
+            outputs += (str(write_video(job, settings=settings)),)
+        except RepetError as exc:
+            warnings += (f"{job.source}: no video written: {exc}",)
     scores = None
     if settings.references is not None:
         try:
@@ -478,6 +488,7 @@ def separate_job(job: Job, *, settings: Settings, progress=None):
             format=settings.format,
             subtype=settings.subtype,
             bitrate=settings.bitrate,
+            stream=settings.stream,
             overwrite=settings.overwrite,
             threads=settings.threads,
             progress=progress,
@@ -488,6 +499,52 @@ def separate_job(job: Job, *, settings: Settings, progress=None):
                 if folder.is_dir() and not any(folder.iterdir()):
                     folder.rmdir()
         raise
+
+
+def video_target(job: Job, stem: str) -> Path:
+    """Where the copy of a video input with ``stem`` as its audio goes: beside the stems."""
+    return job.targets[0].parent / f"{stem}{job.source.suffix.lower()}"
+
+
+def write_video(job: Job, *, settings: Settings) -> Path:
+    """Write the copy of a video input with the stem ``settings.video`` as its audio track
+    (:func:`repet_cli.media.replace_audio`), atomically; its path.
+
+    Raises
+    ------
+    RepetError
+        The input has no video stream, or the file cannot be written.
+    """
+    from . import media
+    from .io import _open_temp, refuse_existing
+
+    stem = settings.video
+    audio = getattr(job, stem)
+    if audio is None:
+        raise ParameterError(f"`video` {stem} needs the {stem} stem written (`stems`)")
+    target = video_target(job, stem)
+    if not settings.overwrite:
+        refuse_existing([target])
+    tmp = None
+    try:
+        with signals.deferred():
+            tmp, fd = _open_temp(target)
+            os.close(fd)
+        media.replace_audio(
+            job.source, audio, tmp, bitrate=settings.bitrate, stream=settings.stream
+        )
+        with signals.deferred():
+            if not settings.overwrite:
+                refuse_existing([target])
+            os.replace(tmp, target)
+            tmp = None
+    except OSError as exc:
+        raise AudioWriteError(f"cannot write ({exc.strerror or exc})", path=target) from None
+    finally:
+        if tmp is not None:
+            with signals.deferred():
+                tmp.unlink(missing_ok=True)
+    return target
 
 
 def make_folders(paths, created: list[Path]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from .options import (
     PATH,
     analysis_options,
     batch_options,
+    input_options,
     output_options,
     segment_option,
     separation_options,
@@ -102,7 +104,8 @@ _SEPARATION_NAMES += list(ALGORITHM_OPTIONS)
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("inputs", nargs=-1, required=True, type=PATH)
+@click.argument("inputs", nargs=-1, type=PATH)
+@input_options
 @output_options
 @separation_options
 @segment_option
@@ -111,9 +114,16 @@ _SEPARATION_NAMES += list(ALGORITHM_OPTIONS)
 def separate(
     ctx: click.Context,
     inputs: tuple[Path, ...],
+    files_from: Path | None,
+    null: bool,
+    ext: str | None,
+    stream: int | None,
     out: Path,
     filename: str,
     out_format: str | None,
+    bitrate: str | None,
+    stems: str,
+    video: str | None,
     subtype: str | None,
     segment: float,
     jobs: int,
@@ -130,10 +140,11 @@ def separate(
 ) -> None:
     """Separate each INPUT into background (repeating) and foreground (non-repeating).
 
-    The repeating period is detected from the beat spectrum unless --period is given. Outputs
-    keep the input's sample rate, channels, length and (where the format holds it) sample
-    format. Exit status: 0 all done (or skipped), 1 some input failed, 2 usage error,
-    130 / 143 interrupted (Ctrl-C / SIGTERM).
+    An INPUT is an audio or video file, a folder (searched at any depth; the outputs keep its
+    layout) or '-' for standard input. The repeating period is detected from the beat
+    spectrum unless --period is given. Outputs keep the input's sample rate, channels, length
+    and (where the format holds it) sample format. Exit status: 0 all done (or skipped), 1 some
+    input failed, 2 usage error, 130 / 143 interrupted (Ctrl-C / SIGTERM).
     """
     from . import batch
     from .parallel import cpu_threads
@@ -145,33 +156,59 @@ def separate(
     out_format = out_format.lower() if out_format else None
     if subtype is not None:
         _check_subtype(subtype, out_format)
+    rate = _check_bitrate(bitrate, out_format)
+    chosen = batch.STEMS if stems.lower() == "both" else (stems.lower(),)
+    video = video.lower() if video else None
+    if video is not None and video not in chosen:
+        raise click.UsageError(f"--video {video} needs that stem: --stems {video} or both")
     plot = plot or report
     if plot:
         _require_plotting()
     if references is not None:
         _require_scoring("--references")
+        if len(chosen) < 2:
+            raise click.UsageError("--references scores both stems: leave out --stems")
+    names = list(inputs) + (_names_from(files_from, null=null) if files_from else [])
+    if not names:
+        raise click.UsageError("no INPUT: give audio or video files, folders, '-' or --files-from")
+    if sum(os.fspath(n) == "-" for n in names) > 1:
+        raise click.UsageError("'-' (standard input) can be given once")
+    to_stdout = os.fspath(out) == "-"
+    if to_stdout:
+        out, out_format = _stdout_plan_checks(
+            names, chosen, plot=plot, report=report, fmt=out_format
+        )
     try:
-        plan = batch.plan(inputs, out, template=filename, format=out_format)
+        found = batch.find_inputs(names, extensions=ext.split(",") if ext else None)
+        plan = batch.plan(found, out, template=filename, format=out_format, stems=chosen)
         if plot:
             batch.check_figures(plan)
     except ParameterError as exc:
         raise _usage(exc) from None
+    if to_stdout:
+        out.mkdir()  # a new temporary folder, removed below
     workers = min(len(plan), jobs or cpu_threads())
     settings = Settings(
         params=params,
-        overwrite=overwrite,
+        overwrite=overwrite or to_stdout,
         skip_existing=skip_existing,
         segment=segment,
         format=out_format,
         subtype=subtype,
+        bitrate=rate,
+        stream=stream,
+        video=video,
         plot=plot,
         references=references,
     )
-    report_file = sys.stderr if as_json else sys.stdout
-    # The bar counts seconds of audio, so it moves during a long input too.
-    bar, write = _progress_bar(
-        round(sum(job.duration for job in plan)), enabled=not quiet and sys.stderr.isatty()
-    )
+    report_file = sys.stderr if as_json or to_stdout else sys.stdout
+    show = not quiet and sys.stderr.isatty()
+    if show and len(plan) <= HEADERS_READ_FOR_PROGRESS:
+        plan = batch.with_headers(plan, stream=stream)
+    # The bar counts seconds of audio, so it moves during a long input too; for a batch too
+    # large to read every header first, it counts the seconds done without a total.
+    total = sum(job.duration for job in plan)
+    bar, write = _progress_bar(round(total) if total else None, enabled=show)
 
     def say(message: str) -> None:
         if not quiet:
@@ -215,6 +252,8 @@ def separate(
         if interrupted is not None:
             record["interrupted"] = signals.describe(interrupted)
         click.echo(json.dumps(record, indent=2))
+    if to_stdout:
+        _emit(plan[0], outcomes, folder=out)
     if interrupted is not None:
         click.echo(
             f"{signals.describe(interrupted)}: stopped; {summary.ok} of {len(plan)} inputs were "
@@ -246,6 +285,72 @@ def separate(
                 err=True,
             )
         ctx.exit(1)
+
+
+#: Batches up to this many inputs have every header read first, for a progress bar with a
+#: total in seconds of audio; larger ones start at once.
+HEADERS_READ_FOR_PROGRESS = 2000
+
+
+def _names_from(path: Path, *, null: bool) -> list[str]:
+    """The input names listed in a file (or standard input for '-'), one per line or NUL."""
+    try:
+        if os.fspath(path) == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            data = Path(path).read_bytes()
+    except OSError as exc:
+        raise click.UsageError(f"--files-from {path}: {exc.strerror or exc}") from None
+    text = os.fsdecode(data)
+    names = text.split("\0") if null else text.splitlines()
+    return [n for n in names if n and (null or n.strip())]
+
+
+def _check_bitrate(bitrate: str | None, out_format: str | None) -> int | None:
+    from .io import LOSSY_FORMATS
+
+    if bitrate is None:
+        return None
+    if out_format not in LOSSY_FORMATS:
+        raise click.UsageError(
+            f"--bitrate is for --format {', '.join(LOSSY_FORMATS)} (the others are lossless, "
+            "or Vorbis)"
+        )
+    from .media import parse_bitrate
+
+    try:
+        return parse_bitrate(bitrate)
+    except ParameterError as exc:
+        raise click.UsageError(f"--bitrate: {exc}") from None
+
+
+def _stdout_plan_checks(names, stems, *, plot: bool, report: bool, fmt: str | None):
+    """For ``-o -``: one input, one stem, no figures; a temporary folder to write into first."""
+    import tempfile
+
+    if len(names) != 1 or Path(names[0]).is_dir():
+        raise click.UsageError("-o - writes one input's stem: give one INPUT")
+    if len(stems) != 1:
+        raise click.UsageError("-o - writes one stem: add --stems foreground or background")
+    if plot or report:
+        raise click.UsageError("-o - writes audio only: leave out --plot and --report")
+    folder = Path(tempfile.gettempdir()) / f"repet-{os.getpid()}-{os.urandom(4).hex()}"
+    return folder, fmt or "wav"
+
+
+def _emit(job, outcomes, *, folder: Path) -> None:
+    """Copy the stem written for ``-o -`` to standard output, then remove its folder."""
+    import shutil
+
+    try:
+        if outcomes and outcomes[0].status == "ok":
+            with open(job.targets[0], "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+    except BrokenPipeError:  # the reader stopped early (| head): not our error
+        pass
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _for_user(outcome):
@@ -303,13 +408,13 @@ def _report(outcome, job, *, say, verbose: bool, quiet: bool, write) -> None:
         write(f"error: {outcome.error}{hint}", file=sys.stderr)
         return
     if outcome.status == "skipped":
-        say(f"{job.source}: skipped, outputs exist ({job.background}, {job.foreground})")
+        say(f"{job.source}: skipped, outputs exist ({', '.join(map(str, job.targets))})")
         return
     scored = ""
     if outcome.scores is not None:
         bg, fg = outcome.scores["background"], outcome.scores["foreground"]
         scored = f"; SDR bg {bg['sdr']:.2f} dB, fg {fg['sdr']:.2f} dB"
-    say(f"{job.source}: {outcome.found}{scored} -> {job.background}, {job.foreground}")
+    say(f"{job.source}: {outcome.found}{scored} -> {', '.join(outcome.outputs)}")
     if verbose:
         say(f"  {outcome.details}")
     for warning in outcome.warnings:
@@ -327,10 +432,11 @@ class _NoBar:
         pass
 
 
-def _progress_bar(total: int, *, enabled: bool):
+def _progress_bar(total: int | None, *, enabled: bool):
     """A progress bar in seconds of audio on stderr, and the function that prints around it.
 
-    tqdm is imported only when the bar is shown (scripts and batches do not pay for it).
+    Without a ``total`` (a batch too large to read every header first) it counts the seconds
+    done. tqdm is imported only when the bar is shown (scripts and batches do not pay for it).
     """
     if not enabled:
         return _NoBar(), lambda message, file: click.echo(message, file=file)
@@ -342,7 +448,11 @@ def _progress_bar(total: int, *, enabled: bool):
         desc="audio",
         file=sys.stderr,
         dynamic_ncols=True,
-        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s of audio [{elapsed}<{remaining}]",
+        bar_format=(
+            "{l_bar}{bar}| {n_fmt}/{total_fmt} s of audio [{elapsed}<{remaining}]"
+            if total
+            else "{desc}: {n_fmt} s of audio done [{elapsed}, {rate_fmt}]"
+        ),
     )
     return bar, tqdm.write
 

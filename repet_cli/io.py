@@ -116,13 +116,22 @@ def output_format(
     return chosen, {"wav": FALLBACK_SUBTYPE, "flac": "PCM_24"}.get(chosen, allowed[0])
 
 
-def probe(path: str | os.PathLike) -> AudioInfo | None:
-    """What an audio file's header says, or None when it cannot be read (reading it will say
-    why). Reads the header only."""
+def probe(path: str | os.PathLike, *, stream: int | None = None) -> AudioInfo | None:
+    """What an audio or video file's header says, or None when it cannot be read (reading it
+    will say why). Reads the header only; standard input and pipes are not touched (None).
+
+    For what libsndfile cannot read, the header of the audio stream ``stream`` (default the
+    first) as ffmpeg reads it (:func:`repet_cli.media.probe`); its length in samples is then
+    the header's duration, which can be off by a few milliseconds.
+    """
     import soundfile as sf
 
     try:
+        if os.fspath(path) == STDIN or not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         f = sf.info(os.fspath(path))
+    except sf.LibsndfileError:
+        return _probe_media(path, stream=stream)
     except Exception:  # not there, not audio, not readable: the job that reads it reports it
         return None
     return AudioInfo(
@@ -131,6 +140,26 @@ def probe(path: str | os.PathLike) -> AudioInfo | None:
         frames=int(f.frames),
         format=str(f.format),
         subtype=str(f.subtype),
+    )
+
+
+def _probe_media(path: str | os.PathLike, *, stream: int | None) -> AudioInfo | None:
+    from . import media
+
+    found = media.probe(path)
+    index = stream or 0
+    if found is None or index >= len(found.audio):
+        return None
+    audio = found.audio[index]
+    seconds = audio.duration or found.duration
+    if not seconds or audio.samplerate <= 0:
+        return None
+    return AudioInfo(
+        samplerate=audio.samplerate,
+        channels=audio.channels,
+        frames=round(seconds * audio.samplerate),
+        format=found.format,
+        subtype=audio.codec.upper(),
     )
 
 
@@ -198,7 +227,11 @@ class AudioReader:
             if not p.exists():
                 raise AudioReadError("no such file", path=p)
             if p.is_dir():
-                raise AudioReadError("is a folder, not an audio file", path=p)
+                raise AudioReadError(
+                    "is a folder with no audio or video file in it, at any depth (choose the "
+                    "extensions searched for with `ext`)",
+                    path=p,
+                )
             if not os.access(p, os.R_OK):
                 raise AudioReadError("permission denied: the file is not readable", path=p)
             if not stat.S_ISREG(p.stat().st_mode):  # a pipe, process substitution, device

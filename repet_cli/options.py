@@ -222,22 +222,45 @@ OUTPUT_OPTIONS: list = [
         default="separated",
         show_default=True,
         type=PATH,
-        help="Output folder; each input gets OUT/<name>/background.wav and foreground.wav.",
+        help="Output folder; each input gets OUT/<name>/background.wav and foreground.wav. "
+        "'-': write the one stem chosen with --stems to standard output (WAV unless --format).",
     ),
     click.option(
         "--filename",
         default=DEFAULT_FILENAME,
         show_default=True,
         metavar="TEMPLATE",
-        help="Output paths inside --out, from {track} (the input's name), {parent} (its folder's "
-        "name), {stem} (background or foreground) and {ext}; e.g. '{parent}/{track}/{stem}.{ext}' "
-        "for MUSDB-style folders of mixture.wav files.",
+        help="Output paths inside --out, from {track} (the input's name), {trackext} (its "
+        "extension), {parent} (its folder's name), {stem} (background or foreground) and {ext} "
+        "(the output's); e.g. '{parent}/{track}/{stem}.{ext}' for MUSDB-style folders of "
+        "mixture.wav files.",
     ),
     click.option(
         "--format",
         "out_format",
-        type=click.Choice(["wav", "flac"], case_sensitive=False),
-        help="Output format  [default: flac for FLAC inputs, wav otherwise]",
+        type=click.Choice(["wav", "flac", "ogg", "mp3", "opus", "m4a"], case_sensitive=False),
+        help="Output format  [default: wav for WAV and AIFF inputs (their sample format kept), "
+        "flac for the rest: FLAC, lossy and video inputs]",
+    ),
+    click.option(
+        "--bitrate",
+        metavar="RATE",
+        help="Bit rate of mp3, opus and m4a outputs, e.g. 192k  [default: 192k mp3 and m4a, "
+        "128k opus]",
+    ),
+    click.option(
+        "--stems",
+        type=click.Choice(["both", "background", "foreground"], case_sensitive=False),
+        default="both",
+        show_default=True,
+        help="The stems written.",
+    ),
+    click.option(
+        "--video",
+        type=click.Choice(["foreground", "background"], case_sensitive=False),
+        help="For a video input (MP4, MOV, MKV, WebM), also write a copy of the video with this "
+        "stem as its sound, beside the stems (e.g. foreground.mp4); the picture is copied, "
+        "not re-encoded.",
     ),
     click.option(
         "--subtype",
@@ -246,6 +269,40 @@ OUTPUT_OPTIONS: list = [
         "format holds it, else FLOAT (wav) or PCM_24 (flac)]",
     ),
 ]
+
+
+INPUT_OPTIONS: list = [
+    click.option(
+        "--files-from",
+        type=PATH,
+        metavar="FILE",
+        help="Also separate the inputs named in FILE, one per line ('-': standard input).",
+    ),
+    click.option(
+        "-0",
+        "--null",
+        is_flag=True,
+        help="Names in --files-from end with NUL, not newline (as find -print0 writes them).",
+    ),
+    click.option(
+        "--ext",
+        metavar="EXT[,EXT...]",
+        help="Extensions a folder given as input is searched for, at any depth  [default: the "
+        "audio and video extensions, e.g. wav,flac,mp3,m4a,mp4,mov,mkv]",
+    ),
+    click.option(
+        "--stream",
+        type=click.IntRange(min=0),
+        help="Which audio stream of each input to separate (0: the first)  [default: 0]",
+    ),
+]
+
+
+def input_options(command):
+    """What `separate` reads: lists of names, folder searches, the audio stream."""
+    for option in reversed(INPUT_OPTIONS):
+        command = option(command)
+    return command
 
 
 def output_options(command):

@@ -204,6 +204,7 @@ def separate_file(
     format: str | None = None,
     subtype: str | None = None,
     bitrate: int | None = None,
+    stream: int | None = None,
     overwrite: bool = False,
     threads: int | None = None,
     progress: Callable[[int], None] | None = None,
@@ -223,6 +224,8 @@ def separate_file(
         decides, as it does the subtype (by default the input's where the format holds it).
     bitrate : int, optional
         Bits per second of a lossy output format (MP3, Opus, M4A).
+    stream : int, optional
+        Which audio stream of the input (0, the default: the first).
     overwrite : bool
         Replace existing outputs; without it they raise
         :class:`~repet_cli.errors.OutputExistsError`.
@@ -245,7 +248,7 @@ def separate_file(
     targets = [p for p in (background, foreground) if p is not None]
     if not targets:
         raise ParameterError("no output: give `background`, `foreground` or both")
-    with AudioReader(source) as reader:
+    with AudioReader(source, stream=stream) as reader:
         info = reader.info
         suffix = os.path.splitext(os.fspath(targets[0]))[1].lower().lstrip(".")
         if format is None and suffix in WRITABLE_FORMATS:

@@ -47,7 +47,7 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64))
 
 CASES = {
     "missing": (lambda p: None, "no such file"),
-    "folder": (lambda p: p.mkdir(), "is a folder, not an audio file"),
+    "folder": (lambda p: p.mkdir(), "is a folder with no audio or video file in it"),
     "text": (lambda p: p.write_text("not audio\n" * 50), "not a readable audio"),
     "image": (lambda p: p.write_bytes(PNG), "holds no audio stream"),
     "random-bytes": (
