@@ -243,9 +243,9 @@ class AudioReader:
                 source = p
         info = None
         try:
+            self._file = sf.SoundFile(source)
             if stream:  # libsndfile's formats hold one stream
                 raise AudioReadError(f"has no audio stream {stream}: it holds one (0)", path=p)
-            self._file = sf.SoundFile(source)
         except sf.LibsndfileError as exc:
             reason = exc.error_string.rstrip(".") if exc.error_string else str(exc)
             info = self._decode(source, stream=stream, reason=reason)
