@@ -61,7 +61,7 @@ def default_format(source: str | os.PathLike) -> str:
     stems would otherwise be 32-bit float WAV files many times the input's size. FLAC is
     lossless, so the stems lose nothing more than the input had lost already.
     """
-    ext = Path(source).suffix.lower().lstrip(".")
+    ext = os.path.splitext(os.fspath(source))[1].lower().lstrip(".")
     return "wav" if ext in PCM_EXTENSIONS or not ext else "flac"
 
 
@@ -195,9 +195,11 @@ def plan(
     if not stems or set(stems) - set(STEMS):
         raise ParameterError(f"`stems` must name background, foreground or both, got {stems}")
     out = Path(out)
+    real_out = os.path.realpath(out)
     pairs = [item if isinstance(item, tuple) else (item, ".") for item in inputs]
     sources = [Path(s) for s, _ in pairs]
     owners: dict[str, Path] = {}
+    real_targets: dict[str, Path] = {}
     jobs = []
     for source, (_, folder) in zip(sources, pairs, strict=True):
         ext = format or default_format(source)
@@ -207,10 +209,14 @@ def plan(
             "trackext": source.suffix.lstrip("."),
             "parent": os.path.basename(os.path.dirname(absolute)),
         }
-        paths = {
-            stem: out / folder / template.format(stem=stem, ext=ext, **fields) for stem in stems
+        inside = {
+            stem: os.path.join(folder, template.format(stem=stem, ext=ext, **fields))
+            for stem in stems
         }
-        for path in paths.values():
+        paths = {stem: out / part for stem, part in inside.items()}
+        for part, path in zip(inside.values(), paths.values(), strict=True):
+            # Where it really goes: the folders under `out` are made by the jobs (no links).
+            real_targets[os.path.normpath(os.path.join(real_out, part))] = path
             key = os.path.normcase(os.path.abspath(path)).casefold()
             first = owners.setdefault(key, source)
             if first is source:
@@ -225,14 +231,18 @@ def plan(
                 "keeps its layout)"
             )
         jobs.append(Job(source, paths.get("background"), paths.get("foreground")))
-    real_sources = {os.path.realpath(s) for s in sources}
-    for job in jobs:
-        for target in job.targets:
-            if os.path.realpath(target) in real_sources:
-                raise ParameterError(
-                    f"{target} is both an input and an output; choose another `out` folder "
-                    "or `filename`"
-                )
+    folders: dict[str, str] = {}  # the real path of each input's folder, looked up once
+    for source in sources:
+        name = os.path.abspath(source)
+        head, tail = os.path.split(name)
+        if head not in folders:
+            folders[head] = os.path.realpath(head)
+        real = os.path.realpath(name) if os.path.islink(name) else os.path.join(folders[head], tail)
+        if real in real_targets:
+            raise ParameterError(
+                f"{real_targets[real]} is both an input and an output; choose another `out` "
+                "folder or `filename`"
+            )
     return jobs
 
 
