@@ -10,8 +10,9 @@ does without it::
     for outcome in run(jobs, settings=Settings(params=RepetParams())):
         print(outcome.source, outcome.status, outcome.found or outcome.error)
 
-- :func:`plan` decides every output path (a ``filename`` template), refuses inputs that would
-  write the same file or overwrite an input, and reads each input's header once.
+- :func:`find_inputs` turns folders into the files under them; :func:`plan` decides every
+  output path (a ``filename`` template), refuses inputs that would write the same file or
+  overwrite an input, and opens no input (each job reads its own).
 - :func:`run_job` separates one input and writes its stems atomically (both or neither), with
   optional scoring against true stems and a figure; every failure becomes an :class:`Outcome`,
   so a batch goes on.

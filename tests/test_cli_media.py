@@ -295,3 +295,26 @@ def test_a_corrupt_m4a_fails_alone_and_leaves_nothing(tmp_path):
     assert len(errors) == 1 and errors[0].startswith(f"error: {bad}: ")
     assert not (tmp_path / "out" / "bad").exists() and leftovers(tmp_path / "out") == []
     assert (tmp_path / "out" / "good" / "foreground.flac").is_file()
+
+
+def test_garbage_on_standard_input_fails_with_one_line_and_leaves_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from repet_cli.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["separate", "-", "-o", str(tmp_path / "out")], input=b"this is not audio\n" * 100
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith("error: -: not a readable audio file")
+    assert not (tmp_path / "out").exists() or leftovers(tmp_path / "out") == []
+
+
+def test_a_missing_name_in_a_list_fails_alone(tmp_path):
+    good = song(tmp_path / "good.wav")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{tmp_path / 'gone.wav'}\n{good}\n")
+    result = run("separate", "--files-from", listing, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert f"error: {tmp_path / 'gone.wav'}: no such file" in result.stderr
+    assert (tmp_path / "out" / "good" / "foreground.wav").is_file()
