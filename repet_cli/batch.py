@@ -247,6 +247,120 @@ def plan(
     return jobs
 
 
+def shard(jobs: list[Job], spec: str) -> list[Job]:
+    """The jobs of shard ``"K/N"``: every N-th job from the K-th (0-based), so that N runs with
+    K = 0 .. N-1 (a job array) process every job exactly once between them.
+
+    Raises
+    ------
+    ParameterError
+        A spec that is not ``K/N`` with ``0 <= K < N``.
+    """
+    try:
+        k, n = (int(part) for part in spec.split("/"))
+    except ValueError:
+        raise ParameterError(f"`shard` must be K/N, e.g. 3/100, got {spec!r}") from None
+    if not (n >= 1 and 0 <= k < n):
+        raise ParameterError(f"`shard` {spec}: K must be 0 to N-1 (0/{n} .. {max(n, 1) - 1}/{n})")
+    return jobs[k::n]
+
+
+def options_hash(settings: Settings) -> str:
+    """A short hash of everything in ``settings`` that changes the stems' content or format
+    (not where they go, nor how the batch runs), for the ledger."""
+    import hashlib
+    import json
+
+    what = {
+        "params": repr(settings.params),
+        "segment": settings.segment,
+        "format": settings.format,
+        "subtype": settings.subtype,
+        "bitrate": settings.bitrate,
+        "stream": settings.stream,
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Ledger:
+    """An append-only JSON-lines record of a batch, one line per finished input.
+
+    Each line: input, status, error, outputs (path and sha256 of each), duration, seconds,
+    attempt, host, repet version, the hash of the options (:func:`options_hash`) and the time.
+    Written by the process that runs the batch only (workers return outcomes), each line
+    flushed as it is written, so a batch stopped at any point leaves whole lines.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, settings: Settings):
+        self.path = Path(path)
+        self.options = options_hash(settings)
+
+    def done(self) -> dict[str, dict]:
+        """The last ``ok`` record of each input made with the same options, by input path;
+        lines that are not whole JSON records (a line cut by a crash) are passed over."""
+        import json
+
+        found: dict[str, dict] = {}
+        if not self.path.is_file():
+            return found
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("status") == "ok" and record.get("options") == self.options:
+                    found[os.path.abspath(record["input"])] = record
+        return found
+
+    def append(self, outcome: Outcome, *, attempt: int = 1) -> None:
+        """Add the record of one outcome.
+
+        Raises
+        ------
+        AudioWriteError
+            The ledger cannot be written.
+        """
+        import json
+        import socket
+
+        from . import __version__
+
+        record = {
+            "input": outcome.source,
+            "status": outcome.status,
+            "error": outcome.error,
+            "outputs": [{"path": p, "sha256": _sha256(p)} for p in outcome.outputs]
+            if outcome.status == "ok"
+            else [],
+            "duration": outcome.duration,
+            "seconds": round(outcome.seconds, 3),
+            "attempt": attempt,
+            "host": socket.gethostname(),
+            "version": __version__,
+            "options": self.options,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        try:
+            with signals.deferred(), open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as exc:
+            raise AudioWriteError(f"cannot write ({exc.strerror or exc})", path=self.path) from None
+
+
+def _sha256(path: str) -> str | None:
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def with_headers(jobs: list[Job], *, stream: int | None = None) -> list[Job]:
     """The same jobs with what each input's header says (:func:`~repet_cli.io.probe`), for a
     progress bar in seconds of audio; opens every input, so large batches go without."""

@@ -35,6 +35,7 @@ REPORT = "report.html"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Library parameter names that messages may quote, besides the separation options.
 _COMMAND_NAMES = ("overwrite", "skip_existing", "segment", "subtype", "format", "filename", "out")
+_COMMAND_NAMES += ("shard", "stems", "ext", "video", "stream", "bitrate", "ledger")
 
 
 def _option_names(message: str) -> str:
@@ -127,6 +128,8 @@ def separate(
     subtype: str | None,
     segment: float,
     jobs: int,
+    shard: str | None,
+    ledger: Path | None,
     overwrite: bool,
     skip_existing: bool,
     fail_fast: bool,
@@ -185,9 +188,14 @@ def separate(
             batch.check_figures(plan)
     except ParameterError as exc:
         raise _usage(exc) from None
+    if shard is not None:
+        try:
+            plan = batch.shard(plan, shard)
+        except ParameterError as exc:
+            raise _usage(exc) from None
     if to_stdout:
         out.mkdir()  # a new temporary folder, removed below
-    workers = min(len(plan), jobs or cpu_threads())
+    workers = max(1, min(len(plan), jobs or cpu_threads()))
     settings = Settings(
         params=params,
         overwrite=overwrite or to_stdout,
@@ -201,6 +209,17 @@ def separate(
         plot=plot,
         references=references,
     )
+    vouched: set[int] = set()  # inputs the ledger has done with these options
+    record = batch.Ledger(ledger, settings=settings) if ledger is not None else None
+    if record is not None and skip_existing:
+        done = record.done()
+        vouched = {
+            i
+            for i, job in enumerate(plan)
+            if os.path.abspath(job.source) in done and all(os.path.lexists(p) for p in job.targets)
+        }
+        # The ledger decides: outputs it has no record of (other options?) are not kept.
+        settings = dataclasses.replace(settings, skip_existing=False)
     report_file = sys.stderr if as_json or to_stdout else sys.stdout
     show = not quiet and sys.stderr.isatty()
     if show and len(plan) <= HEADERS_READ_FOR_PROGRESS:
@@ -219,12 +238,21 @@ def separate(
     interrupted = None
     with signals.handled():
         try:
-            for job, outcome in zip(
-                plan,
-                batch.run(plan, settings=settings, executor=executor, progress=bar.update),
-                strict=False,
-            ):
-                outcome = _for_user(outcome)
+            todo = [job for i, job in enumerate(plan) if i not in vouched]
+            running = iter(
+                batch.run(todo, settings=settings, executor=executor, progress=bar.update)
+            )
+            for i, job in enumerate(plan):
+                if i in vouched:
+                    outcome = batch.Outcome(
+                        source=str(job.source),
+                        status="skipped",
+                        outputs=tuple(map(str, job.targets)),
+                    )
+                else:
+                    outcome = _for_user(next(running))
+                    if record is not None:
+                        record.append(outcome)
                 outcomes.append(outcome)
                 _report(outcome, job, say=say, verbose=verbose, quiet=quiet, write=write)
                 if fail_fast and outcome.status == "failed":

@@ -322,6 +322,20 @@ BATCH_OPTIONS: list = [
         help="Inputs separated in parallel (0: one per core). The outputs are the same for any "
         "number.",
     ),
+    click.option(
+        "--shard",
+        metavar="K/N",
+        help="Process every N-th input from the K-th (0-based) only: N runs with K = 0..N-1 "
+        "(e.g. a SLURM job array: --shard $SLURM_ARRAY_TASK_ID/100) share a batch.",
+    ),
+    click.option(
+        "--ledger",
+        type=PATH,
+        metavar="FILE.jsonl",
+        help="Append one JSON line per finished input (status, outputs with sha256, time, host, "
+        "version, a hash of the options); with --skip-existing, only inputs it records as done "
+        "with the same options are skipped.",
+    ),
     click.option("--overwrite", is_flag=True, help="Replace existing output files."),
     click.option(
         "--skip-existing",

@@ -1,0 +1,60 @@
+"""Batches shared by independent runs (--shard) and recorded for resuming (--ledger)."""
+
+import hashlib
+import json
+
+import pytest
+
+from helpers import run
+from synth import write_song
+
+SR = 16000
+
+
+def songs(folder, count):
+    return [write_song(folder / f"s{k}.wav", sr=SR, seconds=4.0) for k in range(count)]
+
+
+def test_shards_cover_every_input_exactly_once(tmp_path):
+    inputs = songs(tmp_path / "in", 5)
+    seen = []
+    for k in range(3):
+        out = tmp_path / f"out{k}"
+        result = run("separate", *inputs, "-o", out, "--shard", f"{k}/3", "--json")
+        assert result.exit_code == 0, result.output
+        seen += [r["input"] for r in json.loads(result.stdout)["inputs"]]
+    assert sorted(seen) == sorted(map(str, inputs))
+
+
+@pytest.mark.parametrize("spec", ["3/3", "-1/3", "1", "a/b", "0/0"])
+def test_a_bad_shard_is_a_usage_error(tmp_path, spec):
+    (song,) = songs(tmp_path, 1)
+    result = run("separate", song, "-o", tmp_path / "out", "--shard", spec)
+    assert result.exit_code == 2 and "--shard" in result.stderr
+
+
+def test_the_ledger_records_and_resumes_only_with_the_same_options(tmp_path):
+    inputs = songs(tmp_path / "in", 2)
+    out, ledger = tmp_path / "out", tmp_path / "ledger.jsonl"
+    assert run("separate", *inputs, "-o", out, "--ledger", ledger).exit_code == 0
+    records = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    for record in records:
+        for output in record["outputs"]:
+            with open(output["path"], "rb") as f:
+                assert output["sha256"] == hashlib.sha256(f.read()).hexdigest()
+        assert record["version"] and record["host"] and record["options"]
+    again = run("separate", *inputs, "-o", out, "--ledger", ledger, "--skip-existing", "--json")
+    assert again.exit_code == 0
+    assert [r["status"] for r in json.loads(again.stdout)["inputs"]] == ["skipped", "skipped"]
+    assert len(ledger.read_text().splitlines()) == 2  # nothing new to record
+    # Other options: the stems on disk were not made with them, so they are not kept quietly.
+    other = run(
+        "separate", *inputs, "-o", out, "--ledger", ledger, "--skip-existing", "--mask", "soft"
+    )
+    assert other.exit_code == 1 and "exists already" in other.stderr
+    # A line cut short by a crash is passed over, not an error.
+    with open(ledger, "a") as f:
+        f.write('{"input": "cut')
+    resumed = run("separate", *inputs, "-o", out, "--ledger", ledger, "--skip-existing")
+    assert resumed.exit_code == 0
