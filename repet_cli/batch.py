@@ -812,6 +812,7 @@ def run(
     if settings.threads is None:
         workers = getattr(executor, "workers", 1)
         share = max(1, cpu_threads() // max(1, min(workers, len(jobs))))
+        share = getattr(executor, "threads_per_job", None) or share
         settings = dataclasses.replace(settings, threads=share)
     task = functools.partial(run_job, settings=settings)
     return executor.outcomes(task, jobs, progress)

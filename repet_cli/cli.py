@@ -36,6 +36,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Library parameter names that messages may quote, besides the separation options.
 _COMMAND_NAMES = ("overwrite", "skip_existing", "segment", "subtype", "format", "filename", "out")
 _COMMAND_NAMES += ("shard", "stems", "ext", "video", "stream", "bitrate", "ledger")
+_COMMAND_NAMES += ("cluster", "scheduler", "scheduler_file")
 
 
 def _option_names(message: str) -> str:
@@ -128,6 +129,9 @@ def separate(
     subtype: str | None,
     segment: float,
     jobs: int,
+    cluster: str | None,
+    scheduler: str | None,
+    scheduler_file: Path | None,
     shard: str | None,
     ledger: Path | None,
     overwrite: bool,
@@ -233,7 +237,22 @@ def separate(
         if not quiet:
             write(message, file=report_file)
 
-    executor = batch.ProcessPool(workers) if workers > 1 else batch.InProcess()
+    if cluster or scheduler or scheduler_file:
+        from .cluster import Dask, require_dask
+
+        try:
+            require_dask()
+            executor = Dask(
+                scheduler=scheduler,
+                scheduler_file=scheduler_file,
+                cluster=cluster.lower() if cluster else None,
+                workers=jobs or None,
+                log=lambda line: say(line) if verbose else None,
+            )
+        except RepetError as exc:
+            raise _usage(exc) from None
+    else:
+        executor = batch.ProcessPool(workers) if workers > 1 else batch.InProcess()
     outcomes: list[batch.Outcome] = []
     interrupted = None
     with signals.handled():

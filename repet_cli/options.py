@@ -323,6 +323,25 @@ BATCH_OPTIONS: list = [
         "number.",
     ),
     click.option(
+        "--cluster",
+        type=click.Choice(["local", "slurm"], case_sensitive=False),
+        help="Run the batch on a Dask cluster started for it: local (-j worker processes on "
+        "this machine) or slurm (-j SLURM jobs, settings from dask-jobqueue's configuration); "
+        "needs pip install 'repet[dask]'.",
+    ),
+    click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Run the batch on a running Dask scheduler, e.g. tcp://10.0.0.5:8786.",
+    ),
+    click.option(
+        "--scheduler-file",
+        type=PATH,
+        metavar="FILE",
+        help="Run the batch on the Dask scheduler that wrote FILE (dask scheduler "
+        "--scheduler-file FILE).",
+    ),
+    click.option(
         "--shard",
         metavar="K/N",
         help="Process every N-th input from the K-th (0-based) only: N runs with K = 0..N-1 "

@@ -1,0 +1,180 @@
+"""Batches on Dask: a local cluster, a scheduler started apart, workers that die."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from helpers import leftovers, run
+from synth import write_song
+
+distributed = pytest.importorskip("distributed", reason="needs the dask extra (repet[dask])")
+
+SR = 16000
+BIN = Path(sys.executable).parent
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.wav"))}
+
+
+def statuses(result) -> list[tuple[str, str]]:
+    return [(r["input"], r["status"]) for r in json.loads(result.stdout)["inputs"]]
+
+
+def test_a_local_cluster_gives_the_same_bytes_and_outcomes_as_processes(tmp_path):
+    inputs = [write_song(tmp_path / "in" / f"s{k}.wav", sr=SR, seconds=5.0) for k in range(3)]
+    bad = tmp_path / "in" / "bad.wav"
+    bad.write_bytes(b"RIFF....not a wave file")
+    names = [*inputs[:2], bad, inputs[2]]
+    pool = run("separate", *names, "-o", tmp_path / "pool", "-j", "2", "--json")
+    dask = run(
+        "separate", *names, "-o", tmp_path / "dask", "-j", "2", "--cluster", "local", "--json"
+    )
+    assert pool.exit_code == dask.exit_code == 1
+    assert statuses(pool) == statuses(dask)
+    assert [s for _, s in statuses(dask)] == ["ok", "ok", "failed", "ok"]
+    assert tree(tmp_path / "pool") == tree(tmp_path / "dask") != {}
+
+
+@pytest.fixture
+def scheduler(tmp_path):
+    """A `dask scheduler` and one `dask worker` (one process, one thread) on 127.0.0.1,
+    joined by a scheduler file; stopped after the test."""
+    file = tmp_path / "scheduler.json"
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2"}
+    procs = [
+        subprocess.Popen(
+            [
+                str(BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                ":0",
+                "--scheduler-file",
+                str(file),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while not file.exists():  # the scheduler writes the file once it listens
+            assert time.monotonic() < deadline and procs[0].poll() is None, "no scheduler"
+            time.sleep(0.05)
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "dask"),
+                    "worker",
+                    "--scheduler-file",
+                    str(file),
+                    "--nworkers",
+                    "1",
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--memory-limit",
+                    "600MB",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        with distributed.Client(scheduler_file=str(file)) as client:
+            client.wait_for_workers(1, timeout=120)
+        yield file
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_a_scheduler_started_apart_gives_the_same_bytes(tmp_path, scheduler):
+    inputs = [write_song(tmp_path / "in" / f"s{k}.wav", sr=SR, seconds=5.0) for k in range(2)]
+    alone = run("separate", *inputs, "-o", tmp_path / "alone")
+    remote = run("separate", *inputs, "-o", tmp_path / "remote", "--scheduler-file", scheduler)
+    assert alone.exit_code == remote.exit_code == 0, remote.output
+    assert tree(tmp_path / "alone") == tree(tmp_path / "remote") != {}
+
+
+def worker_pids(scheduler_file) -> list[int]:
+    with distributed.Client(scheduler_file=str(scheduler_file)) as client:
+        client.wait_for_workers(1, timeout=120)
+        return list(client.run(os.getpid).values())
+
+
+def test_a_worker_killed_mid_task_is_retried_and_the_stems_are_whole(tmp_path, scheduler):
+    song = write_song(tmp_path / "in" / "long.wav", sr=44100, seconds=40.0)
+    reference = run("separate", song, "-o", tmp_path / "ref")
+    assert reference.exit_code == 0
+    out = tmp_path / "out"
+    command = [
+        str(BIN / "repet"),
+        "separate",
+        str(song),
+        "-o",
+        str(out),
+        "--scheduler-file",
+        str(scheduler),
+        "--json",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    (pid,) = worker_pids(scheduler)
+    deadline = time.monotonic() + 120
+    while not leftovers(out) if out.exists() else True:  # the job has begun writing
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr.decode()
+    assert json.loads(stdout)["inputs"][0]["status"] == "ok"
+    assert tree(out) == tree(tmp_path / "ref")
+    assert leftovers(out) == []  # the dead attempt's temporary files were removed
+
+
+def test_an_input_that_kills_its_worker_every_time_fails_alone(tmp_path, scheduler):
+    # Ten minutes of 48-kHz stereo need more than the worker's 600 MB: its nanny kills it each
+    # time; after the allowed failures the input is failed, and the small one is separated.
+    big = tmp_path / "in" / "big.wav"
+    big.parent.mkdir(parents=True)
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, (48000 * 8, 2)).astype(np.float32)
+    with sf.SoundFile(big, "w", samplerate=48000, channels=2, subtype="FLOAT") as f:
+        for _ in range(75):
+            f.write(noise)
+    small = write_song(tmp_path / "in" / "small.wav", sr=SR, seconds=5.0)
+    result = run(
+        "separate",
+        big,
+        small,
+        "-o",
+        tmp_path / "out",
+        "--segment",
+        "0",
+        "--scheduler-file",
+        scheduler,
+        "--json",
+    )
+    assert result.exit_code == 1
+    assert statuses(result) == [(str(big), "failed"), (str(small), "ok")]
+    assert "died every time it was tried" in result.stderr
+    assert not (tmp_path / "out" / "big").exists()
