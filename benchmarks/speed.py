@@ -24,9 +24,9 @@ What is measured, and how:
   ratio of `repet separate --algorithm repet` on the 3-min song to this floor shows what the
   rest costs.
 - **Start-up.** ``repet --help`` and ``repet --version``, median of 5 whole processes.
-- **Batch.** 8 copies of the 30-s song in one ``repet separate`` call with ``--jobs 1`` and
-  ``--jobs 2`` (skipped, and said so, when the CLI has no ``--jobs``): files per second and
-  their ratio.
+- **Batch.** 16 copies of the 30-s song in one ``repet separate`` call with ``--jobs 1``,
+  ``--jobs 2`` and ``--cluster local --jobs 2`` (Dask; skipped, and said so, where an option
+  or dask.distributed is missing): files per second, their ratios, and Dask's cost per input.
 
     python benchmarks/speed.py                      # 30 s, 3 min, 10 min; all algorithms
     python benchmarks/speed.py --hour               # plus 60 min (or: make bench)
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -81,7 +82,7 @@ DEFAULT_SIZES = (30, 180, 600)
 HOUR = 3600
 FLOOR_SIZE = 180
 N_FFT, HOP = 2048, 512
-BATCH_FILES, BATCH_SIZE = 8, 30
+BATCH_FILES, BATCH_SIZE = 16, 30
 STARTUP_RUNS, FLOOR_RUNS = 5, 5
 MB = 1e6
 
@@ -412,6 +413,8 @@ def target_for(size: int, algorithm: str) -> Target | None:
 STARTUP_TARGET = Target(wall_s=0.3)
 FLOOR_RATIO_MAX = 1.5
 JOBS_RATIO_MIN = 1.7
+#: Throughput of a local Dask cluster of 2 workers against --jobs 2 (issue 15).
+DASK_RATIO_MIN = 0.9
 
 
 def verdict(ok: bool) -> str:
@@ -712,6 +715,26 @@ def batch_rows(repet: Repet, args: argparse.Namespace) -> tuple[list[Row], dict]
             f"; jobs 2 / jobs 1 = {ratio:.2f}, target >= {JOBS_RATIO_MIN:g}: "
             f"{verdict(ratio >= JOBS_RATIO_MIN)}"
         )
+    if not repet.has_option("--cluster") or importlib.util.find_spec("distributed") is None:
+        note = "skipped: no --cluster option, or dask.distributed is not installed"
+        log(f"batch on Dask: {note}")
+        rows.append(Row(what, "batch, repet --cluster local --jobs 2", None, [], note=note))
+        return rows, summary
+    n = runs_for(BATCH_SIZE, args)
+    log(f"batch --cluster local --jobs 2: {n} run(s)")
+    runs = repet.separations(inputs, ["--cluster", "local", "--jobs", "2"], n)
+    row = Row(what, "batch, repet --cluster local --jobs 2", BATCH_FILES * BATCH_SIZE, runs)
+    if not row.failed and 2 in fps:
+        dask_fps = BATCH_FILES / row.wall_s
+        ratio = dask_fps / fps[2]
+        overhead = (row.wall_s - BATCH_FILES / fps[2]) / BATCH_FILES
+        summary.update(dask_files_per_s=dask_fps, dask_ratio=ratio, dask_overhead_s=overhead)
+        row.note = (
+            f"{dask_fps:.2f} files/s; Dask / jobs 2 = {ratio:.2f}, target >= "
+            f"{DASK_RATIO_MIN:g}: {verdict(ratio >= DASK_RATIO_MIN)}; {overhead:+.2f} s per input "
+            "(cluster start-up included)"
+        )
+    rows.append(row)
     return rows, summary
 
 
