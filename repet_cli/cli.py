@@ -21,6 +21,7 @@ from .batch import Settings
 from .errors import ParameterError, RepetError
 from .options import (
     PATH,
+    Sectioned,
     analysis_options,
     batch_options,
     input_options,
@@ -105,7 +106,7 @@ _SEPARATION_NAMES += ["high_pass", "high_pass_ramp", "voice_gate", "n_fft", "hop
 _SEPARATION_NAMES += list(ALGORITHM_OPTIONS)
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(cls=Sectioned, context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, type=PATH)
 @input_options
 @output_options
@@ -522,7 +523,7 @@ def _require_scoring(option: str) -> None:
         raise click.UsageError(f"{option}: {exc}") from None
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(cls=Sectioned, context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, type=PATH)
 @analysis_options
 @segment_option
@@ -622,7 +623,7 @@ def main() -> None:
     sys.exit(code or 0)
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(cls=Sectioned, context_settings=CONTEXT)
 @click.argument("estimates", nargs=-1, required=True, type=PATH)
 @click.option(
     "--reference-background",
@@ -715,12 +716,12 @@ def evaluate(
         ctx.exit(1)
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(cls=Sectioned, context_settings=CONTEXT)
 @click.argument("song", type=PATH)
 @click.option(
     "--algorithm",
     "algorithms",
-    type=click.Choice(list(ALGORITHMS)),
+    type=click.Choice(list(ALGORITHMS), case_sensitive=False),
     multiple=True,
     help="An algorithm to run; repeat the option for several  [default: all of them]",
 )

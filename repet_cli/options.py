@@ -23,7 +23,7 @@ PATH = click.Path(path_type=Path, readable=False)
 SEPARATION_OPTIONS: list = [
     click.option(
         "--algorithm",
-        type=click.Choice(list(ALGORITHMS)),
+        type=click.Choice(list(ALGORITHMS), case_sensitive=False),
         default=DEFAULT_ALGORITHM,
         show_default=True,
         help="repet: one repeating period. repet-sim: similar frames anywhere (verse/chorus "
@@ -59,7 +59,7 @@ SEPARATION_OPTIONS: list = [
     ),
     click.option(
         "--mask",
-        type=click.Choice(["kam", "wiener", "soft", "binary"]),
+        type=click.Choice(["kam", "wiener", "soft", "binary"], case_sensitive=False),
         default="kam",
         show_default=True,
         help="kam: kernel-additive mask (the repeating model plus a percussive one against "
@@ -81,7 +81,7 @@ SEPARATION_OPTIONS: list = [
     ),
     click.option(
         "--phase",
-        type=click.Choice(["mixture", "none"]),
+        type=click.Choice(["mixture", "none"], case_sensitive=False),
         help="mixture: masks applied to the complex spectrum, stems add up to the input. "
         "none: each stem rebuilt from its magnitude alone (Griffin-Lim)  [default: mixture]",
     ),
@@ -174,9 +174,9 @@ segment_option = click.option(
     default=DEFAULT_SEGMENT,
     show_default=True,
     metavar="SECONDS",
-    help="Inputs longer than 1.5 segments are separated in segments of about this length, "
-    f"crossfaded over {CROSSFADE:g} s (memory stays flat however long the input); 0: always "
-    "the whole input at once.",
+    help="Inputs longer than 1.5 segments are processed a segment of about this length at a "
+    f"time, each with its own period (separated stems are crossfaded over {CROSSFADE:g} s), so "
+    "memory stays flat however long the input; 0: always the whole input at once.",
 )
 
 
@@ -401,3 +401,77 @@ def batch_options(command):
     for option in reversed(BATCH_OPTIONS):
         command = option(command)
     return command
+
+
+#: The sections of a command's help, in order, and the options in each; the algorithm-specific
+#: options get a section per algorithm after "Separation", the rest go to "Other options".
+SECTIONS = (
+    ("Input", ("files_from", "null", "ext", "stream")),
+    (
+        "Output",
+        ("out", "filename", "out_format", "bitrate", "subtype", "stems", "video", "overwrite"),
+    ),
+    (
+        "Separation",
+        (
+            "algorithm",
+            "mask",
+            "foreground_gain",
+            "voice_gate",
+            "threshold",
+            "phase",
+            "no_phase",
+            "high_pass",
+            "high_pass_ramp",
+            "n_fft",
+            "hop",
+            "segment",
+        ),
+    ),
+    ("Batches", ("jobs", "skip_existing", "fail_fast", "shard", "ledger")),
+    ("Batches on Dask", ("cluster", "scheduler", "scheduler_file")),
+    ("What is shown", ("plot", "report", "references", "as_json", "quiet", "verbose")),
+)
+
+#: Unknown options are offered only look-alikes at least this similar (click offers more).
+SUGGESTION_SIMILARITY = 0.75
+
+
+class Sectioned(click.Command):
+    """A command whose help lists its options by section (:data:`SECTIONS`), and whose
+    "did you mean" offers only options that look alike."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from .algorithms import option_owners
+
+        placed = {name: title for title, names in SECTIONS for name in names}
+        for option, owners in option_owners().items():
+            placed.setdefault(option, f"With --algorithm {' or '.join(owners)}")
+        rows: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            if not isinstance(param, click.Option):
+                continue
+            record = param.get_help_record(ctx)
+            if record is not None:
+                rows.setdefault(placed.get(param.name, "Other options"), []).append(record)
+        order = [title for title, _ in SECTIONS[:3]]
+        order += sorted(t for t in rows if t.startswith("With --algorithm"))
+        order += [title for title, _ in SECTIONS[3:]] + ["Other options"]
+        for title in order:
+            if rows.get(title):
+                with formatter.section(title):
+                    formatter.write_dl(rows[title])
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        import difflib
+
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            exc.possibilities = [
+                p
+                for p in exc.possibilities or []
+                if difflib.SequenceMatcher(None, exc.option_name, p).ratio()
+                >= SUGGESTION_SIMILARITY
+            ]
+            raise

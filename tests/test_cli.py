@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 import synth
-from helpers import run
+from helpers import invoke, run
 from repet_cli import __version__
 
 SR = 22050
@@ -336,3 +336,22 @@ def test_an_unexpected_error_is_one_line_and_exit_1_in_every_command(
     assert result.exit_code == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: unexpected error (ValueError: something nobody expected)")
+
+
+def test_separate_help_lists_its_options_by_section():
+    text = invoke(["separate", "--help"]).output
+    titles = [line for line in text.splitlines() if line and not line[0].isspace()]
+    for title in ("Input:", "Output:", "Separation:", "With --algorithm repet-sim:", "Batches:"):
+        assert title in titles
+    assert text.index("--neighbors") > text.index("With --algorithm repet-sim:")
+
+
+def test_choices_ignore_case_and_unknown_options_get_only_look_alikes(tmp_path):
+    song = write_song(tmp_path / "song.wav", sr=16000, seconds=6.0)
+    upper = ["--algorithm", "REPET-SIM", "--format", "FLAC", "--mask", "KAM"]
+    result = invoke(["separate", str(song), "-o", str(tmp_path / "out"), *upper])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "song" / "background.flac").is_file()
+    typo = invoke(["separate", str(song), "--algoritm", "repet"])
+    assert typo.exit_code == 2 and "Did you mean '--algorithm'?" in typo.stderr
+    assert "--plot" not in typo.stderr
