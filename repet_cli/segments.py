@@ -156,7 +156,7 @@ def separate_segments(
     threads : int, optional
         Threads for each separation (see :func:`~repet_cli.separate.separate`).
     progress : callable, optional
-        Called with the number of input samples done after each segment.
+        Called with the number of input samples done (rising), many times per segment.
 
     Returns
     -------
@@ -175,7 +175,12 @@ def separate_segments(
     carried = None  # background of the overlap with the previous segment
     for k, (start, stop) in enumerate(spans):
         y = read(start, stop)
-        result = separate(y, sr=sr, params=params, threads=threads)
+        # Samples before the next segment's start are final after this one; the rest waits.
+        end = spans[k + 1][0] - start if k + 1 < len(spans) else stop - start
+        within = None
+        if progress is not None:
+            within = lambda share, start=start, end=end: progress(start + int(share * end))  # noqa: E731
+        result = separate(y, sr=sr, params=params, threads=threads, progress=within)
         background = np.atleast_2d(result.background)
         foreground = np.atleast_2d(result.foreground)  # y - background
         if carried is not None:
@@ -183,8 +188,6 @@ def separate_segments(
             ramp = _fade_in(n)
             background[:, :n] = carried * (1 - ramp) + background[:, :n] * ramp
             foreground[:, :n] = y[:, :n] - background[:, :n]
-        # Samples before the next segment's start are final now; the rest waits for it.
-        end = spans[k + 1][0] - start if k + 1 < len(spans) else stop - start
         write(background[:, :end], foreground[:, :end])
         carried = background[:, end:].copy() if k + 1 < len(spans) else None
         reports.append(SegmentReport.of(result, start=start, stop=stop))

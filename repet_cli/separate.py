@@ -7,6 +7,7 @@ printing; errors are :class:`~repet_cli.errors.RepetError` subclasses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,6 +144,7 @@ def spectrograms(
     threads: int = 1,
     magnitude: bool = True,
     power: bool = False,
+    tick: Callable[[float], None] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Magnitude and power spectrograms of ``audio[channels, samples]``, without the complex STFT.
 
@@ -167,8 +169,10 @@ def spectrograms(
             np.square(block, out=block)
             P[:, a:b] = block.mean(axis=0)
 
-    for _ in ordered_map(fill, spectral.blocks(n_frames, BLOCK_FRAMES), threads=threads):
-        pass
+    spans = list(spectral.blocks(n_frames, BLOCK_FRAMES))
+    for done, _ in enumerate(ordered_map(fill, spans, threads=threads), 1):
+        if tick is not None:
+            tick(done / len(spans))
     return V, P
 
 
@@ -176,7 +180,7 @@ def _statistics(X: np.ndarray, V: np.ndarray, M: np.ndarray) -> dict[str, np.nda
     return masks.wiener_statistics(X, M, magnitude=V)
 
 
-def _voice_gain(V, mask_of, spans, *, frequencies, rate: float, threads: int):
+def _voice_gain(V, mask_of, spans, *, frequencies, rate: float, threads: int, tick=None):
     """The voice gate's foreground gain per frame (:mod:`repet_cli.voice`), and the pitch
     salience and harmonic spacing (Hz) it was made of.
 
@@ -189,10 +193,46 @@ def _voice_gain(V, mask_of, spans, *, frequencies, rate: float, threads: int):
         foreground = ((1 - mask_of(span, part)) * part).mean(axis=0)
         return voice.pitch(foreground, frequencies=frequencies)
 
-    found = list(ordered_map(salience, spans, threads=threads))
+    found = []
+    for part in ordered_map(salience, spans, threads=threads):
+        found.append(part)
+        if tick is not None:
+            tick(len(found) / len(spans))
     values = np.concatenate([a for a, _ in found])
     spacing = np.concatenate([b for _, b in found])
     return voice.voice_gate(values, frames_per_second=rate), values, spacing
+
+
+class _Stages:
+    """Turns each pass's own progress (0 to 1) into the share of the whole separation done.
+
+    The passes' weights are their shares of a default separation's time, rounded (measured
+    once on a 3-minute stereo song: spectrogram 0.87 s, model 0.38 s, the voice gate's pass
+    0.40 s, Wiener statistics 0.37 s, masks and inverse STFT 0.93 s); passes that do not run
+    are left out.
+    """
+
+    WEIGHTS = {"spectrogram": 0.3, "model": 0.12, "gate": 0.13, "wiener": 0.12, "masks": 0.33}
+
+    def __init__(self, progress, *, gated: bool, wiener: bool):
+        weights = dict(self.WEIGHTS)
+        if not gated:
+            weights.pop("gate")
+        if not wiener:
+            weights.pop("wiener")
+        total = sum(weights.values())
+        self.progress = progress
+        self.start, self.weight, before = {}, {}, 0.0
+        for name, w in weights.items():
+            self.start[name], self.weight[name] = before / total, w / total
+            before += w
+
+    def __call__(self, name: str) -> Callable[[float], None]:
+        """The progress function of one pass (a no-op without ``progress``)."""
+        if self.progress is None:
+            return lambda share: None
+        start, weight = self.start[name], self.weight[name]
+        return lambda share: self.progress(min(1.0, start + weight * share))
 
 
 def separate(
@@ -202,6 +242,7 @@ def separate(
     params: RepetParams | None = None,
     keep_mask: bool = False,
     threads: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Separation:
     """Split ``y`` into its repeating background and non-repeating foreground (REPET).
 
@@ -218,6 +259,9 @@ def separate(
         spectrogram, so it is not kept by default).
     threads : int, optional
         Threads for the array work (default: one per core). The result does not depend on it.
+    progress : callable, optional
+        Called with the share of the work done (0 to 1, rising), many times per pass over the
+        spectrogram, so that a long input shows progress before it is finished.
 
     Returns
     -------
@@ -249,11 +293,20 @@ def separate(
     algorithm = params.options
 
     bounds = algorithm.check_length(n_samples=n_samples, sr=sr, hop=hop)
+    stage = _Stages(progress, gated=params.gated, wiener=params.mask in WIENER_MASKS)
 
     # Pass 1: the magnitude spectrogram, the one whole-length array the models need.
-    V, P = spectrograms(audio, n_fft=n_fft, hop=hop, threads=threads, power=algorithm.needs_power())
+    V, P = spectrograms(
+        audio,
+        n_fft=n_fft,
+        hop=hop,
+        threads=threads,
+        power=algorithm.needs_power(),
+        tick=stage("spectrogram"),
+    )
     spectra = Spectra(V=V, P=P, sr=sr, n_fft=n_fft, hop=hop)
     model, found = algorithm.model(spectra, bounds=bounds, threads=threads)
+    stage("model")(1.0)
     n_frames = V.shape[-1]
     freqs = spectral.frequencies(sr=sr, n_fft=n_fft)
     spans = list(spectral.blocks(n_frames, BLOCK_FRAMES))
@@ -274,7 +327,13 @@ def separate(
     gain = None
     if params.gated:  # it needs the whole input's pitch salience first (a value per frame)
         gain, sal, spacing = _voice_gain(
-            V, mask_of, spans, frequencies=freqs, rate=sr / hop, threads=threads
+            V,
+            mask_of,
+            spans,
+            frequencies=freqs,
+            rate=sr / hop,
+            threads=threads,
+            tick=stage("gate"),
         )
         if params.high_pass > 0:  # lowered under a pitched voice, to keep its fundamental
             cutoffs = voice.voice_cutoff(
@@ -295,8 +354,11 @@ def separate(
     if params.mask in WIENER_MASKS:
         # Pass 2: the Wiener filter's spatial covariances, summed over all frames.
         stats = None
-        for block in ordered_map(lambda span: _statistics(*masked(span)), spans, threads=threads):
+        tick = stage("wiener")
+        blocks = ordered_map(lambda span: _statistics(*masked(span)), spans, threads=threads)
+        for done, block in enumerate(blocks, 1):
             stats = masks.add_statistics(stats, block)
+            tick(done / len(spans))
         R_b, R_f, load = masks.spatial_covariances(stats)
 
     inverse = spectral.OverlapAdd(audio.shape[:-1], n_fft=n_fft, hop=hop, length=n_samples)
@@ -316,9 +378,11 @@ def separate(
     mask = np.empty(shape, dtype=np.float32) if keep_mask else None
     if params.phase != "mixture":
         magnitudes = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
-    for span, (M, first, second) in zip(
-        spans, ordered_map(background, spans, threads=threads), strict=True
+    tick = stage("masks")
+    for done, (span, (M, first, second)) in enumerate(
+        zip(spans, ordered_map(background, spans, threads=threads), strict=True), 1
     ):
+        tick(done / len(spans))
         if mask is not None:
             mask[..., span[0] : span[1]] = M
         if params.phase == "mixture":

@@ -48,14 +48,14 @@ def test_plan_refuses_collisions_naming_the_parameter_not_a_flag(tmp_path):
         batch.plan([stem], tmp_path, template="{parent}/{stem}.{ext}")
 
 
-def test_progress_moves_once_per_segment_and_counts_the_whole_input(tmp_path):
+def test_progress_moves_within_each_segment_and_counts_the_whole_input(tmp_path):
     song = write_song(tmp_path / "long.wav", seconds=40.0)
     steps = []
     settings = batch.Settings(params=RepetParams(), segment=12.0)
     jobs = [batch.Job.in_folder(song, tmp_path / "out")]
     (outcome,) = batch.run(jobs, settings=settings, progress=steps.append)
-    assert outcome.status == "ok" and len(steps) == 3  # once per segment
-    assert sum(steps) == 40
+    assert outcome.status == "ok" and len(steps) > 3  # more often than once per segment
+    assert all(step > 0 for step in steps) and sum(steps) == 40
 
 
 def test_a_process_pool_gives_the_same_files_as_this_process(tmp_path):

@@ -102,7 +102,13 @@ def test_progress_reports_every_segment():
         segment=15.0,
         progress=done.append,
     )
-    assert len(done) == 3 and done == sorted(done) and done[-1] == y.shape[-1]
+    assert done == sorted(done) and done[-1] == y.shape[-1]
+    from repet_cli.segments import plan_segments
+
+    # Each segment's end is reported: the samples final once it is done.
+    ends = [b for _, b in plan_segments(y.shape[-1], sr=SR, segment=15.0)[1:]]
+    starts = [a for a, _ in plan_segments(y.shape[-1], sr=SR, segment=15.0)[1:]]
+    assert set(starts) <= set(done) and ends[-1] == done[-1]
 
 
 def test_a_segment_too_short_for_the_period_is_refused():
@@ -149,3 +155,21 @@ def test_an_interruption_just_after_the_outputs_are_opened_leaves_nothing(tmp_pa
     with signals.handled(), pytest.raises(signals.Terminated):
         separate_file(song, out / "bg.wav", out / "fg.wav", params=RepetParams.build(period=1.0))
     assert list(out.iterdir()) == []
+
+
+def test_progress_moves_many_times_within_one_long_segment():
+    from repet_cli.segments import separate_segments
+
+    sr = 8000
+    y = synth.loop(period=1.5, sr=sr, duration=60.0, channels=2)
+    seen = []
+    separate_segments(
+        lambda a, b: y[:, a:b],
+        lambda bg, fg: None,
+        n_samples=y.shape[-1],
+        sr=sr,
+        segment=300,
+        progress=seen.append,
+    )
+    assert seen == sorted(seen) and seen[-1] == y.shape[-1]
+    assert len({s for s in seen if 0 < s < y.shape[-1]}) >= 10  # not one jump at the end
