@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import signals
+from . import remote, signals
 from .errors import AudioWriteError, EvaluationError, OutputExistsError, ParameterError, RepetError
 from .io import STDIN, AudioInfo, probe
 from .parallel import cpu_threads
@@ -78,10 +78,15 @@ class Job:
     """One input, the files it will produce (None: that stem is not written), and what its
     header said (None: not read yet, or unreadable)."""
 
-    source: Path
-    background: Path | None
-    foreground: Path | None
+    source: Path | str  # a str: a URL (see repet_cli.remote)
+    background: Path | str | None
+    foreground: Path | str | None
     info: AudioInfo | None = None
+
+    @property
+    def remote(self) -> bool:
+        """True if the input or the outputs are URLs."""
+        return any(isinstance(p, str) for p in (self.source, *self.targets))
 
     @property
     def targets(self) -> tuple[Path, ...]:
@@ -144,6 +149,9 @@ def find_inputs(
     wanted = {e.lower().lstrip(".") for e in (extensions or MEDIA_EXTENSIONS)}
     found = []
     for item in inputs:
+        if remote.is_url(item):  # an object: no folder search
+            found.append((item, Path(".")))
+            continue
         path = Path(item)
         if not path.is_dir():
             found.append((path, Path(".")))
@@ -195,34 +203,50 @@ def plan(
     stems = tuple(stems)
     if not stems or set(stems) - set(STEMS):
         raise ParameterError(f"`stems` must name background, foreground or both, got {stems}")
-    out = Path(out)
-    real_out = os.path.realpath(out)
+    out_url = remote.is_url(out)
+    out = out if out_url else Path(out)
+    real_out = None if out_url else os.path.realpath(out)
     pairs = [item if isinstance(item, tuple) else (item, ".") for item in inputs]
-    sources = [Path(s) for s, _ in pairs]
-    owners: dict[str, Path] = {}
+    sources = [s if remote.is_url(s) else Path(s) for s, _ in pairs]
+    owners: dict[str, Path | str] = {}
     real_targets: dict[str, Path] = {}
     jobs = []
     for source, (_, folder) in zip(sources, pairs, strict=True):
         ext = format or default_format(source)
-        absolute = os.path.abspath(source)
-        fields = {
-            "track": "stdin" if os.fspath(source) == STDIN else source.stem,
-            "trackext": source.suffix.lstrip("."),
-            "parent": os.path.basename(os.path.dirname(absolute)),
-        }
+        if isinstance(source, str):  # a URL
+            absolute = source
+            name = Path(remote.name_of(source))
+            fields = {
+                "track": name.stem,
+                "trackext": name.suffix.lstrip("."),
+                "parent": remote.parent_name(source),
+            }
+        else:
+            absolute = os.path.abspath(source)
+            fields = {
+                "track": "stdin" if os.fspath(source) == STDIN else source.stem,
+                "trackext": source.suffix.lstrip("."),
+                "parent": os.path.basename(os.path.dirname(absolute)),
+            }
         inside = {
             stem: os.path.join(folder, template.format(stem=stem, ext=ext, **fields))
             for stem in stems
         }
-        paths = {stem: out / part for stem, part in inside.items()}
+        if out_url:
+            paths = {stem: remote.join(out, *Path(part).parts) for stem, part in inside.items()}
+        else:
+            paths = {stem: out / part for stem, part in inside.items()}
         for part, path in zip(inside.values(), paths.values(), strict=True):
-            # Where it really goes: the folders under `out` are made by the jobs (no links).
-            real_targets[os.path.normpath(os.path.join(real_out, part))] = path
-            key = os.path.normcase(os.path.abspath(path)).casefold()
+            if out_url:
+                key = path
+            else:
+                # Where it really goes: the folders under `out` are made by the jobs.
+                real_targets[os.path.normpath(os.path.join(real_out, part))] = path
+                key = os.path.normcase(os.path.abspath(path)).casefold()
             first = owners.setdefault(key, source)
             if first is source:
                 continue
-            if os.path.abspath(first) == absolute:
+            if (first if isinstance(first, str) else os.path.abspath(first)) == absolute:
                 raise ParameterError(f"{source} is given twice")
             better = _resolving(template, first, source)
             hint = f"tell them apart with `filename` '{better}' or " if better else ""
@@ -233,7 +257,9 @@ def plan(
             )
         jobs.append(Job(source, paths.get("background"), paths.get("foreground")))
     folders: dict[str, str] = {}  # the real path of each input's folder, looked up once
-    for source in sources:
+    for source in sources if real_targets else ():
+        if isinstance(source, str):
+            continue
         name = os.path.abspath(source)
         head, tail = os.path.split(name)
         if head not in folders:
@@ -508,7 +534,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
     start = time.perf_counter()
     base = {"source": str(job.source), "duration": job.duration}
     outputs = tuple(str(p) for p in job.targets)
-    if settings.skip_existing and all(os.path.lexists(p) for p in job.targets):
+    if settings.skip_existing and all(_exists(p) for p in job.targets):
         return Outcome(status="skipped", outputs=outputs, **base)
     try:
         reports, info, written = separate_job(job, settings=settings, progress=progress)
@@ -580,6 +606,10 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
     )
 
 
+def _exists(target: Path | str) -> bool:
+    return remote.exists(target) if isinstance(target, str) else os.path.lexists(target)
+
+
 def separate_job(job: Job, *, settings: Settings, progress=None):
     """Separate one input and write its two stems, creating their folders; raises on error.
 
@@ -593,6 +623,8 @@ def separate_job(job: Job, *, settings: Settings, progress=None):
     """
     from .segments import separate_file
 
+    if job.remote:
+        return _separate_remote(job, settings=settings, progress=progress)
     if not settings.overwrite:  # before the work, not after it
         for target in job.targets:
             if os.path.lexists(target):
@@ -670,6 +702,70 @@ def write_video(job: Job, *, settings: Settings) -> Path:
             with signals.deferred():
                 tmp.unlink(missing_ok=True)
     return target
+
+
+def _separate_remote(job: Job, *, settings: Settings, progress=None):
+    """:func:`separate_job` for an input or outputs in object storage: download the input,
+    separate (into a temporary folder for URL outputs), upload each stem whole (create-only
+    unless ``overwrite``); if an upload fails, the stems already uploaded are deleted again."""
+    import shutil
+    import tempfile
+
+    from .segments import separate_file
+
+    uploads = [t for t in job.targets if isinstance(t, str)]
+    if not settings.overwrite:
+        for target in uploads:
+            if remote.exists(target):
+                raise OutputExistsError(
+                    "exists already; pass `overwrite` to replace it or `skip_existing` to keep it",
+                    path=target,
+                )
+    with signals.deferred():
+        folder = Path(tempfile.mkdtemp(prefix="repet-"))
+    try:
+        source = job.source
+        if isinstance(source, str):
+            source = remote.download(source, folder / remote.name_of(source))
+        if not uploads:  # local outputs: written in place, atomically, as always
+            local_job = dataclasses.replace(job, source=source)
+            return separate_job(local_job, settings=settings, progress=progress)
+        local = {
+            t: folder / "out" / f"{stem}{Path(remote.name_of(t)).suffix}"
+            for stem, t in (("background", job.background), ("foreground", job.foreground))
+            if t is not None
+        }
+        (folder / "out").mkdir()
+        result = separate_file(
+            source,
+            local.get(job.background),
+            local.get(job.foreground),
+            params=settings.params,
+            segment=settings.segment,
+            format=settings.format,
+            subtype=settings.subtype,
+            bitrate=settings.bitrate,
+            stream=settings.stream,
+            overwrite=True,
+            threads=settings.threads,
+            progress=progress,
+        )
+        done: list[str] = []
+        try:
+            for target in job.targets:
+                remote.upload(local[target], target, overwrite=settings.overwrite)
+                done.append(target)
+        except BaseException:
+            for url in done:  # both or neither
+                remote.remove(url)
+            raise
+        return result
+    except RepetError as exc:
+        exc.path = exc.path or str(job.source)
+        raise
+    finally:
+        with signals.deferred():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def make_folders(paths, created: list[Path]) -> None:

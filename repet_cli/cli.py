@@ -107,7 +107,7 @@ _SEPARATION_NAMES += list(ALGORITHM_OPTIONS)
 
 
 @cli.command(cls=Sectioned, context_settings=CONTEXT)
-@click.argument("inputs", nargs=-1, type=PATH)
+@click.argument("inputs", nargs=-1)
 @input_options
 @output_options
 @separation_options
@@ -116,12 +116,12 @@ _SEPARATION_NAMES += list(ALGORITHM_OPTIONS)
 @click.pass_context
 def separate(
     ctx: click.Context,
-    inputs: tuple[Path, ...],
+    inputs: tuple[str, ...],
     files_from: Path | None,
     null: bool,
     ext: str | None,
     stream: int | None,
-    out: Path,
+    out: str | Path,
     filename: str,
     out_format: str | None,
     bitrate: str | None,
@@ -181,6 +181,14 @@ def separate(
         raise click.UsageError("no INPUT: give audio or video files, folders, '-' or --files-from")
     if sum(os.fspath(n) == "-" for n in names) > 1:
         raise click.UsageError("'-' (standard input) can be given once")
+    from .remote import is_url
+
+    if is_url(out) or any(is_url(n) for n in names):
+        for flag, used in (("--plot", plot), ("--video", video), ("--references", references)):
+            if used:
+                raise click.UsageError(f"{flag} needs local files, not URLs")
+    else:
+        out = Path(out)
     to_stdout = os.fspath(out) == "-"
     if to_stdout:
         out, out_format = _stdout_plan_checks(

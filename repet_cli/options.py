@@ -221,8 +221,9 @@ OUTPUT_OPTIONS: list = [
         "--out",
         default="separated",
         show_default=True,
-        type=PATH,
+        metavar="DIR|URL|-",
         help="Output folder; each input gets OUT/<name>/background.wav and foreground.wav. "
+        "A URL (s3://bucket/prefix, needs pip install 'repet[s3]') uploads them. "
         "'-': write the one stem chosen with --stems to standard output (WAV unless --format).",
     ),
     click.option(
