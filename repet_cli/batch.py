@@ -339,7 +339,7 @@ class Ledger:
                     found[os.path.abspath(record["input"])] = record
         return found
 
-    def append(self, outcome: Outcome, *, attempt: int = 1) -> None:
+    def append(self, outcome: Outcome) -> None:
         """Add the record of one outcome.
 
         Raises
@@ -361,7 +361,7 @@ class Ledger:
             else [],
             "duration": outcome.duration,
             "seconds": round(outcome.seconds, 3),
-            "attempt": attempt,
+            "attempt": outcome.attempts,
             "host": socket.gethostname(),
             "version": __version__,
             "options": self.options,
@@ -448,6 +448,9 @@ class Settings:
         "background" or "foreground": for a video input, also write a copy of the video with
         that stem as its audio (the picture copied, not re-encoded), beside the stems as
         ``<stem>.<the video's extension>``.
+    retries : int
+        Times an input is tried again after a transient failure (a network transfer of
+        object storage); a bad input is never retried.
     plot : bool
         Also draw each input's figure (needs matplotlib).
     references : path, optional
@@ -464,6 +467,7 @@ class Settings:
     bitrate: int | None = None
     stream: int | None = None
     video: str | None = None
+    retries: int = 0
     plot: bool = False
     references: Path | None = None
 
@@ -485,6 +489,7 @@ class Outcome:
     scores: dict | None = None  # stem -> metric -> dB, with references
     duration: float = 0.0
     seconds: float = 0.0
+    attempts: int = 1
 
     def as_dict(self) -> dict:
         """A JSON-ready record."""
@@ -496,6 +501,8 @@ class Outcome:
                 found=self.found, periods=list(self.periods), warnings=list(self.warnings)
             )
         record.update(outputs=list(self.outputs), duration=self.duration, seconds=self.seconds)
+        if self.attempts > 1:
+            record["attempts"] = self.attempts
         if self.figure is not None:
             record["figure"] = self.figure
         if self.scores is not None:
@@ -536,17 +543,24 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
     outputs = tuple(str(p) for p in job.targets)
     if settings.skip_existing and all(_exists(p) for p in job.targets):
         return Outcome(status="skipped", outputs=outputs, **base)
-    try:
-        reports, info, written = separate_job(job, settings=settings, progress=progress)
-    except RepetError as exc:
-        return Outcome(status="failed", error=str(exc), **base)
-    except Exception as exc:  # a bug: report it, keep going with the batch
-        return Outcome(
-            status="failed",
-            error=f"{job.source}: unexpected error ({type(exc).__name__}: {exc})",
-            trace=traceback.format_exc(),
-            **base,
-        )
+    attempt = 1
+    while True:
+        try:
+            reports, info, written = separate_job(job, settings=settings, progress=progress)
+            break
+        except RepetError as exc:
+            if exc.transient and attempt <= settings.retries:
+                attempt += 1
+                continue
+            return Outcome(status="failed", error=str(exc), attempts=attempt, **base)
+        except Exception as exc:  # a bug: report it, keep going with the batch
+            return Outcome(
+                status="failed",
+                error=f"{job.source}: unexpected error ({type(exc).__name__}: {exc})",
+                trace=traceback.format_exc(),
+                **base,
+            )
+    base["attempts"] = attempt
     first = reports[0]
     details = (
         f"{info.channels} ch, {info.samplerate} Hz, {info.duration:.2f} s, {info.subtype}; "

@@ -131,6 +131,7 @@ def separate(
     segment: float,
     jobs: int,
     cluster: str | None,
+    retries: int,
     scheduler: str | None,
     scheduler_file: Path | None,
     shard: str | None,
@@ -219,6 +220,7 @@ def separate(
         bitrate=rate,
         stream=stream,
         video=video,
+        retries=retries,
         plot=plot,
         references=references,
     )

@@ -20,10 +20,16 @@ class RepetError(Exception):
         The file the error is about; shown before the message.
     """
 
-    def __init__(self, message: str, *, path: str | os.PathLike | None = None) -> None:
+    #: True for a failure that may not happen again (a network transfer): worth a retry.
+    transient: bool = False
+
+    def __init__(
+        self, message: str, *, path: str | os.PathLike | None = None, transient: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.path = None if path is None else os.fspath(path)
+        self.transient = transient
 
     def __str__(self) -> str:
         return self.message if self.path is None else f"{self.path}: {self.message}"

@@ -343,6 +343,14 @@ BATCH_OPTIONS: list = [
         "--scheduler-file FILE).",
     ),
     click.option(
+        "--retries",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Try an input again this many times after a transient failure (a download or "
+        "upload of object storage); a bad input is never retried.",
+    ),
+    click.option(
         "--shard",
         metavar="K/N",
         help="Process every N-th input from the K-th (0-based) only: N runs with K = 0..N-1 "
@@ -429,7 +437,7 @@ SECTIONS = (
             "segment",
         ),
     ),
-    ("Batches", ("jobs", "skip_existing", "fail_fast", "shard", "ledger")),
+    ("Batches", ("jobs", "skip_existing", "fail_fast", "retries", "shard", "ledger")),
     ("Batches on Dask", ("cluster", "scheduler", "scheduler_file")),
     ("What is shown", ("plot", "report", "references", "as_json", "quiet", "verbose")),
 )

@@ -81,7 +81,9 @@ def download(url: str, dest: Path) -> Path:
     except PermissionError as exc:
         raise AudioReadError(f"access denied ({exc})", path=url) from None
     except Exception as exc:  # network, credentials...: one line naming the URL
-        raise AudioReadError(f"cannot download ({type(exc).__name__}: {exc})", path=url) from None
+        raise AudioReadError(
+            f"cannot download ({type(exc).__name__}: {exc})", path=url, transient=True
+        ) from None
     return dest
 
 
@@ -104,7 +106,9 @@ def upload(local: Path, url: str, *, overwrite: bool) -> None:
             path=url,
         ) from None
     except Exception as exc:
-        raise AudioWriteError(f"cannot upload ({type(exc).__name__}: {exc})", path=url) from None
+        raise AudioWriteError(
+            f"cannot upload ({type(exc).__name__}: {exc})", path=url, transient=True
+        ) from None
 
 
 def remove(url: str) -> None:

@@ -128,3 +128,33 @@ def test_a_missing_object_fails_alone_with_one_line(tmp_path, s3):
     assert result.exit_code == 1
     assert "error: s3://bucket/nothing.wav: no such object" in result.stderr
     assert (tmp_path / "out" / "good" / "background.wav").is_file()
+
+
+def test_a_transient_upload_failure_is_retried_with_retries(tmp_path, s3, monkeypatch):
+    import json
+
+    from repet_cli import remote
+
+    song = write_song(tmp_path / "song.wav", sr=SR, seconds=6.0)
+    real, failures = remote.upload, []
+
+    def flaky(local, url, *, overwrite):
+        if not failures:
+            failures.append(url)
+            raise remote.AudioWriteError("cannot upload (timeout)", path=url, transient=True)
+        real(local, url, overwrite=overwrite)
+
+    monkeypatch.setattr(remote, "upload", flaky)
+    once = run("separate", song, "-o", "s3://bucket/a")
+    assert once.exit_code == 1 and "cannot upload (timeout)" in once.stderr
+    failures.clear()
+    ledger = tmp_path / "ledger.jsonl"
+    retried = run("separate", song, "-o", "s3://bucket/b", "--retries", "1", "--ledger", ledger)
+    assert retried.exit_code == 0, retried.output
+    assert s3.exists("bucket/b/song/foreground.wav")
+    assert json.loads(ledger.read_text())["attempt"] == 2
+    # A bad input is not retried: it fails at once, whatever --retries says.
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    result = run("separate", bad, "-o", "s3://bucket/c", "--retries", "3", "--json")
+    assert result.exit_code == 1
