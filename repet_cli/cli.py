@@ -258,7 +258,7 @@ def separate(
                 scheduler_file=scheduler_file,
                 cluster=cluster.lower() if cluster else None,
                 workers=jobs or None,
-                log=lambda line: say(line) if verbose else None,
+                log=say if verbose else None,
             )
         except RepetError as exc:
             raise _usage(exc) from None
