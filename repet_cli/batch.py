@@ -635,7 +635,6 @@ def separate_job(job: Job, *, settings: Settings, progress=None):
     reports, info, written
         As :func:`~repet_cli.segments.separate_file` returns them.
     """
-    from .segments import separate_file
 
     if job.remote:
         return _separate_remote(job, settings=settings, progress=progress)
@@ -650,19 +649,8 @@ def separate_job(job: Job, *, settings: Settings, progress=None):
     try:
         with signals.deferred():
             make_folders(job.targets, created)
-        return separate_file(
-            job.source,
-            job.background,
-            job.foreground,
-            params=settings.params,
-            segment=settings.segment,
-            format=settings.format,
-            subtype=settings.subtype,
-            bitrate=settings.bitrate,
-            stream=settings.stream,
-            overwrite=settings.overwrite,
-            threads=settings.threads,
-            progress=progress,
+        return _separate_file(
+            job.source, job.background, job.foreground, settings=settings, progress=progress
         )
     except BaseException:
         with signals.deferred():
@@ -718,14 +706,32 @@ def write_video(job: Job, *, settings: Settings) -> Path:
     return target
 
 
+def _separate_file(source, background, foreground, *, settings: Settings, progress=None):
+    """:func:`repet_cli.segments.separate_file` with the settings of a batch."""
+    from .segments import separate_file
+
+    return separate_file(
+        source,
+        background,
+        foreground,
+        params=settings.params,
+        segment=settings.segment,
+        format=settings.format,
+        subtype=settings.subtype,
+        bitrate=settings.bitrate,
+        stream=settings.stream,
+        overwrite=settings.overwrite,
+        threads=settings.threads,
+        progress=progress,
+    )
+
+
 def _separate_remote(job: Job, *, settings: Settings, progress=None):
     """:func:`separate_job` for an input or outputs in object storage: download the input,
     separate (into a temporary folder for URL outputs), upload each stem whole (create-only
     unless ``overwrite``); if an upload fails, the stems already uploaded are deleted again."""
     import shutil
     import tempfile
-
-    from .segments import separate_file
 
     uploads = [t for t in job.targets if isinstance(t, str)]
     if not settings.overwrite:
@@ -750,18 +756,11 @@ def _separate_remote(job: Job, *, settings: Settings, progress=None):
             if t is not None
         }
         (folder / "out").mkdir()
-        result = separate_file(
+        result = _separate_file(
             source,
             local.get(job.background),
             local.get(job.foreground),
-            params=settings.params,
-            segment=settings.segment,
-            format=settings.format,
-            subtype=settings.subtype,
-            bitrate=settings.bitrate,
-            stream=settings.stream,
-            overwrite=True,
-            threads=settings.threads,
+            settings=dataclasses.replace(settings, overwrite=True),  # a new, private folder
             progress=progress,
         )
         done: list[str] = []
