@@ -482,6 +482,7 @@ class Outcome:
     trace: str | None = None  # for an unexpected error (a bug): its traceback
     found: str = ""
     periods: tuple[float | None, ...] = ()
+    confidences: tuple[float | None, ...] = ()  # how clearly each segment repeats (0 to 1)
     details: str = ""
     warnings: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
@@ -498,7 +499,10 @@ class Outcome:
             record["error"] = self.error
         if self.status == "ok":
             record.update(
-                found=self.found, periods=list(self.periods), warnings=list(self.warnings)
+                found=self.found,
+                periods=list(self.periods),
+                confidences=list(self.confidences),
+                warnings=list(self.warnings),
             )
         record.update(outputs=list(self.outputs), duration=self.duration, seconds=self.seconds)
         if self.attempts > 1:
@@ -612,6 +616,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
         scores=scores,
         found=describe(reports),
         periods=tuple(r.period for r in reports),
+        confidences=tuple(r.confidence for r in reports),
         details=details,
         warnings=warnings,
         outputs=outputs,

@@ -300,7 +300,12 @@ def separate(
         )
         say(f"report: {path}")
     if as_json:
+        from . import __version__
+
         record = {
+            "repet": __version__,
+            "options": _options_text(params),
+            "options_hash": batch.options_hash(settings),
             "inputs": [o.as_dict() for o in outcomes]
             + [
                 {"input": str(job.source), "status": "not started"} for job in plan[len(outcomes) :]

@@ -58,3 +58,18 @@ def test_the_ledger_records_and_resumes_only_with_the_same_options(tmp_path):
         f.write('{"input": "cut')
     resumed = run("separate", *inputs, "-o", out, "--ledger", ledger, "--skip-existing")
     assert resumed.exit_code == 0
+
+
+def test_json_says_how_the_stems_were_made(tmp_path):
+    from repet_cli import __version__
+
+    song = write_song(tmp_path / "song.wav", sr=SR, seconds=8.0)  # its 1.5-s period fits
+    result = run("separate", song, "-o", tmp_path / "out", "--mask", "soft", "--json")
+    record = json.loads(result.stdout)
+    assert record["repet"] == __version__ and "--mask soft" in record["options"]
+    (entry,) = record["inputs"]
+    assert len(entry["confidences"]) == 1 and 0 < entry["confidences"][0] <= 1
+    ledger = tmp_path / "ledger.jsonl"
+    again = run("separate", song, "-o", tmp_path / "o2", "--mask", "soft", "--ledger", ledger)
+    assert again.exit_code == 0
+    assert json.loads(ledger.read_text())["options"] == record["options_hash"]
