@@ -71,12 +71,13 @@ def restore_malloc_thresholds() -> bool:
 def remove_stale_parts(targets) -> list[Path]:
     """Remove the temporary files (``.<name>.<hex>.part``) that an earlier, killed attempt
     left beside ``targets``; the paths removed."""
+    from .io import temporaries_of
+
     removed = []
     for target in targets:
-        target = Path(target)
-        if not target.parent.is_dir():
+        if isinstance(target, str):  # a URL: its stems were uploaded whole, or not at all
             continue
-        for stale in target.parent.glob(f".{target.name}.*.part"):
+        for stale in temporaries_of(target):
             stale.unlink(missing_ok=True)
             removed.append(stale)
     return removed

@@ -403,6 +403,19 @@ def refuse_existing(paths: Iterable[str | os.PathLike]) -> None:
             raise OutputExistsError("exists already; pass `overwrite` to replace it", path=p)
 
 
+#: The end of the temporary files' names: ``.<name>.<8 hex digits>.part`` beside ``<name>``.
+TEMPORARY_SUFFIX = ".part"
+
+
+def temporaries_of(p: str | os.PathLike) -> list[Path]:
+    """The temporary files beside ``p`` that writers of ``p`` made (:func:`_open_temp`), left
+    behind by a process that was killed before it could remove them."""
+    p = Path(p)
+    if not p.parent.is_dir():
+        return []
+    return sorted(p.parent.glob(f".{p.name}.*{TEMPORARY_SUFFIX}"))
+
+
 def _open_temp(p: Path) -> tuple[Path, int]:
     """Create a new, empty temporary file beside ``p`` (umask permissions); its descriptor.
 
@@ -410,7 +423,7 @@ def _open_temp(p: Path) -> tuple[Path, int]:
     so an interruption is raised in Python code, never swallowed inside a C callback.
     """
     for _ in range(100):
-        tmp = p.parent / f".{p.name}.{secrets.token_hex(4)}.part"
+        tmp = p.parent / f".{p.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
         try:
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
