@@ -178,3 +178,45 @@ def test_an_input_that_kills_its_worker_every_time_fails_alone(tmp_path, schedul
     assert statuses(result) == [(str(big), "failed"), (str(small), "ok")]
     assert "died every time it was tried" in result.stderr
     assert not (tmp_path / "out" / "big").exists()
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(p) for p in text]
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_local_cluster_restarts_a_killed_worker_and_retries_its_input(tmp_path):
+    # The first local workers are forked, a restarted one is spawned: the retried input must
+    # still come out whole and identical.
+    song = write_song(tmp_path / "in" / "long.wav", sr=44100, seconds=40.0)
+    reference = run("separate", song, "-o", tmp_path / "ref")
+    assert reference.exit_code == 0
+    out = tmp_path / "out"
+    command = [str(BIN / "repet"), "separate", str(song), "-o", str(out)]
+    command += ["--cluster", "local", "-j", "1", "--json"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not leftovers(out) if out.exists() else True:  # the job has begun writing
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    workers = [p for p in children(proc.pid) if "resource_tracker" not in cmdline(p)]
+    assert workers, "no worker process found"
+    for pid in workers:
+        os.kill(pid, 9)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr.decode()
+    assert json.loads(stdout)["inputs"][0]["status"] == "ok"
+    assert tree(out) == tree(tmp_path / "ref")
+    assert leftovers(out) == []
