@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUT ?= separated
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint format samples figures bench bench-quality bench-tools clean
+.PHONY: help demo test lint format samples figures bench bench-quality bench-scoring bench-tools clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ figures: $(VENV)/.installed-dev  ## Redraw the README's figure of the bundled sa
 
 bench-quality: $(VENV)/.installed-dev  ## Quality on the clips, full songs and synthetic set -> benchmarks/results/
 	$(BIN)/python benchmarks/quality.py
+
+bench-scoring: $(VENV)/.installed-dev  ## repet evaluate against mir_eval and museval -> benchmarks/results/scoring.md
+	$(BIN)/python benchmarks/check_scorer.py --mir-eval
 
 bench-tools:  ## Debian packages the synthetic benchmark set is rendered with (run as root)
 	apt-get update && apt-get install -y --no-install-recommends fluidsynth fluid-soundfont-gm espeak-ng

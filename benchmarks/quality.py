@@ -13,9 +13,8 @@ Each mixture is separated as ``repet separate`` does by default (segment by segm
 Eval (512-tap ``bss_eval_sources`` per channel, averaged over channels) and SI-SDR, the
 definition of ``repet evaluate``. Two reference rows use the same code: the mixture itself as
 both estimates (the floor) and the ideal ratio mask (an oracle ceiling for masking methods).
-Clips are scored with mir_eval through ``repet_cli.evaluate``; the full-length sets with
-benchmarks/scoring.py's "fft" scorer, which gives mir_eval's figures (to 1e-6 dB, see
-benchmarks/check_scorer.py) 3 times faster and with less memory.
+Every set is scored by ``repet_cli.evaluate``, which gives mir_eval's figures (checked by
+tests/test_bsseval.py and benchmarks/check_scorer.py) in a fraction of its time and memory.
 
     python benchmarks/quality.py                    # or: make bench-quality
     python benchmarks/quality.py --sets fullsongs,synthetic --methods "repet (defaults)" \\
@@ -42,7 +41,6 @@ from repet_cli import RepetParams, load_audio, spectral
 from repet_cli import evaluate as ev
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import scoring  # noqa: E402
 import synthetic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,11 +194,9 @@ def find_items(name: str, *, clips_dir: Path, log=print) -> list[tuple[str, Path
 LOADERS = {"clips": _load_wavs, "fullsongs": _load_fullsong, "synthetic": _load_wavs}
 
 
-def score(truth, estimates, *, scorer: str):
-    """Scores of both stems: ``repet evaluate``'s own code with mir_eval, else scoring.py."""
-    if scorer == "mir_eval":
-        return ev.evaluate(truth, estimates)
-    return scoring.score(truth, estimates, scorer=scorer)
+def score(truth, estimates):
+    """Scores of both stems, as ``repet evaluate`` computes them."""
+    return ev.evaluate(truth, estimates)
 
 
 def a_cappella_snr(folder: Path, voice: np.ndarray, estimate: np.ndarray, *, sr: int):
@@ -219,12 +215,12 @@ def a_cappella_snr(folder: Path, voice: np.ndarray, estimate: np.ndarray, *, sr:
     return float(10 * np.log10(np.sum(v**2) / max(np.sum(error**2), 1e-20)))
 
 
-def score_item(job: tuple[str, str, Path, tuple[str, ...], str, float]) -> dict:
+def score_item(job: tuple[str, str, Path, tuple[str, ...], float]) -> dict:
     """Scores of the given methods on one item: method -> {scores, periods, seconds}.
 
     A method that fails on the item gets ``scores`` None and the ``error``; the others go on.
     """
-    set_name, _, folder, methods, scorer, segment = job
+    set_name, _, folder, methods, segment = job
     mixture, truth, sr = LOADERS[set_name](folder)
     out = {}
     for name in methods:
@@ -239,7 +235,7 @@ def score_item(job: tuple[str, str, Path, tuple[str, ...], str, float]) -> dict:
             else:
                 bg, fg, periods = run_method(mixture, sr, params, segment)
             seconds = time.perf_counter() - start
-            scores = score(truth, {"background": bg, "foreground": fg}, scorer=scorer)
+            scores = score(truth, {"background": bg, "foreground": fg})
         except Exception as exc:  # noqa: BLE001 - one failure must not lose a long run
             out[name] = {"scores": None, "error": f"{type(exc).__name__}: {exc}"}
             continue
@@ -258,7 +254,7 @@ def score_item(job: tuple[str, str, Path, tuple[str, ...], str, float]) -> dict:
 def mean_scores(results: list[dict]):
     """Mean scores over the items where the method worked, and how many those are."""
     good = [r["scores"] for r in results if r["scores"] is not None]
-    return (scoring.average(good) if good else None), len(good)
+    return (ev.average(good) if good else None), len(good)
 
 
 def fmt(x: float | None) -> str:
@@ -283,11 +279,8 @@ def load_peers() -> dict[str, dict]:
     return peers
 
 
-def set_markdown(name: str, per_item: dict[str, dict], methods, scorer: str, peers) -> list[str]:
-    scorer_text = {
-        "mir_eval": "mir_eval `bss_eval_sources`",
-        "fft": "benchmarks/scoring.py `fft` (mir_eval's definition, same figures)",
-    }[scorer]
+def set_markdown(name: str, per_item: dict[str, dict], methods, peers) -> list[str]:
+    scorer_text = "`repet evaluate` (mir_eval's `bss_eval_sources` figures)"
     minutes = sum(r["_seconds"] for r in per_item.values()) / 60
     lines = [
         f"## Set {SET_TITLES[name]}",
@@ -392,12 +385,6 @@ def main() -> int:
     )
     parser.add_argument("--eval", type=Path, default=SHARED / "eval", help="folder of clips")
     parser.add_argument(
-        "--scorer",
-        choices=("auto", *scoring.SCORERS),
-        default="auto",
-        help="auto: mir_eval for the clips, fft for the full-length sets",
-    )
-    parser.add_argument(
         "--segment", type=float, default=SEGMENT, help="as repet separate --segment (0: whole)"
     )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="processes")
@@ -423,17 +410,9 @@ def main() -> int:
             if len(match) != 1:
                 parser.error(f"--methods: {wanted!r} matches {len(match)} methods (see --list)")
             methods += [m for m in match if m not in methods]
-    scorers = {
-        s: (("mir_eval" if s == "clips" else "fft") if args.scorer == "auto" else args.scorer)
-        for s in sets
-    }
-    for s, scorer in scorers.items():
-        if not scoring.available(scorer):
-            parser.error(f"the {scorer} scorer for {s} needs mir_eval: pip install mir_eval")
-
     found = {s: find_items(s, clips_dir=args.eval, log=print) for s in sets}
     jobs = [
-        (s, item, folder, tuple(methods_for(s, methods)), scorers[s], args.segment)
+        (s, item, folder, tuple(methods_for(s, methods)), args.segment)
         for s, items in found.items()
         if items
         for item, folder in items
@@ -471,9 +450,7 @@ def main() -> int:
     if skipped:
         lines += [f"Skipped (absent here): {', '.join(skipped)}.", ""]
     for s, per_item in per_set.items():
-        lines += set_markdown(
-            s, per_item, methods_for(s, methods), scorers[s], peers if s == "clips" else {}
-        )
+        lines += set_markdown(s, per_item, methods_for(s, methods), peers if s == "clips" else {})
         lines.append("")
     footer = (
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, "
@@ -489,7 +466,7 @@ def main() -> int:
         "segment": args.segment,
         "sets": {
             s: {
-                "scorer": scorers[s],
+                "scorer": "repet evaluate",
                 "items": {item: r["_seconds"] for item, r in per_item.items()},
                 "methods": {
                     name: {

@@ -2,8 +2,8 @@
 
 Each item (benchmarks/synthetic.py: two voices over a looping bed that ducks while anyone
 speaks, music-only intro and outro) is separated as `repet separate` does (quality.run_method)
-with each setting of :data:`SETTINGS`, and both stems are scored with BSS Eval (the ``fft``
-scorer of benchmarks/scoring.py, mir_eval's figures); the table is the mean over the items.
+with each setting of :data:`SETTINGS`, and both stems are scored with BSS Eval as ``repet evaluate``
+does (mir_eval's figures); the table is the mean over the items.
 
     python benchmarks/speech_bed.py        # needs the synthetic set (make bench-tools)
 """
@@ -17,10 +17,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402
-import scoring  # noqa: E402
 import synthetic  # noqa: E402
 
 from repet_cli import RepetParams  # noqa: E402
+from repet_cli import evaluate as ev  # noqa: E402
 
 SETTINGS = {
     "the defaults": RepetParams(),
@@ -42,9 +42,7 @@ def main() -> int:
         mixture, truth, sr = quality.LOADERS["synthetic"](folder)
         for name, params in SETTINGS.items():
             background, foreground, _ = quality.run_method(mixture, sr, params, quality.SEGMENT)
-            scores = scoring.score(
-                truth, {"background": background, "foreground": foreground}, scorer="fft"
-            )
+            scores = ev.evaluate(truth, {"background": background, "foreground": foreground})
             rows[name].append([scores[s]["sdr"] for s in ("background", "foreground")])
             print(
                 f"{folder.name} {name}: SDR bed {rows[name][-1][0]:.2f}, voice "

@@ -26,6 +26,7 @@ them as its options (``--overwrite``).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import string
 import time
@@ -35,7 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import remote, signals
-from .errors import AudioWriteError, EvaluationError, OutputExistsError, ParameterError, RepetError
+from .errors import (
+    AudioWriteError,
+    EvaluationError,
+    OutputExistsError,
+    ParameterError,
+    RepetError,
+    write_error,
+)
 from .io import STDIN, AudioInfo, probe
 from .parallel import cpu_threads
 from .params import RepetParams
@@ -371,7 +379,7 @@ class Ledger:
             with signals.deferred(), open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
         except OSError as exc:
-            raise AudioWriteError(f"cannot write ({exc.strerror or exc})", path=self.path) from None
+            raise write_error(exc, path=self.path) from None
 
 
 def _sha256(path: str) -> str | None:
@@ -491,6 +499,8 @@ class Outcome:
     duration: float = 0.0
     seconds: float = 0.0
     attempts: int = 1
+    #: The output disk cannot take more (read-only, full): the inputs after it would fail too.
+    stops_batch: bool = False
 
     def as_dict(self) -> dict:
         """A JSON-ready record."""
@@ -556,7 +566,10 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
             if exc.transient and attempt <= settings.retries:
                 attempt += 1
                 continue
-            return Outcome(status="failed", error=str(exc), attempts=attempt, **base)
+            stops = getattr(exc, "stops_batch", False)
+            return Outcome(
+                status="failed", error=str(exc), attempts=attempt, stops_batch=stops, **base
+            )
         except Exception as exc:  # a bug: report it, keep going with the batch
             return Outcome(
                 status="failed",
@@ -703,7 +716,7 @@ def write_video(job: Job, *, settings: Settings) -> Path:
             os.replace(tmp, target)
             tmp = None
     except OSError as exc:
-        raise AudioWriteError(f"cannot write ({exc.strerror or exc})", path=target) from None
+        raise write_error(exc, path=target) from None
     finally:
         if tmp is not None:
             with signals.deferred():
@@ -803,10 +816,32 @@ def make_folders(paths, created: list[Path]) -> None:
                 "cannot create the output folder: a file has that name", path=folder
             ) from None
         except OSError as exc:
-            raise AudioWriteError(
-                f"cannot create the output folder ({exc.strerror or exc})", path=folder
-            ) from None
+            raise write_error(exc, path=folder, doing="cannot create the output folder") from None
         created += [f for f in missing if f not in created]
+
+
+def check_output_folder(out: str | os.PathLike) -> None:
+    """Raise :class:`AudioWriteError` unless files can be created in ``out`` (or, where it
+    does not exist yet, in its nearest existing parent), before a batch starts: a read-only
+    disk or a folder without write permission then gives one error, not one per input.
+    """
+    folder = Path(os.path.abspath(out))
+    existing = next((f for f in [folder, *folder.parents] if f.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        raise AudioWriteError(
+            "cannot create the output folder: a file has that name", path=existing
+        )
+    if os.access(existing, os.W_OK | os.X_OK):
+        return
+    read_only = False
+    try:
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+    except OSError:
+        pass
+    code = errno.EROFS if read_only else errno.EACCES
+    raise write_error(OSError(code, os.strerror(code)), path=existing)
 
 
 def score(job: Job, references: Path) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import sys
@@ -174,7 +175,6 @@ def separate(
     if plot:
         _require_plotting()
     if references is not None:
-        _require_scoring("--references")
         if len(chosen) < 2:
             raise click.UsageError("--references scores both stems: leave out --stems")
     names = list(inputs) + (_names_from(files_from, null=null) if files_from else [])
@@ -207,6 +207,12 @@ def separate(
             plan = batch.shard(plan, shard)
         except ParameterError as exc:
             raise _usage(exc) from None
+    if not to_stdout and not is_url(out):
+        try:  # a read-only or forbidden output folder: one error now, not one per input
+            batch.check_output_folder(out)
+        except RepetError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
     if to_stdout:
         out.mkdir()  # a new temporary folder, removed below
     workers = max(1, min(len(plan), jobs or cpu_threads()))
@@ -285,7 +291,7 @@ def separate(
                         record.append(outcome)
                 outcomes.append(outcome)
                 _report(outcome, job, say=say, verbose=verbose, quiet=quiet, write=write)
-                if fail_fast and outcome.status == "failed":
+                if outcome.status == "failed" and (fail_fast or outcome.stops_batch):
                     break
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM
             interrupted = exc
@@ -341,7 +347,13 @@ def separate(
         if len(plan) > 1:  # each error was printed as it happened; repeat them together
             lines = "\n".join(f"  {message}" for message in failures)
             click.echo(f"{len(failures)} of {len(plan)} inputs failed:\n{lines}", err=True)
-        if summary.not_started:
+        if summary.not_started and outcomes[-1].stops_batch:
+            click.echo(
+                f"stopped: nothing more can be written there; {summary.not_started} inputs "
+                "not started",
+                err=True,
+            )
+        elif summary.not_started:
             click.echo(
                 f"stopped at the first failure (--fail-fast): {summary.not_started} inputs not "
                 "started",
@@ -529,15 +541,6 @@ def _require_plotting() -> None:
         raise click.UsageError(f"--plot: {exc}") from None
 
 
-def _require_scoring(option: str) -> None:
-    from .evaluate import require_mir_eval
-
-    try:
-        require_mir_eval()
-    except RepetError as exc:
-        raise click.UsageError(f"{option}: {exc}") from None
-
-
 @cli.command(cls=Sectioned, context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, type=PATH)
 @analysis_options
@@ -656,6 +659,12 @@ def main() -> None:
     help="Folder with one folder per track holding background.wav and foreground.wav "
     "(or MUSDB18's accompaniment.wav and vocals.wav), named like the estimate folders.",
 )
+@click.option(
+    "--framewise",
+    is_flag=True,
+    help="Also the SiSEC 2018 figures: BSS Eval v4 (museval's) on 1-s windows, median over "
+    "the windows; the table shows these, --json has both and every window.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json).")
 @click.pass_context
@@ -665,18 +674,21 @@ def evaluate(
     reference_background: Path | None,
     reference_foreground: Path | None,
     references: Path | None,
+    framewise: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
     """Score separated stems against the true ones: SDR, SIR, SAR and SI-SDR in dB.
 
     ESTIMATES are folders written by `repet separate`: one track's folder (holding
-    background.wav and foreground.wav) or the output folder holding many. BSS Eval comes from
-    mir_eval (512-tap filter), computed per channel and averaged over channels.
+    background.wav and foreground.wav) or the output folder holding many. BSS Eval is
+    mir_eval's bss_eval_sources (512-tap filter; same figures, computed faster), per channel
+    and averaged over channels; --framewise adds museval's SiSEC figures.
 
     \b
       repet evaluate separated/song --reference-background bg.wav --reference-foreground fg.wav
       repet evaluate separated/ --references truth/     # truth/<track>/{background,foreground}.wav
+      repet evaluate separated/ --references truth/ --framewise
     """
     single = reference_background is not None or reference_foreground is not None
     if single and (reference_background is None or reference_foreground is None):
@@ -692,7 +704,6 @@ def evaluate(
     from . import evaluate as ev
 
     try:
-        ev.require_mir_eval()
         tracks = ev.find_estimates(list(estimates))
     except RepetError as exc:
         raise click.ClickException(str(exc)) from None
@@ -702,33 +713,76 @@ def evaluate(
             f"{len(tracks)} estimate folders were found; use --references DIR for many"
         )
 
+    from .parallel import cpu_threads
+
     rows: list[tuple[str, dict]] = []
+    sisec: list[tuple[str, dict]] = []
+    windows: dict[str, dict] = {}
     failures: list[str] = []
     bar = tqdm(
-        tracks.items(), unit="track", file=sys.stderr, disable=quiet or not sys.stderr.isatty()
+        total=len(tracks),
+        unit="track",
+        bar_format="{l_bar}{bar}| {n:.1f}/{total} tracks [{elapsed}<{remaining}]",
+        file=sys.stderr,
+        disable=quiet or not sys.stderr.isatty(),
     )
-    for name, folder in bar:
+    for k, (name, folder) in enumerate(tracks.items()):
+        bar.set_description(name[:30])
         try:
             if single:
                 refs = {"background": reference_background, "foreground": reference_foreground}
             else:
                 refs = ev.reference_files(references / name)
             ests = {stem: folder / ev.ESTIMATE_NAMES[stem] for stem in ev.STEMS}
-            rows.append((name, ev.evaluate_files(refs, ests)))
+            ref, est, sr = ev.load_stems(refs, ests)
+            bar.update(0.1)
+            options = dict(workers=cpu_threads(), progress=lambda f: bar.update(0.9 * f))
+            if framewise:
+                whole, frames, medians = ev.framewise_scores_of(ref, est, sr, **options)
+                sisec.append((name, medians))
+                windows[name] = frames
+            else:
+                whole = ev.scores_of(ref, est, **options)
+            del ref, est
+            rows.append((name, whole))
         except RepetError as exc:
             tqdm.write(f"error: {name}: {exc}", file=sys.stderr)
             failures.append(f"{name}: {exc}")
+        bar.n = k + 1  # exactly, whatever the fractions added up to
+        bar.refresh()
     bar.close()
 
     mean = ev.average([scores for _, scores in rows]) if rows else None
     if as_json:
         summary = {"tracks": dict(rows), "mean": mean, "failed": failures}
-        click.echo(json.dumps(summary, indent=2))
+        if framewise:
+            summary["framewise"] = {
+                "window_s": ev.FRAME_SECONDS,
+                "tracks": {name: {"median": m, "frames": windows[name]} for name, m in sisec},
+                "median": ev.median_over_tracks([m for _, m in sisec]) if sisec else None,
+            }
+        click.echo(json.dumps(_finite(summary), indent=2))
+    elif not quiet and framewise and sisec:
+        median = ev.median_over_tracks([m for _, m in sisec])
+        table = sisec + ([("median", median)] if len(sisec) > 1 else [])
+        click.echo("SiSEC 2018 (BSS Eval v4, median over 1-s windows):")
+        click.echo(ev.format_table(table, metrics=ev.FRAME_METRICS))
     elif not quiet and rows:
         table = rows + ([("mean", mean)] if len(rows) > 1 else [])
         click.echo(ev.format_table(table))
     if failures:
         ctx.exit(1)
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: those become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 @cli.command(cls=Sectioned, context_settings=CONTEXT)
@@ -779,7 +833,6 @@ def compare(
           --reference-background bg.wav --reference-foreground fg.wav
     """
     from . import batch
-    from .evaluate import require_mir_eval
 
     if (reference_background is None) != (reference_foreground is None):
         raise click.UsageError("give both --reference-background and --reference-foreground")
@@ -802,10 +855,6 @@ def compare(
     references = None
     if reference_background is not None:
         references = {"background": reference_background, "foreground": reference_foreground}
-        try:
-            require_mir_eval()
-        except RepetError as exc:
-            raise click.ClickException(str(exc)) from None
 
     rows, failures = [], []
     with signals.handled():

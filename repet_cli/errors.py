@@ -6,6 +6,7 @@ value and, where there is one, the fix. The CLI turns these into one-line messag
 
 from __future__ import annotations
 
+import errno
 import os
 
 
@@ -45,6 +46,34 @@ class AudioReadError(RepetError):
 
 class AudioWriteError(RepetError):
     """An output cannot be written (folder problem, disk full, permissions)."""
+
+    #: True when no other output can be written there either (a read-only or full disk):
+    #: a batch stops instead of failing every input that follows for the same reason.
+    stops_batch: bool = False
+
+
+#: What to do about the operating system's reasons for a failed write, by errno.
+WRITE_ADVICE = {
+    errno.EROFS: "the disk is read-only: choose an output folder on a writable disk",
+    errno.ENOSPC: "the disk is full: free some space or choose an output folder on another disk",
+    errno.EDQUOT: "the disk quota is used up: free some space or write elsewhere",
+    errno.EACCES: "no permission to write there: choose an output folder you can write to",
+    errno.EPERM: "no permission to write there: choose an output folder you can write to",
+}
+#: Reasons after which nothing more can be written on that disk.
+DISK_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+
+
+def write_error(
+    exc: OSError, *, path: str | os.PathLike, doing: str = "cannot write"
+) -> AudioWriteError:
+    """An :class:`AudioWriteError` for an OS error while writing ``path``: the reason, what
+    to do about it, and whether the rest of a batch can still be written."""
+    reason = exc.strerror or str(exc)
+    advice = WRITE_ADVICE.get(exc.errno)
+    error = AudioWriteError(f"{doing} ({reason})" + (f"; {advice}" if advice else ""), path=path)
+    error.stops_batch = exc.errno in DISK_ERRNOS
+    return error
 
 
 class OutputExistsError(AudioWriteError):

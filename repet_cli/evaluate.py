@@ -1,38 +1,38 @@
 """Separation quality: BSS Eval (SDR, SIR, SAR) and SI-SDR of a background/foreground pair.
 
-BSS Eval is computed by ``mir_eval.separation.bss_eval_sources`` (Vincent, Gribonval & Fevotte
+Whole-signal figures are ``bss_eval_sources`` (BSS Eval v3; Vincent, Gribonval & Fevotte
 2006; 512-tap distortion filter) on each channel separately, with the two stems as the two
-sources, and averaged over channels. SI-SDR is the scale-invariant SDR of Le Roux, Wisdom,
-Erdogan & Hershey, "SDR - half-baked or well done?", ICASSP 2019, also per channel and averaged.
+sources, averaged over channels: the figures of ``mir_eval.separation.bss_eval_sources``
+(to 1e-6 dB; :mod:`repet_cli.bsseval` computes them a block at a time, without mir_eval).
+SI-SDR is the scale-invariant SDR of Le Roux, Wisdom, Erdogan & Hershey, "SDR - half-baked or
+well done?", ICASSP 2019, also per channel and averaged.
+
+Framewise figures (:func:`evaluate_framewise`) are the SiSEC 2018 ones: BSS Eval v4 as museval
+computes it (multichannel distortion filters fitted on the whole track, SDR, ISR, SIR and SAR
+on 1-s windows), summarised by the median over windows.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from .errors import EvaluationError, MissingDependencyError
+from .errors import EvaluationError
 
 STEMS = ("background", "foreground")
 SHORT = {"background": "bg", "foreground": "fg"}
 METRICS = ("sdr", "sir", "sar", "si_sdr")
+#: The SiSEC figures, in museval's order.
+FRAME_METRICS = ("sdr", "isr", "sir", "sar")
+#: Samples summed at a time for SI-SDR.
+SI_SDR_BLOCK = 1 << 18
+#: Window and hop of the framewise figures (SiSEC 2018: 1 s, no overlap).
+FRAME_SECONDS = 1.0
 
 Scores = dict[str, dict[str, float]]  # stem -> metric -> dB
-
-
-def require_mir_eval():
-    """Import mir_eval, or raise :class:`MissingDependencyError` with the install hint."""
-    try:
-        import mir_eval.separation
-    except ImportError:
-        raise MissingDependencyError(
-            "evaluation needs the mir_eval package: pip install 'repet[eval]' "
-            "(or pip install mir_eval)"
-        ) from None
-    return mir_eval.separation
 
 
 def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -40,16 +40,54 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
 
     The reference is scaled by the least-squares gain ``alpha = <s, s_hat> / ||s||^2``;
     SI-SDR = 10 log10(||alpha s||^2 / ||s_hat - alpha s||^2) (Le Roux et al. 2019, eq. 2).
+    Sums are taken in float64 a block at a time (no full-length float64 copies).
     """
-    s = np.asarray(reference, dtype=np.float64)
-    s_hat = np.asarray(estimate, dtype=np.float64)
-    alpha = np.dot(s, s_hat) / np.dot(s, s)
-    target = alpha * s
-    noise = s_hat - target
-    return float(10 * np.log10(np.dot(target, target) / np.dot(noise, noise)))
+    s, s_hat = np.asarray(reference), np.asarray(estimate)
+    spans = [slice(i, i + SI_SDR_BLOCK) for i in range(0, s.shape[-1], SI_SDR_BLOCK)]
+
+    def f64(x, span):
+        return x[span].astype(np.float64)
+
+    ss = sum(float(np.dot(f64(s, k), f64(s, k))) for k in spans)
+    sh = sum(float(np.dot(f64(s, k), f64(s_hat, k))) for k in spans)
+    alpha = sh / ss
+    noise = 0.0
+    for k in spans:
+        e = f64(s_hat, k) - alpha * f64(s, k)
+        noise += float(np.dot(e, e))
+    return float(10 * np.log10(alpha * alpha * ss / noise))
 
 
-def evaluate(references: dict[str, np.ndarray], estimates: dict[str, np.ndarray]) -> Scores:
+def _stacks(references: dict, estimates: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(stems, channels, samples) arrays of both, checked: same shape."""
+    ref = np.stack([np.atleast_2d(references[s]) for s in STEMS])
+    est = np.stack([np.atleast_2d(estimates[s]) for s in STEMS])
+    if ref.shape != est.shape:
+        raise EvaluationError(
+            f"estimates have shape {est.shape[1:]} (channels, samples) but references have "
+            f"{ref.shape[1:]}"
+        )
+    return ref, est
+
+
+def _check_not_silent(ref: np.ndarray, est: np.ndarray) -> None:
+    for name, stack in (("reference", ref), ("estimated", est)):
+        for i, stem in enumerate(STEMS):
+            silent = np.flatnonzero(~np.any(stack[i], axis=-1))
+            if silent.size:
+                raise EvaluationError(
+                    f"the {name} {stem} is silent in channel {silent[0] + 1}; "
+                    "BSS Eval is undefined for a silent source"
+                )
+
+
+def evaluate(
+    references: dict[str, np.ndarray],
+    estimates: dict[str, np.ndarray],
+    *,
+    workers: int = 1,
+    progress: Callable[[float], None] | None = None,
+) -> Scores:
     """SDR, SIR, SAR and SI-SDR of both stems, per channel then averaged over channels.
 
     Parameters
@@ -57,6 +95,10 @@ def evaluate(references: dict[str, np.ndarray], estimates: dict[str, np.ndarray]
     references, estimates : dict
         ``{"background": array, "foreground": array}``, every array of one shape
         ``(channels, samples)`` (or ``(samples,)``).
+    workers : int
+        Threads for the FFTs.
+    progress : callable, optional
+        Called with the fraction of the work done since the last call.
 
     Returns
     -------
@@ -68,36 +110,96 @@ def evaluate(references: dict[str, np.ndarray], estimates: dict[str, np.ndarray]
     EvaluationError
         Shapes differ, or a channel of a stem is silent (BSS Eval is undefined for it).
     """
-    separation = require_mir_eval()
-    ref = np.stack([np.atleast_2d(references[s]) for s in STEMS]).astype(np.float64)
-    est = np.stack([np.atleast_2d(estimates[s]) for s in STEMS]).astype(np.float64)
-    if ref.shape != est.shape:
-        raise EvaluationError(
-            f"estimates have shape {est.shape[1:]} (channels, samples) but references have "
-            f"{ref.shape[1:]}"
-        )
-    for name, stack in (("reference", ref), ("estimated", est)):
-        for i, stem in enumerate(STEMS):
-            silent = np.flatnonzero(~np.any(stack[i], axis=-1))
-            if silent.size:
-                raise EvaluationError(
-                    f"the {name} {stem} is silent in channel {silent[0] + 1}; "
-                    "BSS Eval is undefined for a silent source"
-                )
-    per_channel = []
-    for c in range(ref.shape[1]):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # deprecated in mir_eval 0.8
-            sdr, sir, sar, _ = separation.bss_eval_sources(
-                ref[:, c], est[:, c], compute_permutation=False
-            )
-        si = [si_sdr(ref[i, c], est[i, c]) for i in range(len(STEMS))]
-        per_channel.append(np.stack([sdr, sir, sar, si], axis=-1))  # (stems, metrics)
-    mean = np.mean(per_channel, axis=0)
+    ref, est = _stacks(references, estimates)
+    return scores_of(ref, est, workers=workers, progress=progress)
+
+
+def scores_of(ref: np.ndarray, est: np.ndarray, *, workers: int = 1, progress=None) -> Scores:
+    """:func:`evaluate` of (stems, channels, samples) arrays, background first."""
+    _check_not_silent(ref, est)
+    return _whole(ref, est, None, workers=workers, progress=_fraction(progress, 2 * ref.shape[-1]))
+
+
+def _fraction(progress, total: int):
+    if progress is None:
+        return None
+    return lambda samples: progress(samples / total)
+
+
+def _whole(ref, est, correlations, *, workers, progress) -> Scores:
+    from . import bsseval
+
+    bss = bsseval.sources(ref, est, correlations=correlations, workers=workers, progress=progress)
+    si = np.array([[si_sdr(ref[i, c], est[i, c]) for c in range(ref.shape[1])] for i in range(2)])
+    mean = np.concatenate([bss, si[..., None]], axis=-1).mean(axis=1)  # (stems, metrics)
     return {
         stem: {metric: float(mean[i, j]) for j, metric in enumerate(METRICS)}
         for i, stem in enumerate(STEMS)
     }
+
+
+def evaluate_framewise(
+    references: dict[str, np.ndarray],
+    estimates: dict[str, np.ndarray],
+    sr: int,
+    *,
+    window: float = FRAME_SECONDS,
+    workers: int = 1,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[Scores, dict[str, dict[str, list[float]]], Scores]:
+    """Whole-signal scores (as :func:`evaluate`) and the SiSEC 2018 framewise ones.
+
+    Returns
+    -------
+    whole : dict
+        As :func:`evaluate`.
+    frames : dict
+        ``{stem: {"sdr": [dB per window], "isr": ..., "sir": ..., "sar": ...}}``; NaN for a
+        window where a reference or an estimate is silent (museval's rule).
+    medians : dict
+        ``{stem: {metric: median over the windows that are not NaN}}`` (NaN if none).
+    """
+    ref, est = _stacks(references, estimates)
+    return framewise_scores_of(ref, est, sr, window=window, workers=workers, progress=progress)
+
+
+def framewise_scores_of(
+    ref: np.ndarray,
+    est: np.ndarray,
+    sr: int,
+    *,
+    window: float = FRAME_SECONDS,
+    workers: int = 1,
+    progress=None,
+):
+    """:func:`evaluate_framewise` of (stems, channels, samples) arrays, background first."""
+    from . import bsseval
+
+    _check_not_silent(ref, est)
+    n = ref.shape[-1]
+    step = max(1, int(round(window * sr)))
+    spans = bsseval.frames(n, step, step)
+    total = 2 * n + sum(w.stop - w.start for w in spans)
+    tick = _fraction(progress, total)
+    corr = bsseval.Correlations(ref, est, workers=workers, progress=tick)
+    whole = _whole(ref, est, corr, workers=workers, progress=tick)
+    values = bsseval.images_framewise(
+        ref, est, window=step, hop=step, correlations=corr, workers=workers, progress=tick
+    )
+    frames = {
+        stem: {m: values[k, i].tolist() for k, m in enumerate(FRAME_METRICS)}
+        for i, stem in enumerate(STEMS)
+    }
+    medians = {
+        stem: {m: _nanmedian(values[k, i]) for k, m in enumerate(FRAME_METRICS)}
+        for i, stem in enumerate(STEMS)
+    }
+    return whole, frames, medians
+
+
+def _nanmedian(x: np.ndarray) -> float:
+    x = x[~np.isnan(x)]
+    return float(np.median(x)) if x.size else float("nan")
 
 
 def average(scores: list[Scores]) -> Scores:
@@ -115,10 +217,16 @@ REFERENCE_NAMES = {
 ESTIMATE_NAMES = {"background": "background.wav", "foreground": "foreground.wav"}
 
 
-def evaluate_files(
+def load_stems(
     references: dict[str, str | os.PathLike], estimates: dict[str, str | os.PathLike]
-) -> Scores:
-    """Load two reference and two estimated stems, check they match, and :func:`evaluate`.
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Load two reference and two estimated stems and check that they match.
+
+    Returns
+    -------
+    references, estimates : np.ndarray, shape (2, channels, samples), float32
+        Background first.
+    sr : int
 
     Raises
     ------
@@ -129,27 +237,41 @@ def evaluate_files(
     """
     from .io import load_audio
 
-    require_mir_eval()
-    loaded = {}
+    stacks: dict[str, np.ndarray] = {}
+    first = None
     for kind, paths in (("reference", references), ("estimate", estimates)):
-        for stem in STEMS:
-            y, sr, _ = load_audio(paths[stem])
-            loaded[kind, stem] = (Path(paths[stem]), y, sr)
-    first_path, first_y, first_sr = loaded["reference", "background"]
-    for path, y, sr in loaded.values():
-        for what, mine, theirs, unit in (
-            ("sample rate", sr, first_sr, " Hz"),
-            ("channel count", y.shape[0], first_y.shape[0], ""),
-            ("length", y.shape[1], first_y.shape[1], " samples"),
-        ):
-            if mine != theirs:
-                raise EvaluationError(
-                    f"{what} differs: {path} has {mine}{unit}, {first_path} has {theirs}{unit}"
-                )
-    return evaluate(
-        {stem: loaded["reference", stem][1] for stem in STEMS},
-        {stem: loaded["estimate", stem][1] for stem in STEMS},
-    )
+        for i, stem in enumerate(STEMS):
+            path = Path(paths[stem])
+            y, sr, _ = load_audio(path)
+            if first is None:
+                first = (path, y.shape, sr)
+            first_path, (channels, samples), first_sr = first
+            for what, mine, theirs, unit in (
+                ("sample rate", sr, first_sr, " Hz"),
+                ("channel count", y.shape[0], channels, ""),
+                ("length", y.shape[1], samples, " samples"),
+            ):
+                if mine != theirs:
+                    raise EvaluationError(
+                        f"{what} differs: {path} has {mine}{unit}, {first_path} has {theirs}{unit}"
+                    )
+            if kind not in stacks:  # one array per kind, filled in place: no second copy
+                stacks[kind] = np.empty((len(STEMS), channels, samples), dtype=np.float32)
+            stacks[kind][i] = y
+            del y
+    return stacks["reference"], stacks["estimate"], first[2]
+
+
+def evaluate_files(
+    references: dict[str, str | os.PathLike],
+    estimates: dict[str, str | os.PathLike],
+    *,
+    workers: int = 1,
+    progress: Callable[[float], None] | None = None,
+) -> Scores:
+    """:func:`evaluate` of the stems in these files (see :func:`load_stems`)."""
+    ref, est, _ = load_stems(references, estimates)
+    return scores_of(ref, est, workers=workers, progress=progress)
 
 
 def is_estimate_folder(folder: Path) -> bool:
@@ -207,13 +329,22 @@ def reference_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def format_table(rows: list[tuple[str, Scores]], *, markdown: bool = False) -> str:
+def median_over_tracks(scores: list[Scores]) -> Scores:
+    """Median of each metric of each stem over tracks, NaN left out (SiSEC's aggregation)."""
+    metrics = list(scores[0][STEMS[0]])
+    return {
+        stem: {m: _nanmedian(np.array([s[stem][m] for s in scores], dtype=float)) for m in metrics}
+        for stem in STEMS
+    }
+
+
+def format_table(rows: list[tuple[str, Scores]], *, markdown: bool = False, metrics=METRICS) -> str:
     """A table with one row per (name, scores): every metric of both stems, in dB."""
     header = ["track"] + [
-        f"{SHORT[stem]} {metric.upper().replace('_', '-')}" for stem in STEMS for metric in METRICS
+        f"{SHORT[stem]} {metric.upper().replace('_', '-')}" for stem in STEMS for metric in metrics
     ]
     body = [
-        [name] + [f"{scores[stem][metric]:.2f}" for stem in STEMS for metric in METRICS]
+        [name] + [f"{scores[stem][metric]:.2f}" for stem in STEMS for metric in metrics]
         for name, scores in rows
     ]
     if markdown:

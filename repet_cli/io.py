@@ -25,6 +25,7 @@ from .errors import (
     OutputExistsError,
     ParameterError,
     RepetError,
+    write_error,
 )
 from .parallel import ordered_map
 
@@ -630,8 +631,7 @@ class AudioWriter:
             yield
         except OSError as exc:
             self.abort()
-            reason = exc.strerror or str(exc)
-            raise AudioWriteError(f"cannot write ({reason})", path=self._current) from None
+            raise write_error(exc, path=self._current) from None
         except sf.LibsndfileError as exc:
             self.abort()
             raise AudioWriteError(

@@ -75,7 +75,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AudioReadError, AudioWriteError, ParameterError, RepetError
+from .errors import AudioReadError, AudioWriteError, ParameterError, RepetError, write_error
 from .io import AudioInfo, AudioReader
 
 #: Formats :class:`MediaWriter` writes (libsndfile writes WAV, FLAC and Ogg Vorbis).
@@ -627,8 +627,7 @@ class _WavSink:
         except sf.LibsndfileError as exc:
             raise AudioWriteError(f"cannot write ({exc.error_string})", path=self.path) from None
         except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise AudioWriteError(f"cannot write ({reason})", path=self.path) from None
+            raise write_error(exc, path=self.path) from None
 
 
 # --- encoding ---------------------------------------------------------------------------

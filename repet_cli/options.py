@@ -384,7 +384,7 @@ BATCH_OPTIONS: list = [
         help="Score each input's stems against the true ones in DIR/<name>/ (the input's name, "
         "else its folder's name): background.wav and foreground.wav, or MUSDB18's "
         "accompaniment.wav and vocals.wav. SDR and SI-SDR go into the summary, --json and "
-        "--report; needs mir_eval (pip install 'repet[eval]').",
+        "--report.",
     ),
     click.option(
         "--report",
