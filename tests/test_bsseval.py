@@ -36,7 +36,9 @@ def mir_eval_sources(ref, est):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             sdr, sir, sar, _ = separation.bss_eval_sources(
-                ref[:, c].astype(np.float64), est[:, c].astype(np.float64), compute_permutation=False
+                ref[:, c].astype(np.float64),
+                est[:, c].astype(np.float64),
+                compute_permutation=False,
             )
         out.append(np.stack([sdr, sir, sar], axis=-1))
     return np.stack(out, axis=1)  # (sources, channels, 3)
