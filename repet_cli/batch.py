@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import json
 import os
 import string
 import time
@@ -463,6 +464,9 @@ class Settings:
         Also draw each input's figure (needs matplotlib).
     references : path, optional
         Score each input against its true stems in ``references/<name>/``.
+    framewise : bool
+        With ``references``, also the SiSEC 2018 figures (BSS Eval v4 on 1-s windows), kept
+        with every window's values in ``scores.json`` beside the stems (museval's layout).
     """
 
     params: RepetParams = dataclasses.field(default_factory=RepetParams)
@@ -478,6 +482,7 @@ class Settings:
     retries: int = 0
     plot: bool = False
     references: Path | None = None
+    framewise: bool = False
 
 
 @dataclass(frozen=True)
@@ -496,6 +501,7 @@ class Outcome:
     outputs: tuple[str, ...] = ()
     figure: str | None = None
     scores: dict | None = None  # stem -> metric -> dB, with references
+    framewise: dict | None = None  # stem -> metric -> median dB over 1-s windows
     duration: float = 0.0
     seconds: float = 0.0
     attempts: int = 1
@@ -521,6 +527,8 @@ class Outcome:
             record["figure"] = self.figure
         if self.scores is not None:
             record["scores"] = self.scores
+        if self.framewise is not None:
+            record["framewise_median"] = self.framewise
         return record
 
 
@@ -555,8 +563,25 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
     start = time.perf_counter()
     base = {"source": str(job.source), "duration": job.duration}
     outputs = tuple(str(p) for p in job.targets)
+    remade = ()
+    if (
+        settings.skip_existing
+        and all(_exists(p) for p in job.targets)
+        and _made_otherwise(job, settings)
+    ):
+        # The scores beside these stems say other options made them: separate again.
+        settings = dataclasses.replace(settings, skip_existing=False, overwrite=True)
+        remade = (f"{job.source}: its stems were made with other options; separated again",)
     if settings.skip_existing and all(_exists(p) for p in job.targets):
-        return Outcome(status="skipped", outputs=outputs, **base)
+        if settings.references is None:
+            return Outcome(status="skipped", outputs=outputs, **base)
+        try:  # a resumed evaluation: the stems there are scored (or their scores read)
+            scores, framewise = score(job, settings=settings)
+        except RepetError as exc:
+            return Outcome(status="failed", error=f"{exc} (stems kept from before)", **base)
+        return Outcome(
+            status="skipped", outputs=outputs, scores=scores, framewise=framewise, **base
+        )
     attempt = 1
     while True:
         try:
@@ -583,13 +608,15 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
         f"{info.channels} ch, {info.samplerate} Hz, {info.duration:.2f} s, {info.subtype}; "
         f"n_fft {first.n_fft}, hop {first.hop}"
     )
-    warnings = tuple(
-        f"{job.source}: {w}" for w in segment_warnings(reports, sr=info.samplerate)
-    ) + tuple(
-        f"{w.path}: {w.clipped} samples beyond full scale were clipped by the "
-        f"{w.subtype} output format (`subtype` FLOAT keeps them)"
-        for w in written
-        if w.clipped
+    warnings = (
+        remade
+        + tuple(f"{job.source}: {w}" for w in segment_warnings(reports, sr=info.samplerate))
+        + tuple(
+            f"{w.path}: {w.clipped} samples beyond full scale were clipped by the "
+            f"{w.subtype} output format (`subtype` FLOAT keeps them)"
+            for w in written
+            if w.clipped
+        )
     )
     if settings.video is not None:
         try:
@@ -597,9 +624,10 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
         except RepetError as exc:
             warnings += (f"{job.source}: no video written: {exc}",)
     scores = None
+    framewise = None
     if settings.references is not None:
         try:
-            scores = score(job, settings.references)
+            scores, framewise = score(job, settings=settings)
         except RepetError as exc:
             warnings += (f"{job.source}: not scored: {exc}",)
     figure = None
@@ -627,6 +655,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
         status="ok",
         figure=figure,
         scores=scores,
+        framewise=framewise,
         found=describe(reports),
         periods=tuple(r.period for r in reports),
         confidences=tuple(r.confidence for r in reports),
@@ -844,22 +873,81 @@ def check_output_folder(out: str | os.PathLike) -> None:
     raise write_error(OSError(code, os.strerror(code)), path=existing)
 
 
-def score(job: Job, references: Path) -> dict:
-    """SDR, SIR, SAR and SI-SDR of a job's stems against its true ones (`repet evaluate`).
+#: The sidecar beside a job's stems that holds its scores with ``framewise`` (museval's
+#: layout: ``targets`` -> ``frames`` -> ``metrics``, plus the whole-signal figures).
+SCORES_FILE = "scores.json"
 
-    The true stems are looked for in ``references/<input name>/``, else
-    ``references/<input's folder name>/``.
+
+def reference_folder(job: Job, references: Path) -> Path:
+    """Where a job's true stems are: ``references/<input name>/``, else
+    ``references/<input's folder name>/``, else, for an input inside ``references`` (a
+    dataset's ``<track>/mixture.wav``), the input's own folder."""
+    from . import evaluate as ev
+
+    source = Path(os.path.abspath(job.source))
+    candidates = [references / job.source.stem, references / source.parent.name]
+    if Path(os.path.abspath(references)) in source.parents:
+        candidates.append(source.parent)
+    folder = next((c for c in candidates if c.is_dir() and _has_references(c, ev)), None)
+    if folder is None:
+        raise EvaluationError(
+            f"no reference folder {' or '.join(str(c) for c in dict.fromkeys(candidates))}"
+        )
+    return folder
+
+
+def _has_references(folder: Path, ev) -> bool:
+    try:
+        ev.reference_files(folder)
+    except EvaluationError:
+        return False
+    return True
+
+
+def _made_otherwise(job: Job, settings: Settings) -> bool:
+    """True if the scores kept beside a job's stems record options other than these."""
+    if not settings.framewise or isinstance(job.targets[0], str):
+        return False
+    try:
+        record = json.loads((Path(job.targets[0]).parent / SCORES_FILE).read_text())
+        return record.get("options_hash") not in (None, options_hash(settings))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def score(job: Job, *, settings: Settings) -> tuple[dict, dict | None]:
+    """A job's whole-signal scores (`repet evaluate`) against its true stems (see
+    :func:`reference_folder`) and, with ``settings.framewise``, the medians of the SiSEC
+    figures; those and every window's values also go into :data:`SCORES_FILE` beside the
+    stems, which a later run with the same options reads instead of scoring again.
     """
     from . import evaluate as ev
 
-    names = [job.source.stem, Path(os.path.abspath(job.source)).parent.name]
-    folder = next((references / n for n in names if (references / n).is_dir()), None)
-    if folder is None:
-        raise EvaluationError(
-            f"no reference folder {' or '.join(str(references / n) for n in names)}"
-        )
+    folder = reference_folder(job, settings.references)
     estimates = dict(zip(ev.STEMS, job.targets, strict=True))
-    return ev.evaluate_files(ev.reference_files(folder), estimates)
+    threads = settings.threads or cpu_threads()
+    sidecar = Path(job.targets[0]).parent / SCORES_FILE
+    if not settings.framewise:
+        return ev.evaluate_files(ev.reference_files(folder), estimates, workers=threads), None
+    digest = options_hash(settings)
+    kept = ev.read_scores(sidecar, options_hash=digest, estimates=estimates)
+    if kept is not None:
+        return kept
+    ref, est, sr = ev.load_stems(ev.reference_files(folder), estimates)
+    whole, frames, medians = ev.framewise_scores_of(ref, est, sr, workers=threads)
+    del ref, est
+    record = ev.museval_record(
+        Path(folder).name, frames, whole=whole, extra={"options_hash": digest}
+    )
+    tmp = sidecar.with_name(f".{SCORES_FILE}.{os.getpid()}.part")
+    try:
+        with signals.deferred():
+            tmp.write_text(json.dumps(record, indent=1))
+            os.replace(tmp, sidecar)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(exc, path=sidecar) from None
+    return whole, medians
 
 
 # -- Executors -------------------------------------------------------------------------------

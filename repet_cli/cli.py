@@ -142,6 +142,8 @@ def separate(
     fail_fast: bool,
     plot: bool,
     references: Path | None,
+    framewise: bool,
+    dataset: Path | None,
     report: bool,
     as_json: bool,
     quiet: bool,
@@ -174,10 +176,24 @@ def separate(
     plot = plot or report
     if plot:
         _require_plotting()
+    dataset_inputs: list[tuple[Path, Path]] = []
+    if dataset is not None:
+        if inputs or files_from or references is not None:
+            raise click.UsageError(
+                "--dataset DIR finds the inputs and references itself: give "
+                "no INPUT, --files-from or --references with it"
+            )
+        dataset_inputs = _dataset_inputs(dataset)
+        references, framewise = dataset, True
+        skip_existing = not overwrite
+        filename = "{stem}.{ext}" if filename == batch.DEFAULT_FILENAME else filename
+    if framewise and references is None:
+        raise click.UsageError("--framewise scores against true stems: give --references DIR")
     if references is not None:
         if len(chosen) < 2:
             raise click.UsageError("--references scores both stems: leave out --stems")
     names = list(inputs) + (_names_from(files_from, null=null) if files_from else [])
+    names += [path for path, _ in dataset_inputs]
     if not names:
         raise click.UsageError("no INPUT: give audio or video files, folders, '-' or --files-from")
     if sum(os.fspath(n) == "-" for n in names) > 1:
@@ -196,7 +212,10 @@ def separate(
             names, chosen, plot=plot, report=report, fmt=out_format
         )
     try:
-        found = batch.find_inputs(names, extensions=ext.split(",") if ext else None)
+        if dataset_inputs:  # each track's stems in OUT/<track>/, its layout kept
+            found = dataset_inputs
+        else:
+            found = batch.find_inputs(names, extensions=ext.split(",") if ext else None)
         plan = batch.plan(found, out, template=filename, format=out_format, stems=chosen)
         if plot:
             batch.check_figures(plan)
@@ -229,6 +248,7 @@ def separate(
         retries=retries,
         plot=plot,
         references=references,
+        framewise=framewise,
     )
     vouched: set[int] = set()  # inputs the ledger has done with these options
     record = batch.Ledger(ledger, settings=settings) if ledger is not None else None
@@ -342,6 +362,8 @@ def separate(
                 f"mean over {len(scored)} scored inputs: SDR bg {mean['background']['sdr']:.2f} "
                 f"dB, fg {mean['foreground']['sdr']:.2f} dB"
             )
+    if framewise and not as_json and not quiet:
+        _sisec_table(plan, outcomes, echo=lambda line: write(line, file=report_file))
     if summary.failed:
         failures = [o.error for o in outcomes if o.status == "failed"]
         if len(plan) > 1:  # each error was printed as it happened; repeat them together
@@ -463,6 +485,49 @@ def _check_subtype(subtype: str, out_format: str | None) -> None:
             f"--subtype {subtype} is not one of {', '.join(known)}"
             + (f" (for {out_format})" if out_format else "")
         )
+
+
+def _dataset_inputs(folder: Path) -> list[tuple[Path, Path]]:
+    """A dataset's mixtures, ``(…/<track>/mixture.wav, folder of <track> under OUT)``, in
+    sorted order; a usage error where there are none."""
+    if not folder.is_dir():
+        raise click.UsageError(f"--dataset: {folder} is not a folder")
+    found = []
+    for here, dirs, files in os.walk(folder):
+        dirs.sort()
+        if "mixture.wav" in files:
+            track = Path(here)
+            found.append((track / "mixture.wav", track.relative_to(folder)))
+    if not found:
+        raise click.UsageError(
+            f"--dataset: no <track>/mixture.wav under {folder} (MUSDB18-HQ's layout; "
+            "MUSDB18's .stem.mp4 files are not read yet)"
+        )
+    return found
+
+
+def _sisec_table(plan, outcomes, *, echo) -> None:
+    """The SiSEC 2018-style table: each track's medians over 1-s windows, then the median
+    and the mean over tracks."""
+    from . import evaluate as ev
+
+    rows = [
+        (_track_name(job), o.framewise)
+        for job, o in zip(plan, outcomes, strict=False)
+        if o.framewise is not None
+    ]
+    if not rows:
+        return
+    medians = [m for _, m in rows]
+    table = rows + [("median over tracks", ev.median_over_tracks(medians))]
+    table.append(("mean over tracks", ev.mean_over_tracks(medians)))
+    echo("SiSEC 2018 figures (BSS Eval v4, median over 1-s windows):")
+    echo(ev.format_table(table, metrics=ev.FRAME_METRICS))
+
+
+def _track_name(job) -> str:
+    source = Path(job.source)
+    return source.parent.name if source.stem == "mixture" else source.stem
 
 
 def _check_segment(segment: float, params: RepetParams) -> None:
@@ -689,6 +754,9 @@ def evaluate(
       repet evaluate separated/song --reference-background bg.wav --reference-foreground fg.wav
       repet evaluate separated/ --references truth/     # truth/<track>/{background,foreground}.wav
       repet evaluate separated/ --references truth/ --framewise
+
+    To separate and score a whole MUSDB18-HQ-style dataset in one go (resumable):
+    repet separate --dataset musdb18hq/test -o results/
     """
     single = reference_background is not None or reference_foreground is not None
     if single and (reference_background is None or reference_foreground is None):

@@ -210,10 +210,14 @@ def average(scores: list[Scores]) -> Scores:
 
 
 #: Reference file names looked for in a track folder, per stem, in order: ours, then MUSDB18's.
+#: Reference files looked for in a track folder, per stem, in order: ours, MUSDB18's
+#: accompaniment, then MUSDB18-HQ's three instrument stems, summed.
 REFERENCE_NAMES = {
-    "background": ("background.wav", "accompaniment.wav"),
+    "background": ("background.wav", "accompaniment.wav", ("drums.wav", "bass.wav", "other.wav")),
     "foreground": ("foreground.wav", "vocals.wav"),
 }
+#: museval's names of the two targets (its JSON layout), per stem.
+MUSEVAL_TARGETS = {"background": "accompaniment", "foreground": "vocals"}
 ESTIMATE_NAMES = {"background": "background.wav", "foreground": "foreground.wav"}
 
 
@@ -241,24 +245,30 @@ def load_stems(
     first = None
     for kind, paths in (("reference", references), ("estimate", estimates)):
         for i, stem in enumerate(STEMS):
-            path = Path(paths[stem])
-            y, sr, _ = load_audio(path)
-            if first is None:
-                first = (path, y.shape, sr)
-            first_path, (channels, samples), first_sr = first
-            for what, mine, theirs, unit in (
-                ("sample rate", sr, first_sr, " Hz"),
-                ("channel count", y.shape[0], channels, ""),
-                ("length", y.shape[1], samples, " samples"),
-            ):
-                if mine != theirs:
-                    raise EvaluationError(
-                        f"{what} differs: {path} has {mine}{unit}, {first_path} has {theirs}{unit}"
-                    )
-            if kind not in stacks:  # one array per kind, filled in place: no second copy
-                stacks[kind] = np.empty((len(STEMS), channels, samples), dtype=np.float32)
-            stacks[kind][i] = y
-            del y
+            given = paths[stem]
+            parts = [Path(p) for p in given] if isinstance(given, tuple | list) else [Path(given)]
+            for k, path in enumerate(parts):  # several files: their sum (MUSDB18-HQ)
+                y, sr, _ = load_audio(path)
+                if first is None:
+                    first = (path, y.shape, sr)
+                first_path, (channels, samples), first_sr = first
+                for what, mine, theirs, unit in (
+                    ("sample rate", sr, first_sr, " Hz"),
+                    ("channel count", y.shape[0], channels, ""),
+                    ("length", y.shape[1], samples, " samples"),
+                ):
+                    if mine != theirs:
+                        raise EvaluationError(
+                            f"{what} differs: {path} has {mine}{unit}, {first_path} has "
+                            f"{theirs}{unit}"
+                        )
+                if kind not in stacks:  # one array per kind, filled in place: no second copy
+                    stacks[kind] = np.empty((len(STEMS), channels, samples), dtype=np.float32)
+                if k == 0:
+                    stacks[kind][i] = y
+                else:
+                    stacks[kind][i] += y
+                del y
     return stacks["reference"], stacks["estimate"], first[2]
 
 
@@ -310,8 +320,10 @@ def find_estimates(paths: list[Path]) -> dict[str, Path]:
     return found
 
 
-def reference_files(folder: Path) -> dict[str, Path]:
-    """The reference stems in a track folder (``background.wav`` or ``accompaniment.wav``, ...).
+def reference_files(folder: Path) -> dict[str, Path | tuple[Path, ...]]:
+    """The reference stems in a track folder: ``background.wav`` or ``accompaniment.wav`` (or
+    MUSDB18-HQ's ``drums.wav``, ``bass.wav`` and ``other.wav``, to be summed), and
+    ``foreground.wav`` or ``vocals.wav``.
 
     Raises
     ------
@@ -320,13 +332,108 @@ def reference_files(folder: Path) -> dict[str, Path]:
     """
     if not folder.is_dir():
         raise EvaluationError(f"no reference folder {folder}")
-    files = {}
+    files: dict[str, Path | tuple[Path, ...]] = {}
     for stem, names in REFERENCE_NAMES.items():
-        match = next((folder / n for n in names if (folder / n).is_file()), None)
-        if match is None:
-            raise EvaluationError(f"{folder} holds no reference {stem} ({' or '.join(names)})")
-        files[stem] = match
+        for name in names:
+            parts = (name,) if isinstance(name, str) else name
+            if all((folder / n).is_file() for n in parts):
+                files[stem] = (
+                    folder / name if isinstance(name, str) else tuple(folder / n for n in parts)
+                )
+                break
+        else:
+            wanted = " or ".join(n if isinstance(n, str) else " + ".join(n) for n in names)
+            raise EvaluationError(f"{folder} holds no reference {stem} ({wanted})")
     return files
+
+
+def museval_record(
+    name: str,
+    frames: dict[str, dict[str, list[float]]],
+    *,
+    whole: Scores | None = None,
+    window: float = FRAME_SECONDS,
+    extra: dict | None = None,
+) -> dict:
+    """A track's framewise scores in museval's JSON layout (``targets``, each with its
+    ``frames``: ``time``, ``duration`` and ``metrics`` SDR, SIR, SAR, ISR), targets named as
+    MUSDB18's (accompaniment, vocals); NaN stays NaN, as museval writes it. ``whole`` (the
+    whole-signal figures), the repet version and ``extra`` are added beside."""
+    from . import __version__
+
+    targets = []
+    for stem in STEMS:
+        values = frames[stem]
+        targets.append(
+            {
+                "name": MUSEVAL_TARGETS[stem],
+                "frames": [
+                    {
+                        "time": t * window,
+                        "duration": window,
+                        "metrics": {m.upper(): values[m][t] for m in ("sdr", "sir", "sar", "isr")},
+                    }
+                    for t in range(len(values["sdr"]))
+                ],
+            }
+        )
+    record = {"name": name, "targets": targets, "repet_version": __version__}
+    if whole is not None:
+        record["whole"] = whole
+    return {**record, **(extra or {})}
+
+
+def medians_of(record: dict) -> Scores:
+    """The median over windows of each metric of each stem in a :func:`museval_record`."""
+    by_name = {t["name"]: t["frames"] for t in record["targets"]}
+    out = {}
+    for stem in STEMS:
+        frames = by_name[MUSEVAL_TARGETS[stem]]
+        out[stem] = {
+            m: _nanmedian(
+                np.array(
+                    [
+                        np.nan if f["metrics"][m.upper()] is None else f["metrics"][m.upper()]
+                        for f in frames
+                    ],
+                    dtype=float,
+                )
+            )
+            for m in FRAME_METRICS
+        }
+    return out
+
+
+def read_scores(
+    path: Path, *, options_hash: str, estimates: dict[str, str | os.PathLike]
+) -> tuple[Scores, Scores] | None:
+    """The whole-signal scores and framewise medians kept in ``path`` (a
+    :func:`museval_record` written by a run with these options, after the estimates were
+    last written); None where there is no such file."""
+    import json
+
+    try:
+        if path.stat().st_mtime < max(os.stat(p).st_mtime for p in estimates.values()):
+            return None
+        record = json.loads(path.read_text())
+        if record.get("options_hash") != options_hash or "whole" not in record:
+            return None
+        return record["whole"], medians_of(record)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def mean_over_tracks(scores: list[Scores]) -> Scores:
+    """Mean of each metric of each stem over tracks, NaN left out."""
+    metrics = list(scores[0][STEMS[0]])
+    out = {}
+    for stem in STEMS:
+        out[stem] = {}
+        for m in metrics:
+            x = np.array([s[stem][m] for s in scores], dtype=float)
+            x = x[np.isfinite(x)]
+            out[stem][m] = float(x.mean()) if x.size else float("nan")
+    return out
 
 
 def median_over_tracks(scores: list[Scores]) -> Scores:

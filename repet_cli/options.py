@@ -383,8 +383,24 @@ BATCH_OPTIONS: list = [
         metavar="DIR",
         help="Score each input's stems against the true ones in DIR/<name>/ (the input's name, "
         "else its folder's name): background.wav and foreground.wav, or MUSDB18's "
-        "accompaniment.wav and vocals.wav. SDR and SI-SDR go into the summary, --json and "
-        "--report.",
+        "accompaniment.wav and vocals.wav (or MUSDB18-HQ's drums, bass and other, summed). SDR "
+        "and SI-SDR go into the summary, --json and --report.",
+    ),
+    click.option(
+        "--framewise",
+        is_flag=True,
+        help="With --references, also the SiSEC 2018 figures (BSS Eval v4 on 1-s windows, as "
+        "museval computes them): each track's scores.json beside its stems (museval's layout) "
+        "and a table of medians at the end.",
+    ),
+    click.option(
+        "--dataset",
+        type=PATH,
+        metavar="DIR",
+        help="Separate and score a MUSDB18(-HQ)-style dataset: every DIR/**/<track>/mixture.wav "
+        "against the stems beside it, into OUT/<track>/; the same as giving those files with "
+        "--references DIR --framewise --skip-existing, so a second run resumes (unless "
+        "--overwrite).",
     ),
     click.option(
         "--report",
@@ -439,7 +455,8 @@ SECTIONS = (
     ),
     ("Batches", ("jobs", "skip_existing", "fail_fast", "retries", "shard", "ledger")),
     ("Batches on Dask", ("cluster", "scheduler", "scheduler_file")),
-    ("What is shown", ("plot", "report", "references", "as_json", "quiet", "verbose")),
+    ("Scoring against true stems", ("references", "framewise", "dataset")),
+    ("What is shown", ("plot", "report", "as_json", "quiet", "verbose")),
 )
 
 #: Unknown options are offered only look-alikes at least this similar (click offers more).
