@@ -76,6 +76,9 @@ def default_format(source: str | os.PathLike) -> str:
 
 
 FIGURE = "repet.png"
+#: The record of how a track's stems were made, beside them (``<first stem>.repet.json``
+#: instead where one folder holds the stems of several tracks of the batch).
+SIDECAR = "repet.json"
 STATUSES = ("ok", "skipped", "failed")
 
 #: Called with seconds of audio done (a whole number, > 0) as a batch progresses.
@@ -91,6 +94,8 @@ class Job:
     background: Path | str | None
     foreground: Path | str | None
     info: AudioInfo | None = None
+    #: Where the record of how the stems were made goes (:data:`SIDECAR`); None: nowhere.
+    sidecar: Path | None = None
 
     @property
     def remote(self) -> bool:
@@ -265,6 +270,7 @@ def plan(
                 "keeps its layout)"
             )
         jobs.append(Job(source, paths.get("background"), paths.get("foreground")))
+    jobs = _with_sidecars(jobs)
     folders: dict[str, str] = {}  # the real path of each input's folder, looked up once
     for source in sources if real_targets else ():
         if isinstance(source, str):
@@ -280,6 +286,24 @@ def plan(
                 "folder or `filename`"
             )
     return jobs
+
+
+def _with_sidecars(jobs: list[Job]) -> list[Job]:
+    """Each local job with its :data:`SIDECAR` path: beside its first stem, named after that
+    stem where another job of the batch writes into the same folder."""
+    import collections
+
+    local = [j for j in jobs if j.targets and not isinstance(j.targets[0], str)]
+    sharing = collections.Counter(Path(j.targets[0]).parent for j in local)
+    out = []
+    for job in jobs:
+        if job in local:
+            first = Path(job.targets[0])
+            alone = sharing[first.parent] == 1
+            name = SIDECAR if alone else f"{first.stem}.{SIDECAR}"
+            job = dataclasses.replace(job, sidecar=first.parent / name)
+        out.append(job)
+    return out
 
 
 def shard(jobs: list[Job], spec: str) -> list[Job]:
@@ -502,6 +526,7 @@ class Outcome:
     figure: str | None = None
     scores: dict | None = None  # stem -> metric -> dB, with references
     framewise: dict | None = None  # stem -> metric -> median dB over 1-s windows
+    input_sha256: str | None = None
     duration: float = 0.0
     seconds: float = 0.0
     attempts: int = 1
@@ -529,6 +554,8 @@ class Outcome:
             record["scores"] = self.scores
         if self.framewise is not None:
             record["framewise_median"] = self.framewise
+        if self.input_sha256 is not None:
+            record["input_sha256"] = self.input_sha256
         return record
 
 
@@ -651,7 +678,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
         except Exception as exc:  # the stems are written; the figure is extra
             warnings += (f"{job.source}: no figure ({type(exc).__name__}: {exc})",)
     base["duration"] = info.duration
-    return Outcome(
+    outcome = Outcome(
         status="ok",
         figure=figure,
         scores=scores,
@@ -665,6 +692,18 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
         seconds=time.perf_counter() - start,
         **base,
     )
+    if job.sidecar is not None and not isinstance(job.source, str) and str(job.source) != STDIN:
+        try:
+            # Only a regular file can be read again (a named pipe was read once, spooled).
+            regular = os.path.isfile(job.source)
+            digest = _sha256(os.fspath(job.source)) if regular else None
+            outcome = dataclasses.replace(outcome, input_sha256=digest)
+            write_sidecar(job, outcome, settings=settings)
+        except RepetError as exc:  # the stems are written; the record is extra
+            outcome = dataclasses.replace(
+                outcome, warnings=outcome.warnings + (f"{job.source}: no record ({exc})",)
+            )
+    return outcome
 
 
 def _exists(target: Path | str) -> bool:
@@ -905,14 +944,60 @@ def _has_references(folder: Path, ev) -> bool:
 
 
 def _made_otherwise(job: Job, settings: Settings) -> bool:
-    """True if the scores kept beside a job's stems record options other than these."""
-    if not settings.framewise or isinstance(job.targets[0], str):
+    """True if the record beside a job's stems (:data:`SIDECAR`, else the scores kept with
+    ``framewise``) says that options other than these made them."""
+    if isinstance(job.targets[0], str):
         return False
+    kept = [job.sidecar] if job.sidecar is not None else []
+    if settings.framewise:
+        kept.append(Path(job.targets[0]).parent / SCORES_FILE)
+    for path in kept:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("options_hash") is not None:
+            return record["options_hash"] != options_hash(settings)
+    return False
+
+
+def write_sidecar(job: Job, outcome: Outcome, *, settings: Settings) -> None:
+    """Record beside the stems how they were made: repet's version, every option, the
+    algorithm, the periods and confidences found, the input's checksum and duration, and the
+    time taken (a file written whole, or not at all)."""
+    from . import __version__
+
+    record = {
+        "repet": __version__,
+        "input": os.path.abspath(job.source),
+        "input_sha256": outcome.input_sha256,
+        "duration": outcome.duration,
+        "options_hash": options_hash(settings),
+        "options": {
+            "params": dataclasses.asdict(settings.params),
+            "segment": settings.segment,
+            "format": settings.format,
+            "subtype": settings.subtype,
+            "bitrate": settings.bitrate,
+            "stream": settings.stream,
+        },
+        "algorithm": settings.params.algorithm,
+        "found": outcome.found,
+        "periods": list(outcome.periods),
+        "confidences": list(outcome.confidences),
+        "outputs": [os.path.basename(p) for p in outcome.outputs],
+        "seconds": round(outcome.seconds, 3),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    path = job.sidecar
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
-        record = json.loads((Path(job.targets[0]).parent / SCORES_FILE).read_text())
-        return record.get("options_hash") not in (None, options_hash(settings))
-    except (OSError, ValueError, AttributeError):
-        return False
+        with signals.deferred():
+            tmp.write_text(json.dumps(record, indent=1) + "\n")
+            os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(exc, path=path) from None
 
 
 def score(job: Job, *, settings: Settings) -> tuple[dict, dict | None]:
@@ -1063,12 +1148,15 @@ def compare(
     segment: float = DEFAULT_SEGMENT,
     overwrite: bool = False,
     references: dict[str, Path] | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Iterator[tuple[str, dict | RepetError]]:
     """Separate one song with several algorithms into ``out/<track>/<algorithm>/``.
 
     Yields ``(algorithm, row)`` per entry of ``params``: the row holds what was found, the
     period, the time taken, the outputs and, with ``references`` (``{"background": path,
     "foreground": path}``), the scores of the files written; or ``(algorithm, error)``.
+    ``progress`` is called with seconds of the song done, within each separation and each
+    scoring (a scoring counts as :data:`SCORING_WEIGHT` times the song's length).
     """
     from . import evaluate as ev
     from .spectral import warm_up
@@ -1081,7 +1169,10 @@ def compare(
         start = time.perf_counter()
         try:
             settings = Settings(params=p, overwrite=overwrite, segment=segment, format="wav")
-            reports, _, _ = separate_job(job, settings=settings)
+            samples = None
+            if progress is not None and info is not None and info.samplerate:
+                samples = _increments(progress, rate=info.samplerate)
+            reports, _, _ = separate_job(job, settings=settings, progress=samples)
             row = {
                 "algorithm": algorithm,
                 "found": describe(reports),
@@ -1091,11 +1182,34 @@ def compare(
             }
             if references is not None:
                 estimates = {"background": job.background, "foreground": job.foreground}
-                row["scores"] = ev.evaluate_files(references, estimates)
+                scored = None
+                if progress is not None and info is not None:
+                    share = SCORING_WEIGHT * info.duration
+                    scored = lambda f, share=share: progress(f * share)  # noqa: E731
+                row["scores"] = ev.evaluate_files(
+                    references, estimates, workers=cpu_threads(), progress=scored
+                )
         except RepetError as exc:
             yield algorithm, exc
             continue
         yield algorithm, row
+
+
+def _increments(progress: Callable[[float], None], *, rate: int) -> Callable[[int], None]:
+    """A job's progress (samples done so far) as seconds done since the last call."""
+    done = 0
+
+    def advance(samples: int) -> None:
+        nonlocal done
+        if samples > done:
+            progress((samples - done) / rate)
+            done = samples
+
+    return advance
+
+
+#: The time a scoring takes against a separation of the same song, for progress bars.
+SCORING_WEIGHT = 0.5
 
 
 def compare_table(rows: list[dict]) -> str:

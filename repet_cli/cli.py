@@ -173,7 +173,6 @@ def separate(
     video = video.lower() if video else None
     if video is not None and video not in chosen:
         raise click.UsageError(f"--video {video} needs that stem: --stems {video} or both")
-    plot = plot or report
     if plot:
         _require_plotting()
     dataset_inputs: list[tuple[Path, Path]] = []
@@ -322,7 +321,12 @@ def separate(
         from .report import write_report
 
         path = write_report(
-            out / REPORT, plan[: len(outcomes)], outcomes, options=_options_text(params)
+            out / REPORT,
+            plan[: len(outcomes)],
+            outcomes,
+            options=_options_text(params),
+            references=references,
+            threads=cpu_threads(),
         )
         say(f"report: {path}")
     if as_json:
@@ -925,6 +929,22 @@ def compare(
         references = {"background": reference_background, "foreground": reference_foreground}
 
     rows, failures = [], []
+    try:
+        duration = batch.probe(song).duration
+    except RepetError:
+        duration = 0.0  # the first separation says what is wrong
+    weight = 1 + (batch.SCORING_WEIGHT if references is not None else 0)
+    total = round(duration * weight * len(per_algorithm)) or None
+    bar, write = _progress_bar(total, enabled=sys.stderr.isatty())
+    done = 0.0
+
+    def moved(seconds: float) -> None:  # whole seconds to the bar, as they add up
+        nonlocal done
+        before = round(done)
+        done += seconds
+        if round(done) > before:
+            bar.update(round(done) - before)
+
     with signals.handled():
         found = batch.compare(
             song,
@@ -933,14 +953,16 @@ def compare(
             segment=segment,
             overwrite=overwrite,
             references=references,
+            progress=moved,
         )
         for algorithm, row in found:
             if isinstance(row, RepetError):
                 message = _option_names(str(row))
-                click.echo(f"error: {algorithm}: {message}", err=True)
+                write(f"error: {algorithm}: {message}", file=sys.stderr)
                 failures.append(f"{algorithm}: {message}")
             else:
                 rows.append(row)
+    bar.close()
 
     if as_json:
         click.echo(json.dumps({"song": str(song), "results": rows, "failed": failures}, indent=2))

@@ -405,8 +405,10 @@ BATCH_OPTIONS: list = [
     click.option(
         "--report",
         is_flag=True,
-        help="Also write OUT/report.html: every input with its figure and players for the mixture "
-        "and both stems, to open from disk in a browser (implies --plot).",
+        help="Also write OUT/report.html, to open from disk in a browser: a sortable table of "
+        "the inputs, each linking to its page with one player that switches between the "
+        "mixture, the stems and the true stems at the same position, a live remix of the "
+        "stems, their spectrograms and scores (and the figure, with --plot).",
     ),
     click.option(
         "--json",

@@ -124,8 +124,11 @@ def draw(panels: Panels, path: str | os.PathLike, *, dpi: int = DPI) -> None:
         mask = np.clip(np.sqrt(p.background / np.maximum(p.mixture, 1e-20)), 0.0, 1.0)
     n = len(rows) + 1 + (mask is not None)
     fig = plt.figure(figsize=SIZE, dpi=dpi)
-    grid = fig.add_gridspec(n, 2, width_ratios=[40, 1], hspace=0.55, wspace=0.03)
-    fig.suptitle(p.title, fontsize=12)
+    # The panels start right under the title (matplotlib's default leaves ~100 px empty).
+    grid = fig.add_gridspec(
+        n, 2, width_ratios=[40, 1], hspace=0.55, wspace=0.03, top=0.95, bottom=0.045
+    )
+    fig.suptitle(p.title, fontsize=12, y=0.985)
     top = 10 * np.log10(max(float(p.mixture.max()), 1e-20))
     extent = [float(p.times[0]), float(p.times[-1]), 0, ROWS]
     shared = None

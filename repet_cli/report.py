@@ -1,117 +1,386 @@
-"""A listening report: one self-contained HTML page for a batch (``--report``).
+"""The listening report (``--report``): an index page for the batch and one page per track.
 
-Every track with what was found, its figure and players for the mixture and both stems, all
-linked relative to the page, so it opens from disk in a browser with no server and no network:
-no scripts, fonts or styles from elsewhere. No timestamps, so the same batch gives the same page.
+``OUT/report.html`` is the index: a summary and one table, sortable by any column, with a row
+per input (status, what was found, repetition confidence, scores against the true stems when
+given, warnings), each linking to its page in ``OUT/report/``. A track's page has one player
+for the mixture, both stems and the true stems (when given) that switches between them at
+the same position (A/B), and a "stems remixed" mode whose balance control sets the
+foreground's level against the background's while it plays; a light spectrogram of each stem
+(:mod:`repet_cli.thumbnail`), the scores and the figure of ``--plot``.
+
+Everything is linked relative to the pages, with no scripts, fonts or styles from elsewhere,
+so the report opens from disk with no server and no network. The remix uses the audio
+elements' own volume, not Web Audio: a page opened from disk cannot route its audio files
+into Web Audio (browsers treat each file as another origin and feed it silence). No
+timestamps: the same batch gives the same pages.
 """
 
 from __future__ import annotations
 
 import html
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+TRACKS = "report"  # the folder of the track pages, beside the index
+
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1040px; color: #222; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-bottom: 0.3em; }
-section { border-top: 1px solid #ccc; padding: 0.8em 0; }
-.found { margin: 0.2em 0 0.6em; } .warning { color: #a40; } .error { color: #b00; }
-table { border-collapse: collapse; } td { padding: 0.15em 0.8em 0.15em 0; vertical-align: middle; }
-audio { width: 420px; } img { max-width: 100%; border: 1px solid #ddd; }
-.scores { margin: 0.6em 0; } .scores td, .scores th { text-align: right; padding: 0.1em 0.7em; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1040px; color: #222;
+       padding: 0 1em; }
+h1 { font-size: 1.35em; margin: 0.2em 0; } .found { margin: 0.2em 0 0.6em; }
+.warning { color: #a40; } .error { color: #b00; }
+table { border-collapse: collapse; } td, th { padding: 0.2em 0.6em; text-align: left; }
+table.tracks th { cursor: pointer; background: #eee; position: sticky; top: 0; }
+table.tracks tr:nth-child(even) td { background: #f7f7f7; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.player { border: 1px solid #ccc; border-radius: 6px; padding: 0.6em 0.8em; margin: 0.6em 0; }
+.player button { margin: 0.15em 0.2em 0.15em 0; padding: 0.25em 0.7em; }
+.player button[aria-pressed="true"] { background: #234; color: #fff; }
+.player input[type=range] { vertical-align: middle; }
+#seek { width: 60%; } figure { margin: 0.4em 0; } figcaption { font-size: 0.9em; color: #555; }
+img { max-width: 100%; height: auto; display: block; }
+"""
+
+SORT_SCRIPT = """
+document.querySelectorAll('table.tracks th').forEach((th, column) => {
+  th.addEventListener('click', () => {
+    const body = th.closest('table').tBodies[0];
+    const rows = Array.from(body.rows);
+    const up = th.dataset.order !== 'up';
+    th.closest('tr').querySelectorAll('th').forEach(h => delete h.dataset.order);
+    th.dataset.order = up ? 'up' : 'down';
+    const key = row => {
+      const cell = row.cells[column];
+      const value = cell.dataset.sort ?? cell.textContent;
+      const number = parseFloat(value);
+      return Number.isNaN(number) ? value.toLowerCase() : number;
+    };
+    rows.sort((a, b) => {
+      const x = key(a), y = key(b);
+      const order = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0)
+                                          : (typeof x === 'number' ? -1 : 1);
+      return up ? order : -order;
+    });
+    rows.forEach(row => body.appendChild(row));
+  });
+});
+"""
+
+PLAYER_SCRIPT = """
+(() => {
+  const sources = {};
+  document.querySelectorAll('audio[data-source]').forEach(a => { sources[a.dataset.source] = a; });
+  const buttons = document.querySelectorAll('button[data-mode]');
+  const play = document.getElementById('play'), seek = document.getElementById('seek');
+  const clock = document.getElementById('clock'), balance = document.getElementById('balance');
+  const level = document.getElementById('level');
+  let mode = 'mixture', playing = false;
+  const active = () => mode === 'mix' ? ['background', 'foreground'] : [mode];
+  const lead = () => sources[active()[0]];
+  const position = () => lead().currentTime;
+  const gains = () => {
+    const g = Math.pow(10, Number(balance.value) / 20);
+    return g > 1 ? {background: 1 / g, foreground: 1} : {background: 1, foreground: g};
+  };
+  const apply = () => {
+    const g = gains();
+    for (const [name, a] of Object.entries(sources)) {
+      a.volume = mode === 'mix' && name in g ? g[name] : 1;
+    }
+    level.textContent = `${balance.value} dB`;
+  };
+  const start = () => {
+    const t = position();
+    for (const name of active()) { sources[name].currentTime = t; }
+    return Promise.all(active().map(name => sources[name].play()));
+  };
+  const stop = () => Object.values(sources).forEach(a => a.pause());
+  const select = next => {
+    if (!(next === 'mix' || next in sources) || next === mode) return;
+    const t = position();
+    stop();
+    mode = next;
+    for (const name of active()) { sources[name].currentTime = t; }
+    buttons.forEach(b => b.setAttribute('aria-pressed', String(b.dataset.mode === mode)));
+    apply();
+    if (playing) start();
+  };
+  const show = () => {
+    const a = lead(), t = a.currentTime, d = a.duration || 0;
+    const fmt = s => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+    clock.textContent = `${fmt(t)} / ${fmt(d)}`;
+    if (d) { seek.value = String(Math.round(1000 * t / d)); }
+    if (mode === 'mix') {  // keep the two stems together
+      const [bg, fg] = [sources.background, sources.foreground];
+      if (Math.abs(bg.currentTime - fg.currentTime) > 0.05) { fg.currentTime = bg.currentTime; }
+    }
+  };
+  buttons.forEach(b => b.addEventListener('click', () => select(b.dataset.mode)));
+  play.addEventListener('click', () => {
+    playing = !playing;
+    play.textContent = playing ? 'Pause' : 'Play';
+    if (playing) { start(); } else { stop(); }
+  });
+  seek.addEventListener('input', () => {
+    const d = lead().duration || 0;
+    for (const name of active()) { sources[name].currentTime = d * Number(seek.value) / 1000; }
+  });
+  balance.addEventListener('input', () => { select('mix'); apply(); });
+  Object.values(sources).forEach(a => a.addEventListener('timeupdate', show));
+  Object.values(sources).forEach(a => a.addEventListener('ended', () => {
+    if (active().includes(a.dataset.source)) {
+      playing = false; play.textContent = 'Play';
+    }
+  }));
+  apply();
+  window.repetPlayer = {
+    get mode() { return mode; }, get playing() { return playing; }, position, select,
+    volumes: () => Object.fromEntries(Object.entries(sources).map(([n, a]) => [n, a.volume])),
+    paused: () => Object.fromEntries(Object.entries(sources).map(([n, a]) => [n, a.paused])),
+  };
+})();
 """
 
 
 def _link(path, folder: Path) -> str:
-    """``path`` relative to the report's folder, as a URL path."""
+    """``path`` relative to ``folder``, as a URL path."""
     relative = os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
     return html.escape(Path(relative).as_posix(), quote=True)
 
 
 def _mime(path) -> str:
-    return {"flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg"}.get(
-        Path(path).suffix.lower().lstrip("."), "audio/wav"
-    )
+    return {
+        "flac": "audio/flac",
+        "ogg": "audio/ogg",
+        "opus": "audio/ogg",
+        "mp3": "audio/mpeg",
+        "m4a": "audio/mp4",
+        "mp4": "video/mp4",
+    }.get(Path(path).suffix.lower().lstrip("."), "audio/wav")
 
 
-def render(path, jobs, outcomes, *, options: str) -> str:
-    """The HTML of the report that will be written at ``path``.
-
-    ``jobs`` and ``outcomes`` are the command's plan and results, in the same order.
-    """
-    folder = Path(path).parent
+def _page(title: str, body: list[str], script: str = "") -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        "<title>repet: separation report</title>",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title>",
         f"<style>{STYLE}</style></head><body>",
-        "<h1>repet: separation report</h1>",
-        f"<p>{len(jobs)} input{'s' if len(jobs) != 1 else ''}; options: "
-        f"<code>{html.escape(options)}</code></p>",
+        *body,
     ]
-    scored = [o.scores for o in outcomes if o.scores]
-    if scored:
-        from .evaluate import average
-
-        parts.append(f"<p>Mean over the {len(scored)} scored inputs:</p>")
-        parts.append(_scores_table(average(scored)))
-    for job, outcome in zip(jobs, outcomes, strict=True):
-        parts.append(f"<section><h2>{html.escape(str(job.source))}</h2>")
-        if outcome.status == "failed":
-            parts.append(f'<p class="error">{html.escape(outcome.error or "failed")}</p></section>')
-            continue
-        found = outcome.found or "outputs existed (skipped)"
-        parts.append(f'<p class="found">{html.escape(found)}</p>')
-        for warning in outcome.warnings:
-            parts.append(f'<p class="warning">warning: {html.escape(warning)}</p>')
-        parts.append("<table>")
-        for label, audio in (
-            ("mixture", job.source),
-            ("background", job.background),
-            ("foreground", job.foreground),
-        ):
-            src, name = _link(audio, folder), html.escape(Path(audio).name)
-            parts.append(
-                f'<tr><td>{label}</td><td><audio controls preload="none">'
-                f'<source src="{src}" type="{_mime(audio)}"></audio></td>'
-                f'<td><a href="{src}">{name}</a></td></tr>'
-            )
-        parts.append("</table>")
-        if outcome.scores:
-            parts.append(_scores_table(outcome.scores))
-        if outcome.figure:
-            parts.append(
-                f'<p><img src="{_link(outcome.figure, folder)}" '
-                f'alt="figure of {html.escape(str(job.source))}" width="1000" height="1300"></p>'
-            )
-        parts.append("</section>")
+    if script:
+        parts.append(f"<script>{script}</script>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def track_name(job) -> str:
+    """How a track is called in the report: its file's name, or its folder's for a
+    dataset's ``<track>/mixture.wav``."""
+    source = Path(str(job.source))
+    return source.parent.name if source.stem == "mixture" and source.parent.name else source.name
+
+
+def _fmt(value, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def render_index(path, jobs, outcomes, *, options: str, pages: list[str]) -> str:
+    """The index page at ``path``: a summary and the sortable table of tracks."""
+    from .evaluate import average
+
+    scored = [o.scores for o in outcomes if o.scores]
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed")}
+    body = [
+        "<h1>repet: separation report</h1>",
+        f"<p>{len(jobs)} input{'s' if len(jobs) != 1 else ''}: {counts['ok']} separated, "
+        f"{counts['skipped']} skipped, {counts['failed']} failed. Options: "
+        f"<code>{html.escape(options)}</code></p>",
+    ]
+    if scored:
+        mean = average(scored)
+        body.append(
+            f"<p>Mean over the {len(scored)} scored inputs: SDR background "
+            f"{mean['background']['sdr']:.2f} dB, foreground {mean['foreground']['sdr']:.2f} "
+            "dB.</p>"
+        )
+    heads = ["#", "track", "status", "found", "confidence"]
+    numeric = {"#", "confidence", "bg SDR", "fg SDR", "bg SI-SDR", "fg SI-SDR", "warnings"}
+    if scored:
+        heads += ["bg SDR", "fg SDR", "bg SI-SDR", "fg SI-SDR"]
+    heads.append("warnings")
+    body.append('<p>Click a column\'s title to sort by it.</p><table class="tracks"><thead><tr>')
+    body += [f"<th{' class=num' if h in numeric else ''}>{h}</th>" for h in heads]
+    body.append("</tr></thead><tbody>")
+    for i, (job, outcome, page) in enumerate(zip(jobs, outcomes, pages, strict=True), start=1):
+        confidences = [c for c in outcome.confidences if c is not None]
+        cells = [
+            f'<td class="num">{i}</td>',
+            f'<td><a href="{html.escape(page, quote=True)}">'
+            f"{html.escape(track_name(job))}</a></td>",
+            f"<td>{outcome.status}</td>",
+            f"<td>{html.escape(outcome.found or outcome.error or '')}</td>",
+            f'<td class="num">{_fmt(min(confidences) if confidences else None, 3)}</td>',
+        ]
+        if scored:
+            s = outcome.scores or {}
+            for stem, metric in (
+                ("background", "sdr"),
+                ("foreground", "sdr"),
+                ("background", "si_sdr"),
+                ("foreground", "si_sdr"),
+            ):
+                cells.append(f'<td class="num">{_fmt(s.get(stem, {}).get(metric))}</td>')
+        tip = html.escape(" | ".join(outcome.warnings), quote=True)
+        cells.append(f'<td class="num" title="{tip}">{len(outcome.warnings) or ""}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    body.append("</tbody></table>")
+    return _page("repet: separation report", body, SORT_SCRIPT)
+
+
+def render_track(page: Path, job, outcome, *, index: Path, truth: dict, pictures: dict) -> str:
+    """A track's page at ``page``: the player, pictures, scores and figure."""
+    folder = page.parent
+    name = track_name(job)
+    body = [
+        f'<p><a href="{_link(index, folder)}">&larr; all tracks</a></p>',
+        f"<h1>{html.escape(name)}</h1>",
+        f"<p><code>{html.escape(str(job.source))}</code></p>",
+    ]
+    if outcome.status == "failed":
+        body.append(f'<p class="error">{html.escape(outcome.error or "failed")}</p>')
+        return _page(f"repet: {name}", body)
+    body.append(f'<p class="found">{html.escape(outcome.found or "outputs existed (skipped)")}</p>')
+    body += [f'<p class="warning">warning: {html.escape(w)}</p>' for w in outcome.warnings]
+    sources = {"mixture": job.source, "background": job.background, "foreground": job.foreground}
+    sources.update({f"true {stem}": path for stem, path in truth.items()})
+    sources = {k: v for k, v in sources.items() if v is not None}
+    modes = list(sources)
+    if job.background is not None and job.foreground is not None:
+        modes.insert(3, "mix")
+    labels = {"mix": "stems remixed"}
+    body.append('<div class="player">')
+    body += [
+        f'<button type="button" data-mode="{m}" aria-pressed="{str(m == "mixture").lower()}">'
+        f"{labels.get(m, m)}</button>"
+        for m in modes
+    ]
+    body += [
+        '<br><button type="button" id="play">Play</button>',
+        '<input id="seek" type="range" min="0" max="1000" value="0" aria-label="position">',
+        '<span id="clock">0:00 / 0:00</span><br>',
+        '<label>Stems remixed, foreground level against the background: <input id="balance" '
+        'type="range" min="-40" max="12" step="1" value="0"></label> <output id="level">0 dB'
+        "</output></div>",
+    ]
+    body += [
+        f'<audio data-source="{html.escape(k, quote=True)}" preload="metadata" '
+        f'src="{_link(v, folder)}"></audio>'
+        for k, v in sources.items()
+    ]
+    for stem, picture in pictures.items():
+        body.append(
+            f'<figure><img src="{_link(picture, folder)}" alt="spectrogram of the {stem}" '
+            f'width="900" height="120"><figcaption>{stem}: spectrogram, 50 Hz to 16 kHz '
+            "(log scale), both stems on one dB scale</figcaption></figure>"
+        )
+    if outcome.scores:
+        body.append(_scores_table(outcome.scores, outcome.framewise))
+    if outcome.figure:
+        body.append(
+            f'<p><img src="{_link(outcome.figure, folder)}" alt="figure of {html.escape(name)}">'
+            "</p>"
+        )
+    body.append(
+        "<p>Files: "
+        + ", ".join(
+            f'<a href="{_link(v, folder)}">{html.escape(k)}</a>' for k, v in sources.items()
+        )
+        + "</p>"
+    )
+    return _page(f"repet: {name}", body, PLAYER_SCRIPT)
 
 
 METRICS = (("sdr", "SDR"), ("si_sdr", "SI-SDR"), ("sir", "SIR"), ("sar", "SAR"))
 
 
-def _scores_table(scores: dict) -> str:
+def _scores_table(scores: dict, framewise: dict | None = None) -> str:
     """The quality figures of one track against its true stems, in dB."""
-    head = "".join(f"<th>{label}</th>" for _, label in METRICS)
-    rows = "".join(
-        f"<tr><td>{stem}</td>"
-        + "".join(f"<td>{scores[stem][key]:.2f}</td>" for key, _ in METRICS)
-        + "</tr>"
-        for stem in ("background", "foreground")
-    )
-    return f'<table class="scores"><tr><th>dB</th>{head}</tr>{rows}</table>'
+    head = "".join(f'<th class="num">{label}</th>' for _, label in METRICS)
+    extra = ""
+    if framewise:
+        extra = "".join(
+            f'<th class="num">{m.upper()} (1-s median)</th>' for m in ("sdr", "isr", "sir", "sar")
+        )
+    rows = ""
+    for stem in ("background", "foreground"):
+        cells = "".join(f'<td class="num">{scores[stem][key]:.2f}</td>' for key, _ in METRICS)
+        if framewise:
+            cells += "".join(
+                f'<td class="num">{_fmt(framewise[stem][m])}</td>'
+                for m in ("sdr", "isr", "sir", "sar")
+            )
+        rows += f"<tr><td>{stem}</td>{cells}</tr>"
+    return f'<table class="scores"><tr><th>dB</th>{head}{extra}</tr>{rows}</table>'
 
 
-def write_report(path, jobs, outcomes, *, options: str) -> Path:
-    """Write the report atomically (a temporary file renamed into place); returns its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
+def _truth(job, references) -> dict:
+    """The true stems of a job that a browser can play (a single file each), if any."""
+    if references is None:
+        return {}
+    from . import evaluate as ev
+    from .batch import reference_folder
+    from .errors import RepetError
+
     try:
-        tmp.write_text(render(path, jobs, outcomes, options=options), encoding="utf-8")
+        files = ev.reference_files(reference_folder(job, Path(references)))
+    except RepetError:
+        return {}
+    return {stem: path for stem, path in files.items() if not isinstance(path, tuple)}
+
+
+def _pictures(job, outcome, folder: Path, number: str) -> dict:
+    from . import thumbnail
+
+    if outcome.status == "failed":
+        return {}
+    stems = {s: p for s, p in (("background", job.background), ("foreground", job.foreground))}
+    stems = {s: p for s, p in stems.items() if p is not None and os.path.exists(p)}
+    targets = {s: folder / f"{number}-{s}.png" for s in stems}
+    try:
+        return thumbnail.draw(stems, targets)
+    except OSError:
+        return {}
+
+
+def write_report(path, jobs, outcomes, *, options: str, references=None, threads: int = 2) -> Path:
+    """Write the index at ``path`` and the track pages and pictures in ``report/`` beside it,
+    each file atomically (a temporary file renamed into place); returns the index's path."""
+    path = Path(path)
+    folder = path.parent / TRACKS
+    folder.mkdir(parents=True, exist_ok=True)
+    numbers = [f"{i:0{max(4, len(str(len(jobs))))}d}" for i in range(1, len(jobs) + 1)]
+    pages = [folder / f"{n}.html" for n in numbers]
+
+    def one(i: int) -> None:
+        job, outcome = jobs[i], outcomes[i]
+        pictures = _pictures(job, outcome, folder, numbers[i])
+        text = render_track(
+            pages[i], job, outcome, index=path, truth=_truth(job, references), pictures=pictures
+        )
+        _write(pages[i], text)
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        list(pool.map(one, range(len(jobs))))
+    links = [f"{TRACKS}/{p.name}" for p in pages]
+    _write(path, render_index(path, jobs, outcomes, options=options, pages=links))
+    return path
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path

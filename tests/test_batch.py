@@ -121,3 +121,25 @@ def test_existing_outputs_are_refused_in_library_words(tmp_path):
     assert "pass `overwrite` to replace it or `skip_existing` to keep it" in again.error
     (skipped,) = batch.run(jobs, settings=batch.Settings(skip_existing=True))
     assert skipped.status == "skipped"
+
+
+def test_compare_reports_progress_within_each_separation_and_scoring(tmp_path):
+    from repet_cli.batch import SCORING_WEIGHT, compare
+
+    song = tmp_path / "song.wav"
+    background = synth.loop(period=1.5, sr=16000, duration=40.0, channels=1)
+    mixture, foreground = synth.mix(
+        background, synth.melody(sr=16000, duration=40.0, channels=1), ratio_db=-3
+    )
+    sf.write(song, mixture.T, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "bg.wav", background.T, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "fg.wav", foreground.T, 16000, subtype="FLOAT")
+    seen = []
+    params = {"repet": RepetParams(), "repet-sim": RepetParams.build(algorithm="repet-sim")}
+    references = {"background": tmp_path / "bg.wav", "foreground": tmp_path / "fg.wav"}
+    rows = list(
+        compare(song, params, out=tmp_path / "out", references=references, progress=seen.append)
+    )
+    assert all(isinstance(row, dict) for _, row in rows)
+    assert len(seen) >= 8  # several updates within each of the four steps
+    assert sum(seen) == pytest.approx(2 * 40.0 * (1 + SCORING_WEIGHT), rel=0.01)

@@ -27,6 +27,7 @@ def test_separates_many_inputs_into_one_folder_each(tmp_path):
         assert sorted(p.name for p in (out / track).iterdir()) == [
             "background.wav",
             "foreground.wav",
+            "repet.json",  # how they were made
         ]
     assert "period 1.50" in result.stdout and "period 1.20" in result.stdout
     assert str(out / "first" / "background.wav") in result.stdout

@@ -217,6 +217,8 @@ def test_references_score_each_input_in_the_summary_json_and_report(tmp_path):
     assert "mean over 2 scored inputs: SDR bg" in result.stderr  # --json: reports on stderr
     report = run("separate", *songs, "-o", out, "--references", refs, "--report", "--overwrite")
     assert report.exit_code == 0, report.output
-    page = (out / "report.html").read_text(encoding="utf-8")
-    assert page.count('<table class="scores">') == 3 and "SI-SDR" in page  # mean + 2 tracks
-    assert "Mean over the 2 scored inputs" in page
+    index = (out / "report.html").read_text(encoding="utf-8")
+    assert "Mean over the 2 scored inputs" in index and "fg SI-SDR" in index
+    for number in ("0001", "0002"):  # each track's page has its scores
+        page = (out / "report" / f"{number}.html").read_text(encoding="utf-8")
+        assert page.count('<table class="scores">') == 1 and "SI-SDR" in page

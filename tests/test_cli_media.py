@@ -78,7 +78,7 @@ def test_lossy_outputs_at_a_bitrate_and_one_stem_only(tmp_path, fmt, rate, codec
     result = run("separate", source, "-o", tmp_path / "out", *args)
     assert result.exit_code == 0, result.output
     folder = tmp_path / "out" / "song"
-    assert sorted(p.name for p in folder.iterdir()) == [f"foreground.{fmt}"]
+    assert sorted(p.name for p in folder.iterdir()) == [f"foreground.{fmt}", "repet.json"]
     with av.open(str(folder / f"foreground.{fmt}")) as container:
         stream = container.streams.audio[0]
         assert stream.codec_context.name.startswith(codec) and stream.sample_rate == rate
@@ -118,7 +118,8 @@ def test_a_folder_is_searched_and_its_layout_kept(tmp_path):
     (tmp_path / "lib" / "notes.txt").write_text("not audio")
     result = run("separate", tmp_path / "lib", "-o", tmp_path / "out")
     assert result.exit_code == 0, result.output
-    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.*"))
+    stems = (tmp_path / "out").rglob("*ground.*")
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in stems)
     assert written == [
         "a/one/background.wav",
         "a/one/foreground.wav",
@@ -256,6 +257,7 @@ def test_a_video_gets_a_copy_with_the_foreground_as_its_sound(tmp_path):
         "background.flac",
         "foreground.flac",
         "foreground.mp4",
+        "repet.json",
     ]
     assert video_packets(folder / "foreground.mp4") == video_packets(clip)  # not re-encoded
     sound, sr = decoded(folder / "foreground.mp4")

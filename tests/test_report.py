@@ -1,0 +1,215 @@
+"""The listening report: an index of the batch and a page per track, driven in a real browser.
+
+The browser tests need Debian's chromium and chromium-driver (`.ci/run` installs them) and
+selenium (the dev extra); where one is missing they skip, saying which.
+"""
+
+from __future__ import annotations
+
+import builtins
+import html.parser
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+import synth
+from helpers import invoke
+
+SR = 16000
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+
+class Links(html.parser.HTMLParser):
+    """The files a page refers to, and anything it would fetch from elsewhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.audio, self.images, self.pages, self.external = [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        target = attrs.get("src") or attrs.get("href")
+        if target and ("//" in target or target.startswith("/")):
+            self.external.append(target)
+        if tag == "audio":
+            self.audio.append(target)
+        elif tag == "img":
+            self.images.append(target)
+        elif tag == "a" and target and target.endswith(".html"):
+            self.pages.append(target)
+        elif tag == "link" or (tag == "script" and "src" in attrs):
+            self.external.append(tag)
+
+
+def parse(page: Path) -> Links:
+    links = Links()
+    links.feed(page.read_text(encoding="utf-8"))
+    return links
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Three separated tracks with true stems, and their report."""
+    root = tmp_path_factory.mktemp("report")
+    songs = []
+    for name, period, seconds in (("first", 1.5, 8.0), ("second", 1.2, 6.0), ("third", 1.0, 5.0)):
+        background = synth.loop(period=period, sr=SR, duration=seconds, channels=2)
+        mixture, foreground = synth.mix(
+            background, synth.melody(sr=SR, duration=seconds, channels=2), ratio_db=-3
+        )
+        folder = root / "in" / name
+        folder.mkdir(parents=True)
+        import soundfile as sf
+
+        sf.write(folder / "mixture.wav", mixture.T, SR, subtype="FLOAT")
+        sf.write(folder / "accompaniment.wav", background.T, SR, subtype="FLOAT")
+        sf.write(folder / "vocals.wav", foreground.T, SR, subtype="FLOAT")
+        songs.append(folder / "mixture.wav")
+    out = root / "out"
+    args = ["separate", *map(str, songs), "-o", str(out), "--filename", "{parent}/{stem}.{ext}"]
+    result = invoke([*args, "--references", str(root / "in"), "--report"])
+    assert result.exit_code == 0, result.output
+    return out, args + ["--references", str(root / "in"), "--report"]
+
+
+def test_the_index_links_a_page_per_track_and_nothing_from_elsewhere(batch):
+    out, _ = batch
+    index = parse(out / "report.html")
+    assert index.external == []
+    assert len(index.pages) == 3
+    for page in index.pages:
+        track = parse(out / page)
+        assert track.external == []
+        assert len(track.audio) == 5  # mixture, both stems, both true stems
+        assert len(track.images) == 2  # a spectrogram of each stem
+        for target in track.audio + track.images:
+            assert ((out / page).parent / target).resolve().is_file(), target
+
+
+def test_the_same_batch_gives_the_same_pages(batch):
+    out, args = batch
+    pages = sorted(out.rglob("*.html")) + sorted(out.rglob("*.png"))
+    before = {p: p.read_bytes() for p in pages}
+    assert invoke([*args, "--overwrite"]).exit_code == 0
+    assert {p: p.read_bytes() for p in pages} == before
+
+
+def test_the_report_needs_no_matplotlib(tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    song = synth.write_song(tmp_path / "song.wav", sr=SR, seconds=5.0)
+    result = invoke(["separate", str(song), "-o", str(tmp_path / "out"), "--report"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "report" / "0001.html").is_file()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None or DRIVER is None:
+        pytest.skip("no headless browser: install Debian's chromium and chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (dev extra)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(driver, script: str, timeout: float = 60.0):
+    """Poll a script until it returns something true (an event in the page, not a delay)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"never true: {script}"
+        time.sleep(0.05)
+
+
+def errors(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_the_index_sorts_by_a_column_in_the_browser(batch, browser):
+    from selenium.webdriver.common.by import By
+
+    out, _ = batch
+    browser.get((out / "report.html").as_uri())
+    header = next(h for h in browser.find_elements(By.TAG_NAME, "th") if h.text == "fg SDR")
+    column = [h.text for h in browser.find_elements(By.TAG_NAME, "th")].index("fg SDR")
+
+    def values():
+        rows = browser.find_elements(By.CSS_SELECTOR, "table.tracks tbody tr")
+        return [float(r.find_elements(By.TAG_NAME, "td")[column].text) for r in rows]
+
+    header.click()
+    assert values() == sorted(values())
+    header.click()
+    assert values() == sorted(values(), reverse=True)
+    assert errors(browser) == []
+
+
+def test_a_track_page_plays_switches_at_the_same_place_and_remixes(batch, browser):
+    from selenium.webdriver.common.by import By
+
+    out, _ = batch
+    browser.get((out / "report" / "0001.html").as_uri())
+    player = "window.repetPlayer"
+    wait_for(browser, f"return {player} !== undefined")
+    browser.find_element(By.ID, "play").click()
+    wait_for(browser, f"return {player}.position() > 0.4")  # the mixture plays
+    browser.find_element(By.CSS_SELECTOR, "button[data-mode=foreground]").click()
+    mode, at, paused, mixture_at = browser.execute_script(
+        f"return [{player}.mode, {player}.position(), {player}.paused(), "
+        "document.querySelector('audio[data-source=mixture]').currentTime]"
+    )
+    assert mode == "foreground"
+    assert abs(at - mixture_at) < 0.25  # A/B: the foreground takes over where the mixture was
+    assert not paused["foreground"] and paused["mixture"] and paused["background"]
+    browser.find_element(By.CSS_SELECTOR, "button[data-mode='true foreground']").click()
+    assert browser.execute_script(f"return {player}.mode") == "true foreground"
+
+    browser.execute_script(
+        "const b = document.getElementById('balance'); b.value = '-12';"
+        "b.dispatchEvent(new Event('input'));"
+    )
+    mode, volumes = browser.execute_script(f"return [{player}.mode, {player}.volumes()]")
+    assert mode == "mix"
+    assert volumes["background"] == 1
+    assert volumes["foreground"] == pytest.approx(10 ** (-12 / 20), rel=1e-3)
+    assert browser.find_element(By.ID, "level").text == "-12 dB"
+    start = browser.execute_script(f"return {player}.position()")
+    wait_for(browser, f"return {player}.position() > {start + 0.3}")  # the remix plays on
+    bg, fg = browser.execute_script(
+        "return ['background', 'foreground'].map("
+        "n => document.querySelector(`audio[data-source=${n}]`).currentTime)"
+    )
+    assert abs(bg - fg) < 0.1  # the two stems stay together
+    browser.find_element(By.ID, "play").click()
+    assert all(browser.execute_script(f"return Object.values({player}.paused())"))
+    assert errors(browser) == []
