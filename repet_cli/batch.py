@@ -917,6 +917,19 @@ def check_output_folder(out: str | os.PathLike) -> None:
 SCORES_FILE = "scores.json"
 
 
+def references_of(job: Job, references: Path) -> dict:
+    """A job's true stems (:func:`~repet_cli.evaluate.load_stems`'s entries): those inside
+    its input for a MUSDB18 ``.stem.mp4`` in ``references``, else the files of
+    :func:`reference_folder`."""
+    from . import evaluate as ev
+
+    source = Path(os.path.abspath(job.source))
+    inside = Path(os.path.abspath(references)) in source.parents
+    if inside and source.name.lower().endswith(ev.STEM_MP4):
+        return ev.stem_mp4_references(source)
+    return ev.reference_files(reference_folder(job, references))
+
+
 def reference_folder(job: Job, references: Path) -> Path:
     """Where a job's true stems are: ``references/<input name>/``, else
     ``references/<input's folder name>/``, else, for an input inside ``references`` (a
@@ -933,6 +946,19 @@ def reference_folder(job: Job, references: Path) -> Path:
             f"no reference folder {' or '.join(str(c) for c in dict.fromkeys(candidates))}"
         )
     return folder
+
+
+def track_name(source) -> str:
+    """A track's name: the file's, without ``.stem.mp4`` or the extension, or its folder's
+    for a dataset's ``<track>/mixture.wav``."""
+    from .evaluate import STEM_MP4
+
+    name = os.path.basename(os.fspath(source))
+    if name.lower().endswith(STEM_MP4):
+        return name[: -len(STEM_MP4)]
+    stem, _ = os.path.splitext(name)
+    parent = os.path.basename(os.path.dirname(os.path.abspath(source)))
+    return parent if stem == "mixture" and parent else stem
 
 
 def _has_references(folder: Path, ev) -> bool:
@@ -1008,21 +1034,21 @@ def score(job: Job, *, settings: Settings) -> tuple[dict, dict | None]:
     """
     from . import evaluate as ev
 
-    folder = reference_folder(job, settings.references)
+    truth = references_of(job, settings.references)
     estimates = dict(zip(ev.STEMS, job.targets, strict=True))
     threads = settings.threads or cpu_threads()
     sidecar = Path(job.targets[0]).parent / SCORES_FILE
     if not settings.framewise:
-        return ev.evaluate_files(ev.reference_files(folder), estimates, workers=threads), None
+        return ev.evaluate_files(truth, estimates, workers=threads), None
     digest = options_hash(settings)
     kept = ev.read_scores(sidecar, options_hash=digest, estimates=estimates)
     if kept is not None:
         return kept
-    ref, est, sr = ev.load_stems(ev.reference_files(folder), estimates)
+    ref, est, sr = ev.load_stems(truth, estimates)
     whole, frames, medians = ev.framewise_scores_of(ref, est, sr, workers=threads)
     del ref, est
     record = ev.museval_record(
-        Path(folder).name, frames, whole=whole, extra={"options_hash": digest}
+        track_name(job.source), frames, whole=whole, extra={"options_hash": digest}
     )
     tmp = sidecar.with_name(f".{SCORES_FILE}.{os.getpid()}.part")
     try:

@@ -502,10 +502,14 @@ def _dataset_inputs(folder: Path) -> list[tuple[Path, Path]]:
         if "mixture.wav" in files:
             track = Path(here)
             found.append((track / "mixture.wav", track.relative_to(folder)))
+        for name in sorted(files):  # MUSDB18: <subset>/<track>.stem.mp4, all stems inside
+            if name.lower().endswith(".stem.mp4"):
+                path = Path(here) / name
+                found.append((path, path.parent.relative_to(folder) / name[: -len(".stem.mp4")]))
     if not found:
         raise click.UsageError(
-            f"--dataset: no <track>/mixture.wav under {folder} (MUSDB18-HQ's layout; "
-            "MUSDB18's .stem.mp4 files are not read yet)"
+            f"--dataset: no <track>/mixture.wav (MUSDB18-HQ) or <track>.stem.mp4 (MUSDB18) "
+            f"under {folder}"
         )
     return found
 
@@ -530,8 +534,9 @@ def _sisec_table(plan, outcomes, *, echo) -> None:
 
 
 def _track_name(job) -> str:
-    source = Path(job.source)
-    return source.parent.name if source.stem == "mixture" else source.stem
+    from .batch import track_name
+
+    return track_name(job.source)
 
 
 def _check_segment(segment: float, params: RepetParams) -> None:

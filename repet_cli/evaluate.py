@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -221,10 +222,50 @@ MUSEVAL_TARGETS = {"background": "accompaniment", "foreground": "vocals"}
 ESTIMATE_NAMES = {"background": "background.wav", "foreground": "foreground.wav"}
 
 
+@dataclass(frozen=True)
+class Stream:
+    """One audio stream of a multi-stream file (MUSDB18's ``.stem.mp4``)."""
+
+    path: Path
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.path} (stream {self.index})"
+
+
+#: MUSDB18's ``.stem.mp4`` streams: 0 the mixture, then drums, bass, other and vocals.
+STEM_MP4 = ".stem.mp4"
+STEM_MP4_STREAMS = {"background": (1, 2, 3), "foreground": (4,)}
+
+
+def stem_mp4_references(path: Path) -> dict[str, Stream | tuple[Stream, ...]]:
+    """The true stems inside a MUSDB18 ``.stem.mp4``: the accompaniment as the sum of its
+    drums, bass and other streams, the vocals stream."""
+    return {
+        stem: tuple(Stream(Path(path), k) for k in ks) if len(ks) > 1 else Stream(Path(path), ks[0])
+        for stem, ks in STEM_MP4_STREAMS.items()
+    }
+
+
+def _load(part) -> tuple[np.ndarray, int]:
+    from .io import AudioReader
+
+    if isinstance(part, Stream):
+        with AudioReader(part.path, stream=part.index) as reader:
+            return reader.read(0, reader.info.frames), reader.info.samplerate
+    from .io import load_audio
+
+    y, sr, _ = load_audio(part)
+    return y, sr
+
+
 def load_stems(
     references: dict[str, str | os.PathLike], estimates: dict[str, str | os.PathLike]
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Load two reference and two estimated stems and check that they match.
+
+    An entry may be a path, a :class:`Stream` of a multi-stream file, or a tuple of these,
+    whose sum is the stem (MUSDB18-HQ's drums, bass and other).
 
     Returns
     -------
@@ -239,16 +280,15 @@ def load_stems(
     AudioReadError
         A file cannot be read.
     """
-    from .io import load_audio
-
     stacks: dict[str, np.ndarray] = {}
     first = None
     for kind, paths in (("reference", references), ("estimate", estimates)):
         for i, stem in enumerate(STEMS):
             given = paths[stem]
-            parts = [Path(p) for p in given] if isinstance(given, tuple | list) else [Path(given)]
+            parts = list(given) if isinstance(given, tuple | list) else [given]
+            parts = [p if isinstance(p, Stream) else Path(p) for p in parts]
             for k, path in enumerate(parts):  # several files: their sum (MUSDB18-HQ)
-                y, sr, _ = load_audio(path)
+                y, sr = _load(path)
                 if first is None:
                     first = (path, y.shape, sr)
                 first_path, (channels, samples), first_sr = first

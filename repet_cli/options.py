@@ -398,7 +398,8 @@ BATCH_OPTIONS: list = [
         type=PATH,
         metavar="DIR",
         help="Separate and score a MUSDB18(-HQ)-style dataset: every DIR/**/<track>/mixture.wav "
-        "against the stems beside it, into OUT/<track>/; the same as giving those files with "
+        "against the stems beside it, and every <track>.stem.mp4 against the stems inside it, "
+        "into OUT/<track>/; the same as giving those files with "
         "--references DIR --framewise --skip-existing, so a second run resumes (unless "
         "--overwrite).",
     ),

@@ -175,10 +175,10 @@ def _page(title: str, body: list[str], script: str = "") -> str:
 
 
 def track_name(job) -> str:
-    """How a track is called in the report: its file's name, or its folder's for a
-    dataset's ``<track>/mixture.wav``."""
-    source = Path(str(job.source))
-    return source.parent.name if source.stem == "mixture" and source.parent.name else source.name
+    """How a track is called in the report (:func:`repet_cli.batch.track_name`)."""
+    from .batch import track_name as name
+
+    return name(job.source)
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -328,15 +328,14 @@ def _truth(job, references) -> dict:
     """The true stems of a job that a browser can play (a single file each), if any."""
     if references is None:
         return {}
-    from . import evaluate as ev
-    from .batch import reference_folder
+    from .batch import references_of
     from .errors import RepetError
 
     try:
-        files = ev.reference_files(reference_folder(job, Path(references)))
+        files = references_of(job, Path(references))
     except RepetError:
         return {}
-    return {stem: path for stem, path in files.items() if not isinstance(path, tuple)}
+    return {stem: path for stem, path in files.items() if isinstance(path, os.PathLike)}
 
 
 def _pictures(job, outcome, folder: Path, number: str) -> dict:

@@ -108,7 +108,7 @@ def test_other_options_separate_the_tracks_again_and_say_so(dataset, tmp_path):
     [
         (["--framewise"], "--framewise scores against true stems"),
         (["--dataset", "DATA", "song.wav"], "--dataset DIR finds the inputs"),
-        (["--dataset", "EMPTY"], "no <track>/mixture.wav under"),
+        (["--dataset", "EMPTY"], "no <track>/mixture.wav (MUSDB18-HQ) or <track>.stem.mp4"),
     ],
 )
 def test_usage_errors(tmp_path, args, message):
@@ -124,3 +124,50 @@ def test_usage_errors(tmp_path, args, message):
     assert message in result.stderr
     assert not (tmp_path / "out").exists()
     assert os.listdir(tmp_path / "EMPTY") == []
+
+
+def write_stem_mp4(path, *, seconds: float, seed: int):
+    """A MUSDB18-style .stem.mp4: AAC streams mixture, drums, bass, other, vocals."""
+    from fractions import Fraction
+
+    av = pytest.importorskip("av")
+    sr = 44100
+    rng = np.random.default_rng(seed)
+    bg = synth.loop(period=0.8, sr=sr, duration=seconds, channels=2, seed=seed)
+    _, fg = synth.mix(bg, synth.melody(sr=sr, duration=seconds, channels=2, seed=seed), ratio_db=-3)
+    bg = (bg + 0.01 * rng.standard_normal(bg.shape)).astype(np.float32)
+    fg = (fg + 0.01 * rng.standard_normal(fg.shape)).astype(np.float32)
+    tracks = [bg + fg, 0.5 * bg, 0.3 * bg, 0.2 * bg, fg]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="mp4") as out:
+        streams = []
+        for _ in tracks:
+            stream = out.add_stream("aac", rate=sr)
+            stream.layout = "stereo"
+            stream.bit_rate = 256000
+            streams.append(stream)
+        for stream, y in zip(streams, tracks, strict=True):
+            for start in range(0, y.shape[1], 4096):
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(y[:, start : start + 4096]), format="fltp", layout="stereo"
+                )
+                frame.sample_rate, frame.time_base, frame.pts = sr, Fraction(1, sr), start
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+
+
+def test_musdb18_stem_mp4_files_are_read_with_their_stems_inside(tmp_path):
+    root = tmp_path / "musdb18"
+    write_stem_mp4(root / "test" / "Gamma.stem.mp4", seconds=4.0, seed=5)
+    out = tmp_path / "out"
+    result = run("separate", "--dataset", root, "-o", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    (entry,) = json.loads(result.stdout)["inputs"]
+    assert entry["status"] == "ok"
+    folder = out / "test" / "Gamma"
+    assert (folder / "background.flac").is_file() and (folder / "foreground.flac").is_file()
+    record = json.loads((folder / "scores.json").read_text())
+    assert record["name"] == "Gamma"
+    # scored against the vocals stream (not the mixture, which would score near 0 dB or less)
+    assert entry["scores"]["foreground"]["sdr"] > 3
+    assert entry["scores"]["background"]["sdr"] > 6
