@@ -581,8 +581,9 @@ class _NoBar:
         pass
 
 
-def _progress_bar(total: int | None, *, enabled: bool):
-    """A progress bar in seconds of audio on stderr, and the function that prints around it.
+def _progress_bar(total: int | None, *, enabled: bool, unit: str = "s of audio"):
+    """A progress bar on stderr (in seconds of audio, or ``unit``), and the function that
+    prints around it.
 
     Without a ``total`` (a batch too large to read every header first) it counts the seconds
     done. tqdm is imported only when the bar is shown (scripts and batches do not pay for it).
@@ -593,14 +594,14 @@ def _progress_bar(total: int | None, *, enabled: bool):
 
     bar = tqdm(
         total=total,
-        unit="s",
-        desc="audio",
+        unit=unit.split()[0],
+        desc="audio" if unit == "s of audio" else "",
         file=sys.stderr,
         dynamic_ncols=True,
         bar_format=(
-            "{l_bar}{bar}| {n_fmt}/{total_fmt} s of audio [{elapsed}<{remaining}]"
+            f"{{l_bar}}{{bar}}| {{n_fmt}}/{{total_fmt}} {unit} [{{elapsed}}<{{remaining}}]"
             if total
-            else "{desc}: {n_fmt} s of audio done [{elapsed}, {rate_fmt}]"
+            else f"{{desc}}: {{n_fmt}} {unit} done [{{elapsed}}, {{rate_fmt}}]"
         ),
     )
     return bar, tqdm.write
@@ -664,14 +665,22 @@ def analyze(
                     "different --out folders"
                 )
     records, failures = [], 0
+    # Many inputs: a bar in files on a terminal (one input takes about 0.2 s a minute).
+    show = len(inputs) > 1 and sys.stderr.isatty()
+    bar, write = _progress_bar(len(inputs), enabled=show, unit="files")
+
+    def echo(message: str, *, err: bool = False) -> None:
+        write(message, file=sys.stderr if err else sys.stdout)
+
     for source in inputs:
         try:
             info, parts = analyze_file(source, params=params, segment=segment, count=candidates)
         except RepetError as exc:
             failures += 1
             message = _option_names(str(exc))
-            click.echo(f"error: {message}", err=True)
+            echo(f"error: {message}", err=True)
             records.append({"input": str(source), "status": "failed", "error": message})
+            bar.update(1)
             continue
         record = as_record(source, info, parts, rename=_option_names)
         if plot:
@@ -690,10 +699,12 @@ def analyze(
             record["figure"] = str(figures[source])
         records.append(record)
         if not as_json:
-            click.echo(as_text(source, record))
+            echo(as_text(source, record))
         for part in record["segments"]:
             for warning in part["warnings"]:
-                click.echo(f"warning: {source}: {warning}", err=True)
+                echo(f"warning: {source}: {warning}", err=True)
+        bar.update(1)
+    bar.close()
     if as_json:
         click.echo(json.dumps({"inputs": records}, indent=2))
     if failures:
