@@ -22,7 +22,14 @@ What is measured, and how:
   over period-aligned segments (one period = the loop, in frames), and the inverse STFT by
   overlap-add. No file I/O, no interpreter start-up: the least work any REPET must do. The
   ratio of `repet separate --algorithm repet` on the 3-min song to this floor shows what the
-  rest costs.
+  rest costs. It leaves out start-up, reading and writing, so whole runs are set against the
+  next one too.
+- **Floor, part by part** (issue 17): each part timed on its own, median of 5, and their sum:
+  a bare process importing numpy, scipy.fft and soundfile; reading the 3-min input with
+  soundfile; the project's own ``spectral.stft``, one period-aligned median and
+  ``spectral.istft``, called bare; writing two 16-bit WAV stems with soundfile. Classic REPET
+  and the defaults are set against it (targets: classic <= 1.1x the floor, the defaults <=
+  1.25x classic).
 - **Start-up.** ``repet --help`` and ``repet --version``, median of 5 whole processes.
 - **Batch.** 16 copies of the 30-s song in one ``repet separate`` call with ``--jobs 1``,
   ``--jobs 2`` and ``--cluster local --jobs 2`` (Dask; skipped, and said so, where an option
@@ -369,6 +376,98 @@ def time_floor(path: Path) -> dict:
     return {"runs_s": runs, "median_s": statistics.median(runs), "period_frames": period}
 
 
+def parts_floor(path: Path, spawner: Spawner) -> dict:
+    """Issue 17's floor: the work no run can avoid, each part timed on its own (median of
+    FLOOR_RUNS), and their sum.
+
+    - a bare Python process that imports numpy, scipy.fft and soundfile (a child process);
+    - reading the input with soundfile (float32);
+    - the project's own ``spectral.stft``, one period-aligned median of the magnitudes and the
+      project's own ``spectral.istft`` of the spectrogram, called bare (the mixture comes back:
+      no mask is applied, so nothing in it can be slower than a separation needs);
+    - writing two stems with soundfile in the default output format of a 16-bit WAV input
+      (16-bit WAV).
+    """
+    from repet_cli import spectral
+
+    importing = [
+        spawner.run([sys.executable, "-c", "import numpy, scipy.fft, soundfile"])
+        for _ in range(FLOOR_RUNS)
+    ]
+    info = sf.info(str(path))
+    n_fft, hop = N_FFT, HOP
+    period = int(round(PERIOD * info.samplerate / hop))
+
+    def read():
+        data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+        return np.ascontiguousarray(data.T)
+
+    x = read()
+
+    def transform():
+        spec = spectral.stft(x, n_fft=n_fft, hop=hop)  # (C, F, T)
+        magnitude = np.abs(spec)
+        count = magnitude.shape[-1] // period
+        aligned = magnitude[..., : count * period].reshape(*magnitude.shape[:-1], count, period)
+        middle = sorted({(count - 1) // 2, count // 2})  # np.partition: median by selection
+        np.partition(aligned, middle, axis=-2)
+        return spectral.istft(spec, n_fft=n_fft, hop=hop, length=x.shape[-1])
+
+    error = float(np.max(np.abs(transform() - x)))  # warm-up and sanity check
+    if error > 1e-4:
+        raise RuntimeError(f"the project's STFT does not invert (max error {error:.2e})")
+
+    def write():  # 16-bit samples made in numpy (faster than libsndfile's conversion)
+        with tempfile.TemporaryDirectory(prefix="repet-floor-") as folder:
+            for stem in ("background", "foreground"):
+                pcm = np.clip(np.rint(x.T * 32768.0), -32768, 32767).astype(np.int16)
+                sf.write(f"{folder}/{stem}.wav", pcm, info.samplerate, subtype="PCM_16")
+
+    def timed(fn) -> list[float]:
+        runs = []
+        for _ in range(FLOOR_RUNS):
+            start = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - start)
+        return runs
+
+    parts = {
+        "start a process importing numpy, scipy.fft, soundfile": [r.wall_s for r in importing],
+        "read the input (soundfile, float32)": timed(read),
+        "STFT + period median + inverse STFT (repet_cli.spectral)": timed(transform),
+        "write two 16-bit WAV stems (soundfile)": timed(write),
+    }
+    medians = {k: statistics.median(v) for k, v in parts.items()}
+    return {"parts": medians, "runs_s": parts, "total_s": sum(medians.values())}
+
+
+def parts_floor_rows(floor: dict, rows: list[Row]) -> tuple[list[Row], list[str]]:
+    """The floor's parts and sum as rows, and classic REPET and the defaults against it."""
+    label = size_label(FLOOR_SIZE)
+    out = [
+        Row(label, f"floor part: {name}", None, [Run(s, None, 0) for s in floor["runs_s"][name]])
+        for name in floor["parts"]
+    ]
+    total = Row(label, "floor: the sum of its parts", FLOOR_SIZE, [Run(floor["total_s"], None, 0)])
+    out.append(total)
+    notes = []
+    classic = next((r for r in rows if r.size == label and r.what == "classic"), None)
+    default = next((r for r in rows if r.size == label and r.what == "repet"), None)
+    if classic is not None and not classic.failed:
+        ratio = classic.wall_s / floor["total_s"]
+        ok = verdict(ratio <= CLASSIC_FLOOR_RATIO_MAX)
+        total.note = f"classic / floor = {ratio:.2f}, target <= {CLASSIC_FLOOR_RATIO_MAX:g}: {ok}"
+        notes.append(f"- {label}: classic REPET / floor (sum of its parts) = {ratio:.2f} ({ok})")
+        if default is not None and not default.failed:
+            ratio = default.wall_s / classic.wall_s
+            ok = verdict(ratio <= DEFAULT_CLASSIC_RATIO_MAX)
+            notes.append(
+                f"- {label}: default / classic REPET = {ratio:.2f} (issue 17's target <= "
+                f"{DEFAULT_CLASSIC_RATIO_MAX:g}: {ok})"
+            )
+    return out, notes
+
+
 # --------------------------------------------------------------------------- targets
 
 
@@ -412,6 +511,10 @@ def target_for(size: int, algorithm: str) -> Target | None:
 
 STARTUP_TARGET = Target(wall_s=0.3)
 FLOOR_RATIO_MAX = 1.5
+#: Issue 17: classic REPET within 1.1x of the floor (sum of its parts), the defaults within
+#: 1.25x of classic REPET.
+CLASSIC_FLOOR_RATIO_MAX = 1.1
+DEFAULT_CLASSIC_RATIO_MAX = 1.25
 JOBS_RATIO_MIN = 1.7
 #: Throughput of a local Dask cluster of 2 workers against --jobs 2 (issue 15).
 DASK_RATIO_MIN = 0.9
@@ -811,11 +914,14 @@ def measure(args: argparse.Namespace, repet: Repet) -> int:
     rows, warmups = separation_rows(repet, songs, args)
     log("floor: in-process STFT + median + iSTFT on the 3-min song")
     floor_row, floor_ratio = floor_rows(time_floor(floor_song), rows)
+    log("floor, part by part: process start, read, STFT + median + iSTFT, write")
+    floor = parts_floor(floor_song, repet.spawner)
+    part_rows, part_notes = parts_floor_rows(floor, rows)
     log("start-up: repet --help, repet --version")
     start_rows = startup_rows(repet)
     batch, batch_summary = batch_rows(repet, args)
 
-    summary = [f"- Floor ratio (repet on 3 min / floor): {floor_row.note}"]
+    summary = [f"- Floor ratio (repet on 3 min / floor): {floor_row.note}", *part_notes]
     summary += classic_notes(rows)
     if "skipped" in batch_summary:
         summary.append(f"- Batch throughput: {batch_summary['skipped']}")
@@ -828,7 +934,7 @@ def measure(args: argparse.Namespace, repet: Repet) -> int:
                 f"- Batch ratio jobs 2 / jobs 1: {batch_summary['ratio']:.2f} "
                 f"(target >= {JOBS_RATIO_MIN:g}: {ok})"
             )
-    all_rows = [*rows, floor_row, *start_rows, *batch]
+    all_rows = [*rows, floor_row, *part_rows, *start_rows, *batch]
     text = report(facts, all_rows, summary, args)
     print(text)
 
@@ -848,6 +954,7 @@ def measure(args: argparse.Namespace, repet: Repet) -> int:
         "warmups": warmups,
         "rows": [r.record() for r in all_rows],
         "floor_ratio": floor_ratio,
+        "floor_parts": {"parts_s": floor["parts"], "total_s": floor["total_s"]},
         "batch": batch_summary,
     }
     (RESULTS / "speed.json").write_text(json.dumps(record, indent=2) + "\n")
