@@ -89,10 +89,13 @@ PLAYER_SCRIPT = """
     }
     level.textContent = `${balance.value} dB`;
   };
+  // A switch while play() is pending pauses that element: its play() then rejects with an
+  // AbortError, which is expected and not an error.
+  const interrupted = e => { if (e.name !== 'AbortError') { throw e; } };
   const start = () => {
     const t = position();
     for (const name of active()) { sources[name].currentTime = t; }
-    return Promise.all(active().map(name => sources[name].play()));
+    return Promise.all(active().map(name => sources[name].play().catch(interrupted)));
   };
   const stop = () => Object.values(sources).forEach(a => a.pause());
   const select = next => {
@@ -348,7 +351,7 @@ def _pictures(job, outcome, folder: Path, number: str) -> dict:
     targets = {s: folder / f"{number}-{s}.png" for s in stems}
     try:
         return thumbnail.draw(stems, targets)
-    except OSError:
+    except Exception:  # noqa: BLE001 - the stems are written; a picture is extra
         return {}
 
 

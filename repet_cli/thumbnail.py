@@ -70,6 +70,7 @@ def columns(path: str | os.PathLike, *, width: int = WIDTH) -> tuple[np.ndarray,
         starts = np.linspace(0, max(0, n - FRAME), width).astype(int)
         frames = np.zeros((width, FRAME), dtype=np.float32)
         offset, k = 0, 0
+        mono = np.zeros(0, dtype=np.float32)
         average = np.full(f.channels, 1 / f.channels, dtype=np.float32)
         for block in f.blocks(blocksize=BLOCK, overlap=FRAME, dtype="float32", always_2d=True):
             mono = block @ average  # faster than a mean over the short axis
@@ -81,7 +82,7 @@ def columns(path: str | os.PathLike, *, width: int = WIDTH) -> tuple[np.ndarray,
             if k == width:
                 break
         while k < width:  # a file shorter than a frame: what there is
-            piece = mono[starts[k] - max(offset, 0) :] if n else np.zeros(0, np.float32)
+            piece = mono[max(0, starts[k] - max(offset, 0)) :]
             frames[k, : len(piece)] = piece[:FRAME]
             k += 1
     from scipy import fft
