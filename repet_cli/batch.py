@@ -45,7 +45,7 @@ from .errors import (
     RepetError,
     write_error,
 )
-from .io import STDIN, AudioInfo, probe
+from .io import STDIN, AudioInfo, probe, replace_file
 from .parallel import cpu_threads
 from .params import RepetParams
 from .segments import DEFAULT_SEGMENT, describe, segment_warnings
@@ -1015,15 +1015,7 @@ def write_sidecar(job: Job, outcome: Outcome, *, settings: Settings) -> None:
         "seconds": round(outcome.seconds, 3),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    path = job.sidecar
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with signals.deferred():
-            tmp.write_text(json.dumps(record, indent=1) + "\n")
-            os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise write_error(exc, path=path) from None
+    replace_file(job.sidecar, json.dumps(record, indent=1) + "\n")
 
 
 def score(job: Job, *, settings: Settings) -> tuple[dict, dict | None]:
@@ -1050,14 +1042,7 @@ def score(job: Job, *, settings: Settings) -> tuple[dict, dict | None]:
     record = ev.museval_record(
         track_name(job.source), frames, whole=whole, extra={"options_hash": digest}
     )
-    tmp = sidecar.with_name(f".{SCORES_FILE}.{os.getpid()}.part")
-    try:
-        with signals.deferred():
-            tmp.write_text(json.dumps(record, indent=1))
-            os.replace(tmp, sidecar)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise write_error(exc, path=sidecar) from None
+    replace_file(sidecar, json.dumps(record, indent=1))
     return whole, medians
 
 

@@ -433,6 +433,35 @@ def _open_temp(p: Path) -> tuple[Path, int]:
     raise FileExistsError(f"no free temporary name beside {p}")
 
 
+def replace_file(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` whole or not at all: into a temporary file
+    beside it (:func:`_open_temp`), then renamed over it; an interruption is held back over
+    the write and rename. Returns ``path``.
+
+    Raises
+    ------
+    AudioWriteError
+        The file cannot be written (the message says what to do, see ``write_error``).
+    """
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = None
+    try:
+        with signals.deferred():
+            tmp, fd = _open_temp(path)
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
+            os.replace(tmp, path)
+            tmp = None
+    except OSError as exc:
+        raise write_error(exc, path=path) from None
+    finally:
+        if tmp is not None:
+            with signals.deferred():
+                tmp.unlink(missing_ok=True)
+    return path
+
+
 #: Samples per channel converted and written at a time.
 WRITE_BLOCK = 2**18
 

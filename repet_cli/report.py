@@ -22,6 +22,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .io import replace_file
+
 TRACKS = "report"  # the folder of the track pages, beside the index
 
 STYLE = """
@@ -370,19 +372,10 @@ def write_report(path, jobs, outcomes, *, options: str, references=None, threads
         text = render_track(
             pages[i], job, outcome, index=path, truth=_truth(job, references), pictures=pictures
         )
-        _write(pages[i], text)
+        replace_file(pages[i], text)
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
         list(pool.map(one, range(len(jobs))))
     links = [f"{TRACKS}/{p.name}" for p in pages]
-    _write(path, render_index(path, jobs, outcomes, options=options, pages=links))
+    replace_file(path, render_index(path, jobs, outcomes, options=options, pages=links))
     return path
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import replace_file
+
 WIDTH = 720
 HEIGHT = 96
 FRAME = 2048
@@ -123,12 +125,6 @@ def draw(stems: dict[str, str | os.PathLike], out: dict[str, Path]) -> dict[str,
     top = max(20 * np.log10(max(float(m.max()), 1e-10)) for m, _ in spectra.values())
     written = {}
     for name, (magnitudes, sr) in spectra.items():
-        target = Path(out[name])
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-        try:
-            tmp.write_bytes(png(image(magnitudes, sr, top_db=top), palette()))
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        written[name] = target
+        picture = png(image(magnitudes, sr, top_db=top), palette())
+        written[name] = replace_file(out[name], picture)
     return written
