@@ -24,6 +24,11 @@ MIN_REPETITIONS_FORCED = 2
 #: the period when its prominence is at least this fraction of the strongest one's: a loop of
 #: period T repeats at 2T and 3T just as well, and the shortest such lag is its period.
 SUBMULTIPLE_PROMINENCE = 0.8
+#: A peak at 4/3 of the chosen lag is taken instead when its prominence is at least this
+#: fraction of the chosen one's: beats come in twos and fours far more often than in threes,
+#: so when three beats and four (a bar of 4/4) repeat about equally well, the bar is the loop.
+#: "Lithium" (124 bpm): three beats 0.63, the bar 0.62, two beats 0.59.
+BAR_OVER_THREE_BEATS = 0.9
 
 
 def frames_to_seconds(frames: float, *, sr: float, hop: int) -> float:
@@ -127,7 +132,9 @@ def estimate_period(b: np.ndarray, *, min_lag: float, max_lag: float) -> float:
 
     The most prominent peak of ``b`` between ``min_lag`` and ``max_lag`` is found; if a peak
     near one of its whole fractions (1/2, 1/3, ...) is nearly as prominent, that shorter lag is
-    the period (a loop of period T also repeats at 2T). The peak is refined to sub-frame
+    the period (a loop of period T also repeats at 2T). If a peak at 4/3 of that lag is nearly
+    as prominent, it is the period instead: three beats and a bar of four repeat about equally
+    well in a steady 4/4 groove, and the bar is the loop. The peak is refined to sub-frame
     precision by fitting a parabola through it and its two neighbours.
 
     Parameters
@@ -187,6 +194,11 @@ def estimate_period_with_confidence(
         k = round(peaks[best] / peaks[i])
         close = abs(peaks[best] - k * peaks[i]) <= (k + 1) / 2
         if k >= 2 and close and prominence[i] >= SUBMULTIPLE_PROMINENCE * prominence[best]:
+            chosen = i
+            break
+    for i in range(chosen + 1, len(peaks)):
+        four_thirds = abs(3 * peaks[i] - 4 * peaks[chosen]) <= 2  # within 2/3 of a frame
+        if four_thirds and prominence[i] >= BAR_OVER_THREE_BEATS * prominence[chosen]:
             chosen = i
             break
     lag = refine_peak(b, int(peaks[chosen]), min_lag=min_lag, max_lag=max_lag)

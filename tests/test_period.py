@@ -64,6 +64,28 @@ def test_estimate_prefers_the_fundamental_over_a_slightly_higher_multiple():
     assert periods.estimate_period(b, min_lag=20, max_lag=150) == pytest.approx(50.0, abs=0.5)
 
 
+def beats(heights, *, beat=20, n=600):
+    """A beat spectrum with a peak ``heights[k]`` at ``k`` beats of ``beat`` frames."""
+    lags = np.arange(n)
+    b = np.full(n, 0.2)
+    for k, height in heights.items():
+        b += (height - 0.2) * np.exp(-0.5 * ((lags - k * beat) / 2.0) ** 2)
+    b[0] = 1.0
+    return b
+
+
+def test_a_bar_of_four_beats_wins_over_three_beats_that_repeat_about_as_well():
+    # "Lithium" (124 bpm): three beats 0.63, the bar 0.62, two beats 0.59, two bars 0.58
+    b = beats({2: 0.59, 3: 0.63, 4: 0.62, 5: 0.5, 6: 0.55, 8: 0.58})
+    assert periods.estimate_period(b, min_lag=30, max_lag=200) == pytest.approx(80, abs=0.5)
+
+
+def test_three_beats_stay_the_period_when_four_repeat_clearly_less():
+    # a waltz: the bar is three beats; four beats are a bar and a third
+    b = beats({2: 0.45, 3: 0.63, 4: 0.45, 6: 0.6, 9: 0.55})
+    assert periods.estimate_period(b, min_lag=30, max_lag=200) == pytest.approx(60, abs=0.5)
+
+
 def test_estimate_has_sub_frame_precision():
     lags = np.arange(400)
     b = 0.5 + 0.3 * np.cos(2 * np.pi * lags / 37.4)
