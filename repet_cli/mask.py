@@ -210,6 +210,28 @@ def kernel_additive_mask(W: np.ndarray, V: np.ndarray, *, gain: float) -> np.nda
     return mask
 
 
+#: Full scale of a mask kept in 16-bit fixed point (:func:`to_fixed_point`).
+FIXED_POINT_ONE = 65535
+
+
+def to_fixed_point(mask: np.ndarray, *, out: np.ndarray) -> np.ndarray:
+    """A mask in [0, 1] as 16-bit fixed point (``round(mask * 65535)``) into ``out`` (uint16).
+
+    Half the memory of float32, within ``0.5 / 65535`` (7.7e-6) of the mask, and exact at 0
+    and 1 (a bin given wholly to one source stays whole).
+    """
+    scaled = np.multiply(mask, np.float32(FIXED_POINT_ONE), dtype=np.float32)
+    scaled += np.float32(0.5)
+    np.floor(scaled, out=scaled)
+    out[...] = scaled
+    return out
+
+
+def from_fixed_point(fixed: np.ndarray) -> np.ndarray:
+    """The float32 mask of :func:`to_fixed_point`'s 16-bit values."""
+    return np.multiply(fixed, np.float32(1 / FIXED_POINT_ONE), dtype=np.float32)
+
+
 def binary_mask(soft: np.ndarray, *, threshold: float) -> np.ndarray:
     """Background binary mask: 1 where the soft mask is at least ``threshold``, else 0."""
     return (np.asarray(soft) >= threshold).astype(np.asarray(soft).dtype)

@@ -136,3 +136,13 @@ def test_wiener_on_identical_channels_is_finite_and_matches_one_channel():
         two = masks.multichannel_wiener(np.concatenate([x, x]), np.concatenate([mask, mask]))
     for channel in two:
         np.testing.assert_allclose(channel, one[0], rtol=0, atol=1e-3 * np.abs(one).max())
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float32, (3, 17), elements=st.floats(0.0, 1.0, width=32)))
+def test_a_mask_kept_in_16_bits_is_within_8e_6_and_exact_at_0_and_1(mask):
+    fixed = masks.to_fixed_point(mask, out=np.empty(mask.shape, np.uint16))
+    back = masks.from_fixed_point(fixed)
+    assert back.dtype == np.float32
+    assert np.abs(back - mask).max() <= 0.5 / 65535 + 1e-7
+    assert np.all(back[mask == 1.0] == 1.0) and np.all(back[mask == 0.0] == 0.0)
