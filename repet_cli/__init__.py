@@ -22,8 +22,6 @@ instant.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .errors import (
     AudioReadError,
     AudioWriteError,
@@ -35,12 +33,8 @@ from .errors import (
 from .io import AudioInfo, load_audio, output_subtype, write_audio, write_audio_files
 from .params import RepetParams
 from .segments import separate_file
+from ._version import __version__
 from .separate import Separation, separate
-
-try:
-    __version__ = version("repet")
-except PackageNotFoundError:  # a source tree that is not installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "AudioInfo",

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from . import signals
+from ._version import __version__
 from .algorithms import ALGORITHMS
 from .batch import Settings
 from .errors import ParameterError, RepetError
@@ -77,7 +78,7 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands, context_settings=CONTEXT)
-@click.version_option(package_name="repet", prog_name="repet")
+@click.version_option(__version__, prog_name="repet")
 def cli() -> None:
     """Split songs into their repeating background and non-repeating foreground (REPET).
 
