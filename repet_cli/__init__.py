@@ -22,6 +22,7 @@ instant.
 
 from __future__ import annotations
 
+from ._version import __version__
 from .errors import (
     AudioReadError,
     AudioWriteError,
@@ -33,10 +34,10 @@ from .errors import (
 from .io import AudioInfo, load_audio, output_subtype, write_audio, write_audio_files
 from .params import RepetParams
 from .segments import separate_file
-from ._version import __version__
 from .separate import Separation, separate
 
 __all__ = [
+    "__version__",
     "AudioInfo",
     "AudioReadError",
     "AudioWriteError",
