@@ -131,7 +131,7 @@ def separate(
     video: str | None,
     subtype: str | None,
     segment: float,
-    jobs: int,
+    jobs: int | None,
     cluster: str | None,
     retries: int,
     scheduler: str | None,
@@ -160,7 +160,7 @@ def separate(
     input failed, 2 usage error, 130 / 143 interrupted (Ctrl-C / SIGTERM).
     """
     from . import batch
-    from .parallel import cpu_threads
+    from .parallel import auto_jobs, cpu_threads
 
     params = _params_from(options)
     _check_segment(segment, params)
@@ -234,7 +234,10 @@ def separate(
             ctx.exit(1)
     if to_stdout:
         out.mkdir()  # a new temporary folder, removed below
-    workers = max(1, min(len(plan), jobs or cpu_threads()))
+    if jobs is None:
+        workers = auto_jobs(len(plan))
+    else:
+        workers = max(1, min(len(plan), jobs or cpu_threads()))
     settings = Settings(
         params=params,
         overwrite=overwrite or to_stdout,

@@ -318,10 +318,10 @@ BATCH_OPTIONS: list = [
         "-j",
         "--jobs",
         type=click.IntRange(min=0),
-        default=1,
-        show_default=True,
-        help="Inputs separated in parallel (0: one per core). The outputs are the same for any "
-        "number.",
+        default=None,
+        help="Inputs separated in parallel processes (default: one per core, as many as the "
+        "inputs and the available memory allow, 1 GB each; 0: one per core; 1: one input at a "
+        "time, spread over all cores). The outputs are the same for any number.",
     ),
     click.option(
         "--cluster",

@@ -23,6 +23,36 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
+#: Memory one separation job may need at its peak: a job separates a long input segment by
+#: segment and stays below 800 MB whatever its length (measured by ``make bench``), so a
+#: gigabyte of available memory per process leaves room for the rest of the machine.
+JOB_MEMORY = 1_000_000_000
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new work (Linux's MemAvailable), None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def auto_jobs(inputs: int) -> int:
+    """Processes for a batch of ``inputs`` when ``-j`` is not given: one per core, no more than
+    there are inputs, and no more than the available memory holds (:data:`JOB_MEMORY` each).
+
+    One process per core beats one process spreading each input over all cores: reading,
+    writing, the period search and process start-up are not all threaded.
+    """
+    memory = available_memory()
+    fits = cpu_threads() if memory is None else max(1, memory // JOB_MEMORY)
+    return max(1, min(inputs, cpu_threads(), fits))
+
+
 def thread_budget(threads: int | None) -> int:
     """The threads a piece of work may use: ``threads``, or one per core when None.
 
