@@ -176,6 +176,17 @@ def spectrograms(
     return V, P
 
 
+#: The Wiener filter's spatial covariances of a long input are estimated from every n-th frame,
+#: evenly spread, so that at least this many frames (46 s at 44.1 kHz) take part.
+STATISTICS_FRAMES = 4000
+MAX_STRIDE = 2
+
+
+def statistics_stride(n_frames: int) -> int:
+    """Every how many frames the Wiener statistics are summed (1: all of them)."""
+    return max(1, min(MAX_STRIDE, n_frames // STATISTICS_FRAMES))
+
+
 def _statistics(X: np.ndarray, V: np.ndarray, M: np.ndarray) -> dict[str, np.ndarray]:
     return masks.wiener_statistics(X, M, magnitude=V)
 
@@ -372,10 +383,29 @@ def separate(
         return X, V, M
 
     if params.mask in WIENER_MASKS:
-        # Pass 2: the Wiener filter's spatial covariances, summed over all frames.
+        # Pass 2: the Wiener filter's spatial covariances, summed over all frames, or over
+        # every `stride`-th frame of a long input when the masks are kept from the gate's pass.
         stats = None
         tick = stage("wiener")
-        blocks = ordered_map(lambda span: _statistics(*masked(span)), spans, threads=threads)
+        stride = statistics_stride(n_frames) if made.all() else 1
+
+        def statistics(span):
+            if stride == 1:
+                return _statistics(*masked(span))
+            first, stop = -(-span[0] // stride), -(-span[1] // stride)  # frames k * stride
+            X = spectral.stft(
+                audio, n_fft=n_fft, hop=hop * stride, start=first, stop=stop, workers=1
+            )
+            V = np.abs(X)
+            frames = slice(first * stride, span[1], stride)
+            M = masks.from_fixed_point(kept[..., frames])
+            cutoff = params.high_pass if cutoffs is None else cutoffs[frames]
+            M = masks.apply_high_pass(M, frequencies=freqs, cutoff=cutoff, ramp=params.ramp)
+            if gain is not None:
+                M = 1 - (1 - M) * gain[frames]
+            return _statistics(X, V, M)
+
+        blocks = ordered_map(statistics, spans, threads=threads)
         for done, block in enumerate(blocks, 1):
             stats = masks.add_statistics(stats, block)
             tick(done / len(spans))

@@ -80,7 +80,9 @@ def pitch(F: np.ndarray, *, frequencies: np.ndarray) -> tuple[np.ndarray, np.nda
         return np.zeros(x.shape[-1]), np.zeros(x.shape[-1])
     L = np.log1p(x / (x.mean(axis=0, keepdims=True) + np.float32(1e-9)))
     L -= uniform_filter1d(L, WHITEN_BINS, axis=0)
-    n = 2 * L.shape[0]
+    # Any length of at least 2 * rows - 1 gives the same (linear) autocorrelation; a length
+    # with small prime factors only is fast (2 * 229 rows at 44.1 kHz took 8 times as long).
+    n = scipy.fft.next_fast_len(2 * L.shape[0], real=True)
     S = scipy.fft.rfft(L, n=n, axis=0, workers=1)
     acf = scipy.fft.irfft(S.real**2 + S.imag**2, n=n, axis=0, workers=1)[: L.shape[0]]
     spacing = np.arange(L.shape[0]) * (f[1] - f[0])

@@ -257,3 +257,23 @@ def test_a_mono_recording_saved_as_stereo_separates_like_the_mono_one(song):
     assert np.all(np.isfinite(dual.background))
     for channel in dual.background:
         assert synth.energy_db(channel - mono.background, background[0]) < -60
+
+
+def test_wiener_statistics_from_every_other_frame_of_a_long_input_change_the_stems_by_little(
+    monkeypatch,
+):
+    import importlib
+
+    module = importlib.import_module("repet_cli.separate")
+    sr, seconds = 8000, 140.0
+    background = synth.loop(period=1.5, sr=sr, duration=seconds, channels=2)
+    foreground = synth.melody(sr=sr, duration=seconds, channels=2)
+    mixture, foreground = synth.mix(background, foreground, ratio_db=-3.0)
+    strided = separate(mixture, sr=sr)
+    assert module.statistics_stride(strided.background.shape[-1] // strided.hop + 1) == 2
+    monkeypatch.setattr(module, "MAX_STRIDE", 1)
+    every = separate(mixture, sr=sr)
+    assert not np.array_equal(strided.background, every.background)  # the stride was used
+    assert synth.energy_db(strided.background - every.background, every.background) < -40
+    for result in (strided, every):
+        assert synth.energy_db(result.background - background, background) < -12
