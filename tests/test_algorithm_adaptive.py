@@ -49,7 +49,7 @@ def test_adaptive_separates_a_tempo_change_better_than_one_period(tempo_change):
 def test_model_of_an_exactly_repeating_spectrogram_is_the_spectrogram():
     rng = np.random.default_rng(0)
     V = np.tile(rng.random((2, 5, 10), dtype=np.float32), 6)[..., :57]
-    W = adaptive.adaptive_model(V, periods_per_frame=np.full(57, 10.0), repetitions=2, block=7)
+    W = adaptive.adaptive_model(V, periods_per_frame=np.full(57, 10.0), repetitions=2, threads=2)
     np.testing.assert_array_equal(W, V)
     event = V.copy()
     event[:, :, 23] += 100.0

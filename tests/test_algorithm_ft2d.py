@@ -136,3 +136,11 @@ def test_bad_options_are_refused(options, match):
 def test_a_spectrogram_without_frames_is_refused():
     with pytest.raises(ParameterError, match="`V`"):
         ft2d.ft2d_model(np.ones((N_FREQ, 0), np.float32), sr=SR, hop=HOP, n_fft=N_FFT)
+
+
+@pytest.mark.parametrize("rows", [1, 5, 64])
+def test_peaks_weighed_a_few_scale_rows_at_a_time_give_the_same_model(monkeypatch, rows):
+    V, _, _ = loop_and_event(channels=2)
+    whole = ft2d.ft2d_model(V, sr=SR, hop=HOP, n_fft=N_FFT)
+    monkeypatch.setattr(ft2d, "ROWS", rows)
+    np.testing.assert_array_equal(ft2d.ft2d_model(V, sr=SR, hop=HOP, n_fft=N_FFT), whole)

@@ -19,6 +19,7 @@ from .. import period as periods
 from ..errors import InputTooShortError, ParameterError
 from ..period import MIN_REPETITIONS_DETECTED
 from .base import Found, Model, PeriodRange, Spectra, positive, positive_int
+from .similarity import median_of_frames
 
 #: Beat-spectrogram window and step in seconds, and the K in t + k p(t).
 DEFAULT_ANALYSIS_WINDOW = 24.0  # three times the default longest period
@@ -65,19 +66,21 @@ def local_periods(
     step: int,
     min_lag: float,
     max_lag: float,
+    beats: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Period in (fractional) frames for every frame, from the beat spectrogram.
 
     Each window's period is detected as in REPET (:func:`repet_cli.period.estimate_period`,
     at most a third of the window); frames between window centres take the linearly
-    interpolated period.
+    interpolated period. ``beats`` is :func:`beat_spectrogram`'s result where the caller has
+    it already.
 
     Returns
     -------
     np.ndarray, shape (n_frames,)
     """
     n_frames = P.shape[-1]
-    B, centres = beat_spectrogram(P, window=window, step=step)
+    B, centres = beat_spectrogram(P, window=window, step=step) if beats is None else beats
     longest = min(max_lag, (B.shape[-1] - 2) / MIN_REPETITIONS_DETECTED)
     if math.ceil(min_lag) > math.floor(longest):
         raise InputTooShortError(
@@ -91,7 +94,7 @@ def local_periods(
 
 
 def adaptive_model(
-    V: np.ndarray, *, periods_per_frame: np.ndarray, repetitions: int, block: int = 1024
+    V: np.ndarray, *, periods_per_frame: np.ndarray, repetitions: int, threads: int | None = None
 ) -> np.ndarray:
     """Repeating model with a period per frame: median over ``t + k p(t)``, ``|k| <= K``.
 
@@ -104,8 +107,8 @@ def adaptive_model(
     repetitions : int
         K: the frames up to K periods before and after each frame take part (2K + 1 at most;
         fewer near the edges).
-    block : int
-        Frames computed at a time (bounds memory).
+    threads : int, optional
+        Threads for the medians (default: one per core); the result does not depend on it.
 
     Returns
     -------
@@ -120,22 +123,10 @@ def adaptive_model(
         raise ParameterError(f"`repetitions` must be at least 1, got {repetitions!r}")
     k = np.arange(-repetitions, repetitions + 1)
     index = np.rint(np.arange(n_frames)[:, None] + k[None, :] * p[:, None]).astype(np.int64)
-    valid = (index >= 0) & (index < n_frames)
-    count = valid.sum(axis=1)  # >= 1: k = 0 is always valid
-    index = np.where(valid, index, 0)
-    W = np.empty_like(V)
-    for start in range(0, n_frames, block):
-        t = slice(start, start + block)
-        values = V[..., index[t]]  # (..., n_freq, frames, 2K + 1)
-        # Invalid neighbours sort last; the median takes the middle of the valid ones.
-        values = np.where(valid[t], values, np.inf)
-        values.sort(axis=-1)
-        shape = (1,) * (values.ndim - 2) + (-1, 1)
-        c = count[t]
-        low = np.take_along_axis(values, ((c - 1) // 2).reshape(shape), axis=-1)[..., 0]
-        high = np.take_along_axis(values, (c // 2).reshape(shape), axis=-1)[..., 0]
-        W[..., t] = 0.5 * (low + high)
-    return np.minimum(W, V)
+    # Neighbours beyond the input take no part (-1); a sorting network takes each frame's
+    # median (REPET-SIM's, which is many times faster than sorting rows of 2K + 1).
+    index[(index < 0) | (index >= n_frames)] = -1
+    return median_of_frames(V, index, threads=threads)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,10 +179,13 @@ class AdaptiveOptions(PeriodRange):
         window_s, step_s, repetitions = self.filled
         window = max(1, round(periods.seconds_to_frames(window_s, sr=sr, hop=hop)))
         step = max(1, round(periods.seconds_to_frames(step_s, sr=sr, hop=hop)))
+        beats = beat_spectrogram(spectra.P, window=window, step=step)
         local = local_periods(
-            spectra.P, window=window, step=step, min_lag=bounds[0], max_lag=bounds[1]
+            spectra.P, window=window, step=step, min_lag=bounds[0], max_lag=bounds[1], beats=beats
         )
-        B, _ = beat_spectrogram(spectra.P, window=window, step=step)
-        W = adaptive_model(spectra.V, periods_per_frame=local, repetitions=repetitions)
+        B = beats[0]
+        W = adaptive_model(
+            spectra.V, periods_per_frame=local, repetitions=repetitions, threads=threads
+        )
         found = Found(period_frames=float(np.median(local)), local_periods=local, beat_spectrum=B)
         return (lambda start, stop: W[..., start:stop]), found
