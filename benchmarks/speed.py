@@ -904,6 +904,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--hour", action="store_true", help="add the 60-min song")
     parser.add_argument("--quick", action="store_true", help="sizes 30,180 and 1 run: a try-out")
+    parser.add_argument(
+        "--readme-table",
+        action="store_true",
+        help="print the README's speed table from benchmarks/results/speed.json and stop",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = [30, 180]
@@ -939,9 +944,42 @@ def report(facts: dict, rows: list[Row], summary: list[str], args: argparse.Name
     return "\n".join(lines) + "\n"
 
 
+def readme_table(record: dict) -> str:
+    """The README's speed table (wall time and peak memory per size and algorithm, and the
+    defaults against classic REPET) from a speed.json record."""
+
+    def cell(row: dict | None) -> str:
+        if row is None or row["median_wall_s"] is None:
+            return ""
+        wall = row["median_wall_s"]
+        wall_text = f"{wall:.2f} s" if wall < 10 else f"{wall:.1f} s"
+        return f"{wall_text}, {row['median_rss_mb']:.0f} MB"
+
+    rows = [r for r in record["rows"] if r["what"] in ALGORITHMS]
+    names = ("repet", "repet-sim", "adaptive", "2dft", "classic")
+    lines = [
+        "| input | `repet` (defaults) | `repet-sim` | `adaptive` | `2dft` | classic "
+        "| defaults / classic |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size in dict.fromkeys(r["size"] for r in rows):
+        found = {r["what"]: r for r in rows if r["size"] == size}
+        default, classic = found.get("repet"), found.get("classic")
+        ratio = ""
+        if default and classic and default["median_wall_s"] and classic["median_wall_s"]:
+            ratio = f"{default['median_wall_s'] / classic['median_wall_s']:.2f}"
+        cells = [cell(found.get(name)) for name in names]
+        lines.append(f"| {size} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--readme-table"]:  # the README's table from the last results, no timing
+        print(readme_table(json.loads((RESULTS / "speed.json").read_text())))
+        return 0
     args = parse_args(argv)
-    args.argv = sys.argv[1:] if argv is None else argv
+    args.argv = argv
     with Spawner() as spawner:
         return measure(args, Repet(spawner))
 

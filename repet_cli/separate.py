@@ -349,11 +349,14 @@ def separate(
             M = masks.from_fixed_point(kept[..., span[0] : span[1]])  # the same mask every pass
         return M
 
+    def high_passed(M, frames):
+        """``M`` (the model's mask of ``frames``) with the high-pass applied."""
+        cutoff = params.high_pass if cutoffs is None else cutoffs[frames]
+        return masks.apply_high_pass(M, frequencies=freqs, cutoff=cutoff, ramp=params.ramp)
+
     def mask_of(span, V):
         """The background mask of a block of frames from its magnitude."""
-        M = model_mask(span, V)
-        cutoff = params.high_pass if cutoffs is None else cutoffs[span[0] : span[1]]
-        return masks.apply_high_pass(M, frequencies=freqs, cutoff=cutoff, ramp=params.ramp)
+        return high_passed(model_mask(span, V), slice(*span))
 
     gain = None
     if params.gated:  # it needs the whole input's pitch salience first (a value per frame)
@@ -373,14 +376,16 @@ def separate(
     del V
     # The later passes recompute the STFT a block at a time instead of keeping it.
 
+    def final(M, frames):
+        """The background mask of ``frames`` from the model's: high-pass, then voice gate."""
+        M = high_passed(M, frames)
+        return M if gain is None else 1 - (1 - M) * gain[frames]
+
     def masked(span):
         """The mixture STFT of a block of frames, its magnitude and its background mask."""
         X = spectral.stft(audio, n_fft=n_fft, hop=hop, start=span[0], stop=span[1], workers=1)
         V = np.abs(X)
-        M = mask_of(span, V)
-        if gain is not None:
-            M = 1 - (1 - M) * gain[span[0] : span[1]]
-        return X, V, M
+        return X, V, final(model_mask(span, V), slice(*span))
 
     if params.mask in WIENER_MASKS:
         # Pass 2: the Wiener filter's spatial covariances, summed over all frames, or over
@@ -396,14 +401,9 @@ def separate(
             X = spectral.stft(
                 audio, n_fft=n_fft, hop=hop * stride, start=first, stop=stop, workers=1
             )
-            V = np.abs(X)
             frames = slice(first * stride, span[1], stride)
-            M = masks.from_fixed_point(kept[..., frames])
-            cutoff = params.high_pass if cutoffs is None else cutoffs[frames]
-            M = masks.apply_high_pass(M, frequencies=freqs, cutoff=cutoff, ramp=params.ramp)
-            if gain is not None:
-                M = 1 - (1 - M) * gain[frames]
-            return _statistics(X, V, M)
+            M = final(masks.from_fixed_point(kept[..., frames]), frames)
+            return _statistics(X, np.abs(X), M)
 
         blocks = ordered_map(statistics, spans, threads=threads)
         for done, block in enumerate(blocks, 1):
