@@ -325,25 +325,35 @@ def separate(
 
     cutoffs = None
     # The model's mask before the high-pass, kept from the first pass that computes it when a
-    # later pass needs it again (16-bit fixed point: within 7.7e-6 of the float mask).
+    # later pass needs it again: written over a model as large as the spectrogram (which it
+    # replaces, no more memory), else in 16-bit fixed point (within 7.7e-6 of the float mask).
     kept = None
     passes = int(params.gated) + int(params.mask in WIENER_MASKS) + 1
-    if passes > 1:
+    over_model = passes > 1 and algorithm.whole_model
+    if passes > 1 and not over_model:
         kept = np.empty(V.shape, dtype=np.uint16)
     made = np.zeros(len(spans), dtype=bool)
 
-    def model_mask(span, V):
-        """The model's background mask of a block of frames, before the high-pass."""
+    def model_mask(span, V, frames=None):
+        """The model's background mask of a block of frames, before the high-pass; with
+        ``frames`` (a strided slice within the block) of those frames only, ``V`` being theirs."""
         block = span[0] // BLOCK_FRAMES
-        if kept is not None and made[block]:
-            return masks.from_fixed_point(kept[..., span[0] : span[1]])
+        within = slice(None) if frames is None else slice(frames.start - span[0], None, frames.step)
+        if made[block]:
+            if over_model:
+                return model(*span)[..., within].copy()
+            return masks.from_fixed_point(kept[..., span[0] : span[1]][..., within])
+        W = model(*span)[..., within]
         if params.mask == "kam":
-            M = masks.kernel_additive_mask(model(*span), V, gain=params.kam_gain)
+            M = masks.kernel_additive_mask(W, V, gain=params.kam_gain)
         else:
-            M = masks.soft_mask(model(*span), V)
+            M = masks.soft_mask(W, V)
         if params.mask == "binary":
             M = masks.binary_mask(M, threshold=params.binary_threshold)
-        if kept is not None:
+        if frames is None and over_model:
+            W[...] = M  # the model's block (a view) now holds its mask
+            made[block] = True
+        elif frames is None and kept is not None:
             masks.to_fixed_point(M, out=kept[..., span[0] : span[1]])
             made[block] = True
             M = masks.from_fixed_point(kept[..., span[0] : span[1]])  # the same mask every pass
@@ -389,10 +399,11 @@ def separate(
 
     if params.mask in WIENER_MASKS:
         # Pass 2: the Wiener filter's spatial covariances, summed over all frames, or over
-        # every `stride`-th frame of a long input when the masks are kept from the gate's pass.
+        # every `stride`-th frame of a long input (unless this pass is the one that keeps the
+        # masks for the next).
         stats = None
         tick = stage("wiener")
-        stride = statistics_stride(n_frames) if made.all() else 1
+        stride = statistics_stride(n_frames) if made.all() or kept is None else 1
 
         def statistics(span):
             if stride == 1:
@@ -402,8 +413,8 @@ def separate(
                 audio, n_fft=n_fft, hop=hop * stride, start=first, stop=stop, workers=1
             )
             frames = slice(first * stride, span[1], stride)
-            M = final(masks.from_fixed_point(kept[..., frames]), frames)
-            return _statistics(X, np.abs(X), M)
+            V = np.abs(X)
+            return _statistics(X, V, final(model_mask(span, V, frames), frames))
 
         blocks = ordered_map(statistics, spans, threads=threads)
         for done, block in enumerate(blocks, 1):

@@ -71,6 +71,11 @@ class AlgorithmOptions:
 
     #: The algorithm's name in the registry and on the command line.
     name: ClassVar[str] = ""
+    #: Whether the model holds an array as large as the spectrogram (REPET-SIM's, adaptive
+    #: REPET's and 2DFT's do; REPET's keeps one repeating segment). Such a model's
+    #: ``model(start, stop)`` must return a writable view of that array: the separation writes
+    #: each block's mask over it once computed, instead of keeping the masks in more memory.
+    whole_model: ClassVar[bool] = True
 
     def given(self) -> dict[str, Any]:
         """The options that were set (not None)."""

@@ -63,6 +63,7 @@ class RepetOptions(PeriodRange):
     """
 
     name: ClassVar[str] = "repet"
+    whole_model: ClassVar[bool] = False  # a repeating segment (one per window)
 
     period: float | None = None
     window: float | None = None
