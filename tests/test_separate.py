@@ -277,3 +277,18 @@ def test_wiener_statistics_from_every_other_frame_of_a_long_input_change_the_ste
     assert synth.energy_db(strided.background - every.background, every.background) < -40
     for result in (strided, every):
         assert synth.energy_db(result.background - background, background) < -12
+
+
+@pytest.mark.parametrize("algorithm", ["adaptive", "repet-sim", "2dft"])
+def test_masks_written_over_a_whole_model_give_the_stems_of_masks_kept_apart(
+    song, algorithm, monkeypatch
+):
+    from repet_cli.algorithms import ALGORITHMS
+
+    mixture, _, _ = song
+    params = RepetParams(algorithm=algorithm)
+    over = separate(mixture, sr=SR, params=params)
+    monkeypatch.setattr(ALGORITHMS[algorithm], "whole_model", False)  # 16-bit copies instead
+    apart = separate(mixture, sr=SR, params=params)
+    np.testing.assert_allclose(over.background, apart.background, rtol=0, atol=1e-4)
+    assert not np.array_equal(over.background, apart.background)  # two paths were taken
