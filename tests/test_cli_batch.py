@@ -152,7 +152,12 @@ def _wait_for(path, process, timeout=120.0):
 
 @pytest.mark.parametrize(
     ("sig", "status", "jobs"),
-    [(signal.SIGINT, 130, "1"), (signal.SIGTERM, 143, "1"), (signal.SIGTERM, 143, "2")],
+    [
+        (signal.SIGINT, 130, "1"),
+        (signal.SIGTERM, 143, "1"),
+        (signal.SIGTERM, 143, "2"),
+        (signal.SIGINT, 130, "2"),  # Ctrl-C with one process per core (the default here)
+    ],
 )
 def test_an_interrupted_batch_leaves_finished_outputs_whole_and_nothing_partial(
     tmp_path, sig, status, jobs
