@@ -975,10 +975,10 @@ def readme_table(record: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv == ["--readme-table"]:  # the README's table from the last results, no timing
+    args = parse_args(argv)
+    if args.readme_table:  # the README's table from the last results, no timing
         print(readme_table(json.loads((RESULTS / "speed.json").read_text())))
         return 0
-    args = parse_args(argv)
     args.argv = argv
     with Spawner() as spawner:
         return measure(args, Repet(spawner))
