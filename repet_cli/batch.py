@@ -761,34 +761,21 @@ def write_video(job: Job, *, settings: Settings) -> Path:
         The input has no video stream, or the file cannot be written.
     """
     from . import media
-    from .io import _open_temp, refuse_existing
+    from .io import refuse_existing, whole_or_nothing
 
     stem = settings.video
     audio = getattr(job, stem)
     if audio is None:
         raise ParameterError(f"`video` {stem} needs the {stem} stem written (`stems`)")
     target = video_target(job, stem)
-    if not settings.overwrite:
-        refuse_existing([target])
-    tmp = None
-    try:
-        with signals.deferred():
-            tmp, fd = _open_temp(target)
-            os.close(fd)
+    refuse = None if settings.overwrite else (lambda: refuse_existing([target]))
+    if refuse is not None:
+        refuse()
+    with whole_or_nothing(target, before_rename=refuse) as (tmp, fd):
+        os.close(fd)  # the muxer opens the file by its name
         media.replace_audio(
             job.source, audio, tmp, bitrate=settings.bitrate, stream=settings.stream
         )
-        with signals.deferred():
-            if not settings.overwrite:
-                refuse_existing([target])
-            os.replace(tmp, target)
-            tmp = None
-    except OSError as exc:
-        raise write_error(exc, path=target) from None
-    finally:
-        if tmp is not None:
-            with signals.deferred():
-                tmp.unlink(missing_ok=True)
     return target
 
 

@@ -433,24 +433,28 @@ def _open_temp(p: Path) -> tuple[Path, int]:
     raise FileExistsError(f"no free temporary name beside {p}")
 
 
-def replace_file(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` (text as UTF-8) to ``path`` whole or not at all: into a temporary file
-    beside it (:func:`_open_temp`), then renamed over it; an interruption is held back over
-    the write and rename. Returns ``path``.
+@contextlib.contextmanager
+def whole_or_nothing(path: str | os.PathLike, *, before_rename=None):
+    """Make ``path`` whole or not at all: yields a new temporary file beside it (its path and
+    an open descriptor, from :func:`_open_temp`) for the caller to fill; when the block ends
+    without an error the temporary file is renamed over ``path`` (after ``before_rename()``,
+    if given, which may still refuse), else it is removed. Creating it and renaming it are
+    done with interruptions held back.
 
     Raises
     ------
     AudioWriteError
-        The file cannot be written (the message says what to do, see ``write_error``).
+        An ``OSError`` while writing (the message says what to do, see ``write_error``).
     """
     path = Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
     tmp = None
     try:
         with signals.deferred():
             tmp, fd = _open_temp(path)
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
+        yield tmp, fd
+        with signals.deferred():
+            if before_rename is not None:
+                before_rename()
             os.replace(tmp, path)
             tmp = None
     except OSError as exc:
@@ -459,7 +463,21 @@ def replace_file(path: str | os.PathLike, data: bytes | str) -> Path:
         if tmp is not None:
             with signals.deferred():
                 tmp.unlink(missing_ok=True)
-    return path
+
+
+def replace_file(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` whole or not at all (:func:`whole_or_nothing`);
+    an interruption is held back over the write too. Returns ``path``.
+
+    Raises
+    ------
+    AudioWriteError
+        The file cannot be written (the message says what to do, see ``write_error``).
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with whole_or_nothing(path) as (_, fd), signals.deferred(), os.fdopen(fd, "wb") as f:
+        f.write(raw)
+    return Path(path)
 
 
 #: Samples per channel converted and written at a time.

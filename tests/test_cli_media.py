@@ -265,6 +265,25 @@ def test_a_video_gets_a_copy_with_the_foreground_as_its_sound(tmp_path):
     assert sr == SR and sound.shape == stem.shape
 
 
+def test_a_video_copy_is_not_overwritten_unless_asked_and_leaves_nothing_partial(tmp_path):
+    from test_media import make_video
+
+    clip = tmp_path / "talk.mp4"
+    make_video(clip, audio=((SR, 2),), seconds=6)
+    copy = tmp_path / "out" / "talk" / "foreground.mp4"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(b"an earlier copy")
+    refused = run("separate", clip, "-o", tmp_path / "out", "--video", "foreground")
+    assert refused.exit_code == 0, refused.output  # the stems are written; the copy is not
+    assert "no video written" in refused.output and "exists already" in refused.output
+    assert copy.read_bytes() == b"an earlier copy"
+    assert leftovers(tmp_path / "out") == []
+    replaced = run("separate", clip, "-o", tmp_path / "out", "--video", "foreground", "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert copy.read_bytes() != b"an earlier copy" and leftovers(tmp_path / "out") == []
+    assert decoded(copy)[1] == SR
+
+
 def test_a_video_input_without_video_gets_its_stems_and_a_warning(tmp_path):
     source = song(tmp_path / "song.m4a")
     result = run("separate", source, "-o", tmp_path / "out", "--video", "foreground")
