@@ -6,6 +6,11 @@ with each setting of :data:`SETTINGS`, and both stems are scored with BSS Eval a
 does (mir_eval's figures); the table is the mean over the items.
 
     python benchmarks/speech_bed.py        # needs the synthetic set (make bench-tools)
+
+With ``--beds`` it checks the warning about a bed that does not loop instead: the same speech
+over the loops and over beds that do not loop (synthetic.BED_VARIANTS, built at first use into
+benchmarks/cache/speech_beds), each item's spectral recurrence as ``repet analyze`` measures it
+(and whether ``repet separate`` warns), and its SDR with the defaults.
 """
 
 from __future__ import annotations
@@ -32,7 +37,39 @@ SETTINGS = {
 }
 
 
+def beds() -> int:
+    from repet_cli.analyze import analyze
+    from repet_cli.separate import LOW_RECURRENCE
+
+    folders = synthetic.generate(log=print)
+    variants = synthetic.generate(synthetic.BEDS_CACHE, specs=synthetic.BED_VARIANTS, log=print)
+    if folders is None or variants is None:
+        return 0
+    podcasts = [f for f in folders if f.name.startswith("podcast")] + variants
+    print(
+        f"| item | bed | spectral recurrence | warned (below {LOW_RECURRENCE:g}) "
+        "| bed SDR | voice SDR |"
+    )
+    print("|---|---|---|---|---|---|")
+    for folder in podcasts:
+        mixture, truth, sr = quality.LOADERS["synthetic"](folder)
+        found = analyze(mixture, sr=sr)
+        background, foreground, _ = quality.run_method(mixture, sr, RepetParams(), quality.SEGMENT)
+        scores = ev.evaluate(truth, {"background": background, "foreground": foreground})
+        item, _, bed = folder.name.partition("bpm")
+        warned = "yes" if found.recurrence < LOW_RECURRENCE else "no"
+        print(
+            f"| {item}bpm | {bed.strip('_') or 'loop'} | {found.recurrence:.3f} at "
+            f"{found.recurrence_period:.2f} s | {warned} "
+            f"| {scores['background']['sdr']:.2f} | {scores['foreground']['sdr']:.2f} |",
+            flush=True,
+        )
+    return 0
+
+
 def main() -> int:
+    if "--beds" in sys.argv[1:]:
+        return beds()
     folders = synthetic.generate(log=print)
     if folders is None:
         return 0

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -613,6 +613,10 @@ class Podcast:
     intro: float = 10.0  # seconds of music alone at the start and the end
     outro: float = 10.0
     duck_db: float = -11.0
+    # "loop" (the set's items); variants for the speech-over-a-bed check (speech_bed.py
+    # --beds): "chords", the same instruments with chords, bass and drums that never come
+    # back; "free", chords at free times with no tempo and no drums; "noise", pink noise.
+    bed: str = "loop"
 
 
 PODCASTS = (
@@ -638,7 +642,95 @@ PODCASTS = (
 )
 
 
+#: Chords (semitones from the tonic) the beds that do not loop draw from.
+BED_CHORDS = (
+    (0, 4, 7), (-3, 0, 4), (-7, -3, 0), (-5, -1, 2), (2, 5, 9),
+    (-1, 2, 5), (4, 7, 11), (-8, -5, -1), (1, 5, 8), (3, 7, 10),
+)  # fmt: skip
+
+
 def _bed_midi(item: Podcast, bars: int) -> Midi:
+    """The bed's music for ``bars`` bars (see :attr:`Podcast.bed`)."""
+    if item.bed == "chords":
+        return _chords_bed_midi(item, bars)
+    if item.bed == "free":
+        return _free_bed_midi(item, bars)
+    return _loop_bed_midi(item, bars)
+
+
+def _chords_bed_midi(item: Podcast, bars: int) -> Midi:
+    """The loop's instruments on its tempo grid, every bar drawn afresh: chord, rhythm, drums."""
+    rng = np.random.default_rng(item.seed + 1)
+    midi = Midi(item.bpm)
+    midi.program(0, 4)
+    midi.program(1, 33)
+    midi.program(2, 24 if item.loop_bars == 2 else 89)
+    tonic = 60 if item.loop_bars == 4 else 62
+    step = PPQ // 4  # a sixteenth
+    for b in range(bars):
+        t = b * BAR
+        chord = [tonic + x for x in BED_CHORDS[int(rng.integers(len(BED_CHORDS)))]]
+        for _ in range(int(rng.integers(1, 4))):
+            s, length = int(rng.integers(0, 14)), int(rng.integers(2, 8))
+            for pitch in chord:
+                midi.note(0, t + s * step, length * step, pitch, 60)
+        for _ in range(int(rng.integers(1, 4))):
+            s = int(rng.integers(0, 14))
+            midi.note(1, t + s * step, 4 * step, chord[int(rng.integers(3))] - 24, 78)
+        if item.loop_bars == 2:
+            for k in range(8):
+                if rng.random() < 0.7:
+                    pitch = chord[int(rng.integers(3))] + 12
+                    midi.note(2, t + k * PPQ // 2, PPQ // 2, pitch, 50)
+        else:
+            for pitch in chord:
+                midi.note(2, t, BAR - 10, pitch - 12, 40)
+        for s in range(16):
+            r = rng.random()
+            if r < 0.15:
+                midi.note(DRUMS, t + s * step, step, KICK, 80)
+            elif r < 0.25:
+                midi.note(DRUMS, t + s * step, step, 37, 70)
+            elif r < 0.6:
+                midi.note(DRUMS, t + s * step, step, 70, 45)
+    return midi
+
+
+def _free_bed_midi(item: Podcast, bars: int) -> Midi:
+    """Chords held 0.8 to 4 beats and piano notes of free lengths: no tempo grid, no drums."""
+    rng = np.random.default_rng(item.seed + 2)
+    midi = Midi(item.bpm)
+    midi.program(0, 0)  # Acoustic Grand Piano
+    midi.program(1, 32)  # Acoustic Bass
+    midi.program(2, 89)  # Warm pad
+    t, end = 0, bars * BAR
+    while t < end:
+        length = int(rng.uniform(0.8, 4.0) * PPQ)
+        chord = [60 + x for x in BED_CHORDS[int(rng.integers(len(BED_CHORDS)))]]
+        for pitch in chord:
+            midi.note(2, t, length, pitch - 12, 45)
+        midi.note(1, t, length, chord[0] - 24, 70)
+        u = t
+        while u < t + length:
+            note = int(rng.uniform(0.15, 0.9) * PPQ)
+            pitch = chord[int(rng.integers(3))] + 12 * int(rng.integers(0, 2))
+            midi.note(0, u, note, pitch, int(rng.integers(40, 80)))
+            u += note
+        t += length
+    return midi
+
+
+def _pink_noise(n: int, seed: int) -> np.ndarray:
+    """Stereo pink noise (power falling as 1/f), shape (2, n), peak 0.3."""
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft(rng.standard_normal((2, n)))
+    f = np.arange(spectrum.shape[-1], dtype=np.float64)
+    f[0] = 1.0
+    y = np.fft.irfft(spectrum / np.sqrt(f), n=n)
+    return y * (0.3 / np.abs(y).max())
+
+
+def _loop_bed_midi(item: Podcast, bars: int) -> Midi:
     """A few bars of soft music (electric piano, bass, drums) looped for ``bars`` bars."""
     rng = np.random.default_rng(item.seed)
     midi = Midi(item.bpm)
@@ -693,7 +785,10 @@ def _podcast(item: Podcast, folder: Path, soundfont: Path):
     bar = 240.0 / item.bpm
     bars = int(np.ceil(total / bar))
     n = round(total * SR)
-    bed = _render_midi(_bed_midi(item, bars + 1), folder, "bed", soundfont, n)
+    if item.bed == "noise":
+        bed = _pink_noise(n, item.seed)
+    else:
+        bed = _render_midi(_bed_midi(item, bars + 1), folder, "bed", soundfont, n)
     speech = np.zeros(n)
     spans = []
     i = round(item.intro * SR)
@@ -747,16 +842,25 @@ def missing_tools(soundfont: Path = SOUNDFONT) -> list[str]:
     return missing
 
 
-def _stamp() -> str:
-    return json.dumps({"generator": GENERATOR_VERSION, "items": list(ITEMS)})
+#: The podcast-style items again over beds that do not loop (``speech_bed.py --beds``).
+BED_VARIANTS = tuple(
+    replace(p, name=f"{p.name}_{bed}", bed=bed)
+    for p in PODCASTS
+    for bed in ("chords", "free", "noise")
+)
+BEDS_CACHE = ROOT / "benchmarks" / "cache" / "speech_beds"
 
 
-def is_current(out: Path = CACHE) -> bool:
-    """True if ``out`` holds every item of this generator version."""
+def _stamp(specs) -> str:
+    return json.dumps({"generator": GENERATOR_VERSION, "items": [s.name for s in specs]})
+
+
+def is_current(out: Path = CACHE, specs=SONGS + PODCASTS) -> bool:
+    """True if ``out`` holds every item of ``specs`` of this generator version."""
     stamp = out / "VERSION"
-    if not stamp.is_file() or stamp.read_text() != _stamp():
+    if not stamp.is_file() or stamp.read_text() != _stamp(specs):
         return False
-    return all((out / item / f).is_file() for item in ITEMS for f in STEM_FILES)
+    return all((out / s.name / f).is_file() for s in specs for f in STEM_FILES)
 
 
 def _build(spec, out: Path, soundfont: Path) -> tuple[str, float, dict]:
@@ -797,11 +901,17 @@ def _build(spec, out: Path, soundfont: Path) -> tuple[str, float, dict]:
 
 
 def generate(
-    out: Path = CACHE, *, force: bool = False, jobs: int = 2, soundfont: Path = SOUNDFONT, log=print
+    out: Path = CACHE,
+    *,
+    force: bool = False,
+    jobs: int = 2,
+    soundfont: Path = SOUNDFONT,
+    log=print,
+    specs=SONGS + PODCASTS,
 ) -> list[Path] | None:
     """Build the set in ``out`` unless it is current; the item folders, or None if tools lack."""
-    if not force and is_current(out):
-        return [out / item for item in ITEMS]
+    if not force and is_current(out, specs):
+        return [out / s.name for s in specs]
     missing = missing_tools(soundfont)
     if missing:
         log(
@@ -813,18 +923,16 @@ def generate(
     (out / "VERSION").unlink(missing_ok=True)
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for name, seconds, meta in pool.map(
-            lambda spec: _build(spec, out, soundfont), SONGS + PODCASTS
-        ):
+        for name, seconds, meta in pool.map(lambda spec: _build(spec, out, soundfont), specs):
             log(
                 f"  {name}: {meta['seconds']:.0f} s of audio, vocals silent "
                 f"{100 * meta['vocals_absent_share']:.0f} % of the time, "
                 f"vocals/accompaniment {meta['vocals_vs_accompaniment_db']:+.1f} dB "
                 f"(built in {seconds:.1f} s)"
             )
-    (out / "VERSION").write_text(_stamp())
+    (out / "VERSION").write_text(_stamp(specs))
     log(f"synthetic set written to {out} in {time.perf_counter() - start:.0f} s")
-    return [out / item for item in ITEMS]
+    return [out / s.name for s in specs]
 
 
 def main() -> int:

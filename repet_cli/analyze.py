@@ -57,6 +57,12 @@ class Analysis:
         Sample rate and STFT sizes.
     min_lag, max_lag : float
         The period range searched, in frames.
+    recurrence : float or None
+        How clearly the shape of the spectrum comes back, loudness set aside
+        (:func:`~repet_cli.period.spectral_recurrence`; a bed that loops under speech shows
+        there); None for inputs shorter than a minute.
+    recurrence_period : float or None
+        The lag in seconds at which it comes back most clearly (a bed's loop).
     warnings : tuple of str
         As :attr:`~repet_cli.separate.Separation.warnings` (silence, no clear repetition...).
     """
@@ -71,6 +77,8 @@ class Analysis:
     hop: int
     min_lag: float
     max_lag: float
+    recurrence: float | None
+    recurrence_period: float | None
     warnings: tuple[str, ...]
 
 
@@ -103,7 +111,7 @@ def analyze(
     InputTooShortError
         The input is too short for the period range.
     """
-    from .separate import separation_warnings, spectrograms
+    from .separate import RECURRENCE_SECONDS, separation_warnings, spectrograms
 
     params = RepetParams() if params is None else params
     audio = np.atleast_2d(np.asarray(y, dtype=np.float32))
@@ -120,6 +128,12 @@ def analyze(
     threads = thread_budget(threads)
     _, P = spectrograms(audio, n_fft=n_fft, hop=hop, threads=threads, magnitude=False, power=True)
     b = periods.beat_spectrum(P, threads=threads)
+    recurrence = recurrence_period = None
+    if audio.shape[-1] >= RECURRENCE_SECONDS * sr:
+        recurrence_lag, recurrence = periods.spectral_recurrence(
+            P, sr=sr, n_fft=n_fft, min_lag=min_lag, max_lag=max_lag
+        )
+        recurrence_period = periods.frames_to_seconds(recurrence_lag, sr=sr, hop=hop)
     lag, confidence = periods.estimate_period_with_confidence(b, min_lag=min_lag, max_lag=max_lag)
     peaks, prominence = periods.peaks_in_range(b, min_lag=min_lag, max_lag=max_lag)
     order = np.argsort(-prominence, kind="stable")[:count]
@@ -143,7 +157,9 @@ def analyze(
         hop=hop,
         min_lag=min_lag,
         max_lag=max_lag,
-        warnings=separation_warnings(audio, confidence=confidence),
+        recurrence=recurrence,
+        recurrence_period=recurrence_period,
+        warnings=separation_warnings(audio, confidence=confidence, recurrence=recurrence),
     )
 
 
@@ -229,6 +245,8 @@ def as_record(source, info, parts, *, rename=lambda message: message) -> dict:
                     {"period": c.period, "frames": c.frames, "confidence": c.confidence}
                     for c in found.candidates
                 ],
+                "recurrence": found.recurrence,
+                "recurrence_period": found.recurrence_period,
                 "warnings": [rename(w) for w in found.warnings],
             }
         )
@@ -256,6 +274,11 @@ def as_text(source, record: dict) -> str:
             f"{c['period']:.3f} s ({c['confidence']:.2f})" for c in part["candidates"]
         )
         lines.append(f"{indent}candidates: {listed}")
+        if part.get("recurrence") is not None:
+            lines.append(
+                f"{indent}spectral recurrence {part['recurrence']:.2f} (how clearly a bed under "
+                f"a voice loops), clearest at {part['recurrence_period']:.3f} s"
+            )
     if several:
         lines.insert(0, f"{source}: {len(record['segments'])} segments")
     if "figure" in record:

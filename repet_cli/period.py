@@ -50,7 +50,8 @@ def beat_spectrum(P: np.ndarray, *, threads: int = 1, block: int = 64) -> np.nda
     Parameters
     ----------
     P : np.ndarray, shape (..., n_freq, n_frames)
-        Power spectrogram (squared magnitude); leading axes are averaged like frequency rows.
+        Power spectrogram (squared magnitude), or any real rows to autocorrelate; leading
+        axes are averaged like frequency rows.
     threads : int
         Threads the rows are spread over; the result does not depend on it.
     block : int
@@ -84,6 +85,55 @@ def beat_spectrum(P: np.ndarray, *, threads: int = 1, block: int = 64) -> np.nda
     if not acf[0] > 0:
         return np.zeros(n_frames)
     return acf / acf[0]
+
+
+#: :func:`spectral_recurrence` looks at the bins below this frequency (Hz), where a music
+#: bed's chords and bass sit.
+RECURRENCE_TOP = 4000.0
+
+
+def spectral_recurrence(
+    P: np.ndarray, *, sr: float, n_fft: int, min_lag: float, max_lag: float
+) -> tuple[float, float]:
+    """How clearly the shape of the spectrum comes back at some lag, loudness set aside.
+
+    A variant of the beat spectrum that a loud voice does not dominate: the power's logarithm
+    (relative to its mean) below :data:`RECURRENCE_TOP`, with each bin's mean over time and
+    each frame's mean over frequency removed, so that neither the long-term spectrum nor the
+    loudness envelope (speech coming and going, a bed ducked under it) counts, only which
+    notes and chords sound. A music bed that loops under speech stands out there (its loop or
+    a bar of it) while the plain beat spectrum follows the speech's rhythm.
+
+    Parameters
+    ----------
+    P : np.ndarray, shape (n_freq, n_frames)
+        Power spectrogram averaged over channels; only its rows below
+        :data:`RECURRENCE_TOP` are read.
+    sr, n_fft : int
+        Sample rate and STFT size.
+    min_lag, max_lag : float
+        Lag range in frames, as for :func:`estimate_period_with_confidence`.
+
+    Returns
+    -------
+    lag : float
+        The lag in frames at which the spectrum's shape recurs most clearly.
+    recurrence : float
+        The prominence of that peak (0 to 1): measured over whole minutes, 0.09-0.9 for
+        songs and for loops under speech, at most 0.06 for speech over a bed that does not
+        loop or over noise.
+    """
+    rows = max(1, min(P.shape[-2], int(RECURRENCE_TOP * n_fft / sr)))
+    low = np.asarray(P[:rows], dtype=np.float32)
+    level = float(low.mean(dtype=np.float64))
+    if not level > 0:
+        return float(math.ceil(min_lag)), 0.0
+    shape = low * np.float32(100.0 / level)  # power / 1 % of its mean: magnitude / 10 % of it
+    np.log1p(shape, out=shape)
+    shape -= shape.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
+    shape -= shape.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+    # beat_spectrum only needs rows to autocorrelate; these are signed, which it allows.
+    return estimate_period_with_confidence(beat_spectrum(shape), min_lag=min_lag, max_lag=max_lag)
 
 
 def lag_range(

@@ -97,3 +97,42 @@ def write_song(
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, 0.8 * mixture.T, sr, subtype=subtype)
     return path
+
+
+def chord_bed(*, sr: int, duration: float, loops: bool, seed: int = 3) -> np.ndarray:
+    """Chords of five partials, mono float64 with unit RMS: four 1-s chords looped every 4 s
+    (``loops``), or chords that never come back at a steady period (random roots, 0.5 to 2 s)."""
+    rng = np.random.default_rng(seed)
+    roots = 220.0 * 2.0 ** (rng.integers(0, 12, 400) / 12)
+    if loops:
+        roots = np.resize(roots[:4], int(duration) + 4)
+        lengths = np.ones(len(roots))
+    else:
+        lengths = rng.uniform(0.5, 2.0, len(roots))
+    parts = []
+    for root, length in zip(roots, lengths, strict=True):
+        t = np.arange(int(length * sr)) / sr
+        chord = sum(
+            np.sin(2 * np.pi * root * ratio * t) / (1 + k)
+            for k, ratio in enumerate((0.5, 1.0, 1.26, 1.5, 2.0))
+        )
+        parts.append(chord * np.minimum(1.0, np.minimum(t / 0.01, (length - t) / 0.05)))
+    y = np.concatenate(parts)[: int(round(duration * sr))]
+    return y / np.sqrt(np.mean(y**2))
+
+
+def talk_over(bed: np.ndarray, *, sr: int, seed: int = 5) -> np.ndarray:
+    """A voice-like part in turns of 1 to 4 s with pauses, 6 dB above ``bed``, which is ducked
+    (about -10 dB) while it sounds, as a podcast editor would. Returns the mono mixture,
+    shape (1, samples), float32."""
+    rng = np.random.default_rng(seed)
+    voice = melody(sr=sr, duration=len(bed) / sr, seed=seed)[0].astype(np.float64)
+    talking = np.zeros(len(bed))
+    start = 0
+    while start < len(bed):
+        length = int(rng.uniform(1.0, 4.0) * sr)
+        talking[start : start + length] = 1.0
+        start += length + int(rng.uniform(0.3, 1.5) * sr)
+    voice *= talking
+    voice *= 2.0 / np.sqrt(np.mean(voice**2))
+    return (voice + bed * (1 - 0.7 * talking))[None].astype(np.float32)

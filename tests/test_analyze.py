@@ -80,3 +80,19 @@ def test_the_command_warns_about_noise_and_fails_a_missing_file_alone(tmp_path):
     assert f"error: {tmp_path / 'missing.wav'}: no such file" in result.stderr
     assert f"warning: {noise}: the input does not repeat clearly" in result.stderr
     assert "--algorithm" in result.stderr and "`" not in result.stderr
+
+
+def test_reports_the_spectral_recurrence_of_a_bed_under_a_voice(tmp_path):
+    import soundfile as sf
+
+    bed = synth.chord_bed(sr=8000, duration=120, loops=True)
+    path = tmp_path / "podcast.wav"
+    sf.write(path, synth.talk_over(bed, sr=8000).T * 0.3, 8000)
+    found = analyze(sf.read(path, dtype="float32")[0], sr=8000)
+    assert found.recurrence > 0.15 and found.recurrence_period == pytest.approx(4.0, abs=0.02)
+    result = invoke(["analyze", str(path), "--json"])
+    (segment,) = json.loads(result.stdout)["inputs"][0]["segments"]
+    assert segment["recurrence_period"] == pytest.approx(4.0, abs=0.02)
+    assert "spectral recurrence" in invoke(["analyze", str(path)]).stdout
+    # Under a minute it is not measured.
+    assert analyze(loop_under_melody(1.5), sr=SR).recurrence is None

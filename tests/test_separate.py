@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import synth
 from repet_cli import ParameterError, RepetParams, separate
 from repet_cli.params import ALGORITHM_OPTIONS
-from repet_cli.separate import LOW_CONFIDENCE, separation_warnings
+from repet_cli.separate import LOW_CONFIDENCE, LOW_RECURRENCE, separation_warnings
 
 SR = 22050
 
@@ -240,12 +240,35 @@ def test_no_confidence_warning_without_a_detected_period(params):
     assert result.confidence is None and result.warnings == ()
 
 
+def test_a_bed_that_never_comes_back_under_a_voice_gets_a_warning_a_loop_does_not():
+    # Two minutes of a voice-like part over a ducked bed, 6 dB below it: the plain repetition
+    # confidence follows the voice (about 0.02 for both beds), the spectral recurrence the bed.
+    for loops, warned in ((True, False), (False, True)):
+        bed = synth.chord_bed(sr=8000, duration=120, loops=loops)
+        result = separate(synth.talk_over(bed, sr=8000), sr=8000)
+        assert result.confidence > LOW_CONFIDENCE
+        assert any("nothing in the input comes back" in w for w in result.warnings) is warned
+        assert len(result.warnings) == int(warned)
+
+
+def test_spectral_recurrence_is_not_measured_under_a_minute():
+    bed = synth.chord_bed(sr=8000, duration=50, loops=False)
+    result = separate(synth.talk_over(bed, sr=8000), sr=8000)
+    assert result.warnings == ()
+
+
 def test_warnings_come_from_a_pure_function():
     loud = np.ones((2, 100), dtype=np.float32)
     loud[:, ::2] = -1
     assert separation_warnings(loud) == ()
     assert len(separation_warnings(loud, confidence=LOW_CONFIDENCE / 2)) == 1
     assert separation_warnings(loud, confidence=LOW_CONFIDENCE) == ()
+    (warning,) = separation_warnings(loud, confidence=0.5, recurrence=LOW_RECURRENCE / 2)
+    assert "spectral recurrence" in warning
+    assert separation_warnings(loud, confidence=0.5, recurrence=LOW_RECURRENCE) == ()
+    # One warning about repetition at most, the plain confidence's first.
+    (warning,) = separation_warnings(loud, confidence=0.0, recurrence=0.0)
+    assert "does not repeat clearly" in warning
     assert "constant" in separation_warnings(np.full(100, 0.5), confidence=0.0)[0]
 
 
