@@ -830,28 +830,49 @@ def one_core() -> list[str] | None:
 
 def batch_rows(repet: Repet, args: argparse.Namespace) -> tuple[list[Row], dict]:
     """BATCH_FILES copies of the 30-s song: on one core, with -j at its default, with
-    ``--jobs 2``, and on a local Dask cluster of 2 workers."""
+    ``--jobs 2``, and on a local Dask cluster of 2 workers.
+
+    The setups take turns, one run each per round, so that their ratios compare runs made
+    under the same conditions (this machine's speed drifts by 10-40 % over half an hour).
+    """
     what = f"{BATCH_FILES} x {size_label(BATCH_SIZE)}"
     inputs = batch_folder(make_song(BATCH_SIZE))
     pinned = one_core()
-    setups = [("batch on one core (taskset -c)", [], pinned)] if pinned else []
-    setups += [("batch, repet (-j at its default)", [], None)]
+    one, default, jobs2, dask = (
+        "batch on one core (taskset -c)",
+        "batch, repet (-j at its default)",
+        "batch, repet --jobs 2",
+        "batch, repet --cluster local --jobs 2",
+    )
+    setups = [(one, [], pinned)] if pinned else []
+    setups += [(default, [], None)]
     if repet.has_option("--jobs"):
-        setups += [("batch, repet --jobs 2", ["--jobs", "2"], None)]
-    rows, fps, summary = [], {}, {}
-    for label, flags, prefix in setups:
-        n = runs_for(BATCH_SIZE, args)
-        log(f"{label}: {n} run(s)")
-        runs = repet.separations(inputs, flags, n, prefix=prefix or [])
-        row = Row(what, label, BATCH_FILES * BATCH_SIZE, runs)
+        setups += [(jobs2, ["--jobs", "2"], None)]
+    summary: dict = {}
+    skipped_dask = None
+    if not repet.has_option("--cluster") or importlib.util.find_spec("distributed") is None:
+        skipped_dask = "skipped: no --cluster option, or dask.distributed is not installed"
+        log(f"batch on Dask: {skipped_dask}")
+    else:
+        setups += [(dask, ["--cluster", "local", "--jobs", "2"], None)]
+    n = runs_for(BATCH_SIZE, args)
+    log(f"batch setups, taking turns: {', '.join(label for label, _, _ in setups)}; {n} round(s)")
+    runs: dict[str, list[Run]] = {label: [] for label, _, _ in setups}
+    for _ in range(n):
+        for label, flags, prefix in setups:
+            if runs[label] and not runs[label][-1].ok:
+                continue  # failed once: not run again
+            runs[label] += repet.separations(inputs, flags, 1, prefix=prefix or [])
+    rows, fps = [], {}
+    for label, _, _ in setups:
+        row = Row(what, label, BATCH_FILES * BATCH_SIZE, runs[label])
         if not row.failed:
             fps[label] = BATCH_FILES / row.wall_s
             row.note = f"{fps[label]:.2f} files/s"
         rows.append(row)
-    summary["files_per_s"] = fps
+    summary["files_per_s"] = {k: v for k, v in fps.items() if k != dask}
     if pinned is None:
         summary["one_core"] = "skipped: no taskset here"
-    one, default = "batch on one core (taskset -c)", "batch, repet (-j at its default)"
     if one in fps and default in fps:
         ratio = fps[default] / fps[one]
         summary["ratio"] = ratio
@@ -859,27 +880,18 @@ def batch_rows(repet: Repet, args: argparse.Namespace) -> tuple[list[Row], dict]
             f"; default / one core = {ratio:.2f}, target >= {BATCH_RATIO_MIN:g}: "
             f"{verdict(ratio >= BATCH_RATIO_MIN)}"
         )
-    jobs2 = fps.get("batch, repet --jobs 2")
-    if not repet.has_option("--cluster") or importlib.util.find_spec("distributed") is None:
-        note = "skipped: no --cluster option, or dask.distributed is not installed"
-        log(f"batch on Dask: {note}")
-        rows.append(Row(what, "batch, repet --cluster local --jobs 2", None, [], note=note))
-        return rows, summary
-    n = runs_for(BATCH_SIZE, args)
-    log(f"batch --cluster local --jobs 2: {n} run(s)")
-    runs = repet.separations(inputs, ["--cluster", "local", "--jobs", "2"], n)
-    row = Row(what, "batch, repet --cluster local --jobs 2", BATCH_FILES * BATCH_SIZE, runs)
-    if not row.failed and jobs2:
-        dask_fps = BATCH_FILES / row.wall_s
-        ratio = dask_fps / jobs2
-        overhead = (row.wall_s - BATCH_FILES / jobs2) / BATCH_FILES
-        summary.update(dask_files_per_s=dask_fps, dask_ratio=ratio, dask_overhead_s=overhead)
+    if skipped_dask is not None:
+        rows.append(Row(what, dask, None, [], note=skipped_dask))
+    elif dask in fps and jobs2 in fps:
+        row = rows[-1]
+        ratio = fps[dask] / fps[jobs2]
+        overhead = (row.wall_s - BATCH_FILES / fps[jobs2]) / BATCH_FILES
+        summary.update(dask_files_per_s=fps[dask], dask_ratio=ratio, dask_overhead_s=overhead)
         row.note = (
-            f"{dask_fps:.2f} files/s; Dask / jobs 2 = {ratio:.2f}, target >= "
+            f"{fps[dask]:.2f} files/s; Dask / jobs 2 = {ratio:.2f}, target >= "
             f"{DASK_RATIO_MIN:g}: {verdict(ratio >= DASK_RATIO_MIN)}; {overhead:+.2f} s per input "
             "(cluster start-up included)"
         )
-    rows.append(row)
     return rows, summary
 
 
