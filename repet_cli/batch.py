@@ -30,6 +30,7 @@ import errno
 import json
 import os
 import string
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -1071,12 +1072,23 @@ class ProcessPool:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-        pool = ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=signals.worker_handlers
-        )
+        # On Linux the workers are forked: they start in milliseconds with what this process
+        # has imported, where spawned ones take 0.3-0.4 s each to start Python and import
+        # numpy, scipy and the package (16 thirty-second songs on 2 cores: 3.98 s instead of
+        # 4.27, medians of 5). The pool forks all of them at its first submit, before it
+        # starts any thread of its own, and this process runs no separation then; output
+        # still buffered here is flushed so that no child writes it again.
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        context = multiprocessing.get_context(method)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with signals.blocked():
+            pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=signals.worker_handlers
+            )
+            futures = [pool.submit(_in_worker, task, job) for job in jobs[:1]]
         try:
-            futures = [pool.submit(_in_worker, task, job) for job in jobs]
+            futures += [pool.submit(_in_worker, task, job) for job in jobs[1:]]
             for future in futures:
                 outcome = future.result()
                 if progress is not None and round(outcome.duration) > 0:

@@ -109,6 +109,29 @@ def worker_handlers() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _GUARD.handle)
     _GUARD.installed, _GUARD.idle_exit = True, True
+    if hasattr(signal, "pthread_sigmask"):  # started within blocked(): now they may come
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+
+
+_STOPPING = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def blocked():
+    """Block SIGINT and SIGTERM in this thread over the block; they arrive when it ends.
+
+    Processes started within it (a pool's workers) begin with them blocked too, until
+    :func:`worker_handlers` has installed the workers' own handlers: a Ctrl-C at that moment
+    never finds a worker with its parent's handlers (a forked one) or none at all.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
