@@ -47,3 +47,41 @@ def test_deferred_does_nothing_without_an_owner_of_the_signals():
             assert False, "the library's block must not hold a caller's signals"  # noqa: B011
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _blocked_in(pid: int) -> int:
+    """The mask of blocked signals of process ``pid`` (Linux /proc)."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("SigBlk:"):
+            return int(line.split()[1], 16)
+    raise AssertionError("no SigBlk line")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_a_pool_worker_starts_with_ctrl_c_blocked_until_its_own_handlers_are_in():
+    import multiprocessing
+
+    stopping = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+    context = multiprocessing.get_context("fork")
+    ready, go = context.Event(), context.Event()
+
+    def worker():
+        ready.set()  # forked within blocked(): SIGINT and SIGTERM wait
+        go.wait(30)
+        signals.worker_handlers()
+        os._exit(0 if _blocked_in(os.getpid()) & stopping == 0 else 1)
+
+    done = []
+    with signals.handled():
+        with pytest.raises(signals.Terminated):
+            with signals.blocked():
+                child = context.Process(target=worker)
+                child.start()
+                os.kill(os.getpid(), signal.SIGTERM)  # held back until the block ends
+                done.append("inside")
+        assert done == ["inside"]
+        assert ready.wait(30)
+        assert _blocked_in(child.pid) & stopping == stopping
+        go.set()
+        child.join(30)
+    assert child.exitcode == 0  # worker_handlers unblocked them
