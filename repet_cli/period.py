@@ -8,6 +8,7 @@ beat spectrum compares frame ``t`` with frame ``t + j``, and a period of ``j`` f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -63,14 +64,35 @@ def beat_spectrum(P: np.ndarray, *, threads: int = 1, block: int = 64) -> np.nda
         ``b[j]`` measures how similar the spectrogram is to itself ``j`` frames later;
         ``b[0] == 1`` (all zeros for a silent input).
     """
-    import scipy.fft
 
     n_frames = P.shape[-1]
     rows = np.asarray(P).reshape(-1, n_frames)
+    return _autocorrelation(
+        lambda a, b: rows[a:b].astype(np.float32, copy=False),
+        rows.shape[0],
+        n_frames,
+        threads=threads,
+        block=block,
+    )
+
+
+def _autocorrelation(
+    rows_of: Callable[[int, int], np.ndarray],
+    n_rows: int,
+    n_frames: int,
+    *,
+    threads: int = 1,
+    block: int = 64,
+) -> np.ndarray:
+    """The unbiased autocorrelation over time of ``n_rows`` rows, summed over the rows and
+    normalised to 1 at lag 0; ``rows_of(a, b)`` gives rows ``a`` to ``b - 1`` as float32
+    (so that they may be computed a block at a time, never held whole)."""
+    import scipy.fft
+
     n = scipy.fft.next_fast_len(2 * n_frames - 1, real=True)
 
     def power(first: int) -> np.ndarray:
-        chunk = rows[first : first + block].astype(np.float32, copy=False)
+        chunk = rows_of(first, min(first + block, n_rows))
         spectrum = scipy.fft.rfft(chunk, n=n, axis=-1, workers=1)
         return np.sum(spectrum.real**2 + spectrum.imag**2, axis=0, dtype=np.float64)
 
@@ -78,7 +100,7 @@ def beat_spectrum(P: np.ndarray, *, threads: int = 1, block: int = 64) -> np.nda
     # The inverse transform is linear, so the sum over rows is taken before it (in row order,
     # whatever the threads).
     total = np.zeros(n // 2 + 1)
-    for part in ordered_map(power, range(0, rows.shape[0], block), threads=threads):
+    for part in ordered_map(power, range(0, n_rows, block), threads=threads):
         total += part
     acf = scipy.fft.irfft(total, n=n)[:n_frames]
     acf /= n_frames - np.arange(n_frames)  # unbiased: divide by the number of overlapping frames
@@ -93,7 +115,14 @@ RECURRENCE_TOP = 4000.0
 
 
 def spectral_recurrence(
-    P: np.ndarray, *, sr: float, n_fft: int, min_lag: float, max_lag: float
+    S: np.ndarray,
+    *,
+    sr: float,
+    n_fft: int,
+    min_lag: float,
+    max_lag: float,
+    magnitude: bool = False,
+    block: int = 32,
 ) -> tuple[float, float]:
     """How clearly the shape of the spectrum comes back at some lag, loudness set aside.
 
@@ -106,9 +135,10 @@ def spectral_recurrence(
 
     Parameters
     ----------
-    P : np.ndarray, shape (n_freq, n_frames)
-        Power spectrogram averaged over channels; only its rows below
-        :data:`RECURRENCE_TOP` are read.
+    S : np.ndarray, shape (..., n_freq, n_frames)
+        Power spectrogram, or magnitude with ``magnitude``; leading axes (channels) are
+        averaged as power. Only its rows below :data:`RECURRENCE_TOP` are read, ``block`` at
+        a time (the memory taken stays a few blocks' worth).
     sr, n_fft : int
         Sample rate and STFT size.
     min_lag, max_lag : float
@@ -123,17 +153,47 @@ def spectral_recurrence(
         songs and for loops under speech, at most 0.06 for speech over a bed that does not
         loop or over noise.
     """
-    rows = max(1, min(P.shape[-2], int(RECURRENCE_TOP * n_fft / sr)))
-    low = np.asarray(P[:rows], dtype=np.float32)
-    level = float(low.mean(dtype=np.float64))
+    S = np.asarray(S)
+    n_frames = S.shape[-1]
+    S = S.reshape(-1, *S.shape[-2:])
+    n_rows = max(1, min(S.shape[-2], int(RECURRENCE_TOP * n_fft / sr)))
+
+    def power(a: int, b: int) -> np.ndarray:
+        rows = np.zeros((b - a, n_frames), dtype=np.float32)
+        for channel in S:
+            part = channel[a:b].astype(np.float32, copy=False)
+            rows += np.square(part) if magnitude else part
+        rows /= len(S)
+        return rows
+
+    spans = [(a, min(a + block, n_rows)) for a in range(0, n_rows, block)]
+    level = sum(float(power(a, b).sum(dtype=np.float64)) for a, b in spans) / (n_rows * n_frames)
     if not level > 0:
         return float(math.ceil(min_lag)), 0.0
-    shape = low * np.float32(100.0 / level)  # power / 1 % of its mean: magnitude / 10 % of it
-    np.log1p(shape, out=shape)
-    shape -= shape.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
-    shape -= shape.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
-    # beat_spectrum only needs rows to autocorrelate; these are signed, which it allows.
-    return estimate_period_with_confidence(beat_spectrum(shape), min_lag=min_lag, max_lag=max_lag)
+    scale = np.float32(100.0 / level)  # power / 1 % of its mean: magnitude / 10 % of it
+
+    def shape(a: int, b: int) -> np.ndarray:
+        rows = power(a, b)
+        rows *= scale
+        return np.log1p(rows, out=rows)
+
+    # Each bin's mean over time, then each frame's mean over the bins so centred.
+    bin_means = np.empty(n_rows)
+    frame_sums = np.zeros(n_frames)
+    for a, b in spans:
+        rows = shape(a, b)
+        bin_means[a:b] = rows.mean(axis=-1, dtype=np.float64)
+        frame_sums += rows.sum(axis=0, dtype=np.float64)
+    frame_means = (frame_sums / n_rows - bin_means.mean()).astype(np.float32)
+
+    def centred(a: int, b: int) -> np.ndarray:
+        rows = shape(a, b)
+        rows -= bin_means[a:b, None].astype(np.float32)
+        rows -= frame_means
+        return rows
+
+    b = _autocorrelation(centred, n_rows, n_frames, block=block)
+    return estimate_period_with_confidence(b, min_lag=min_lag, max_lag=max_lag)
 
 
 def lag_range(

@@ -110,12 +110,10 @@ def input_recurrence(
     lo, hi = periods.lag_range(
         min_period=period_range[0], max_period=period_range[1], n_samples=n_samples, sr=sr, hop=hop
     )
-    rows = int(periods.RECURRENCE_TOP * n_fft / sr)
-    P = np.square(V[0, :rows])  # the power averaged over channels, float32
-    for channel in V[1:]:
-        P += np.square(channel[:rows])
-    P /= len(V)
-    return periods.spectral_recurrence(P, sr=sr, n_fft=n_fft, min_lag=lo, max_lag=hi)[1]
+    found = periods.spectral_recurrence(
+        V, sr=sr, n_fft=n_fft, min_lag=lo, max_lag=hi, magnitude=True
+    )
+    return found[1]
 
 
 def separation_warnings(

@@ -216,3 +216,15 @@ def test_spectral_recurrence_of_silence_is_zero():
         )[1]
         == 0.0
     )
+
+
+def test_spectral_recurrence_of_magnitudes_and_of_their_power_agree():
+    from repet_cli.separate import spectrograms
+
+    bed = synth.chord_bed(sr=RECURRENCE_SR, duration=60, loops=True)
+    y = np.concatenate([synth.talk_over(bed, sr=RECURRENCE_SR)] * 2) * [[1.0], [0.5]]
+    V, P = spectrograms(y.astype(np.float32), n_fft=512, hop=128, power=True)
+    common = dict(sr=RECURRENCE_SR, n_fft=512, min_lag=10, max_lag=600)
+    from_power = periods.spectral_recurrence(P, **common)
+    from_magnitude = periods.spectral_recurrence(V, magnitude=True, **common)
+    assert from_magnitude == pytest.approx(from_power, rel=1e-4)
