@@ -1090,7 +1090,7 @@ class ProcessPool:
         try:
             futures += [pool.submit(_in_worker, task, job) for job in jobs[1:]]
             for future in futures:
-                outcome = future.result()
+                outcome = _result(future)
                 if progress is not None and round(outcome.duration) > 0:
                     progress(round(outcome.duration))
                 yield outcome
@@ -1104,6 +1104,22 @@ class ProcessPool:
                     child.join(timeout=60)
             raise
         pool.shutdown()
+
+
+#: Seconds between the main thread's checks for a signal while it waits for a worker's result.
+SIGNAL_POLL = 0.1
+
+
+def _result(future):
+    """``future.result()``, waking every :data:`SIGNAL_POLL` seconds so that a Ctrl-C or SIGTERM
+    is acted on at once: Linux may deliver the signal to one of this process's other threads
+    (the progress bar's, the pool's), and then a wait without a timeout is not interrupted, and
+    Python runs its handler only once the result is in (a whole input later)."""
+    while True:
+        try:
+            return future.result(timeout=SIGNAL_POLL)
+        except TimeoutError:
+            continue
 
 
 def _in_worker(task, job: Job) -> Outcome:

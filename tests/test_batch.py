@@ -1,6 +1,7 @@
 """The batch library without click: plan, run on an executor, outcomes."""
 
 import functools
+import time
 
 import numpy as np
 import pytest
@@ -143,3 +144,35 @@ def test_compare_reports_progress_within_each_separation_and_scoring(tmp_path):
     assert all(isinstance(row, dict) for _, row in rows)
     assert len(seen) >= 8  # several updates within each of the four steps
     assert sum(seen) == pytest.approx(2 * 40.0 * (1 + SCORING_WEIGHT), rel=0.01)
+
+
+def test_a_signal_taken_by_another_thread_still_stops_the_wait_for_a_worker():
+    # Linux may hand a process's SIGTERM to any thread that does not block it (the progress
+    # bar's, the pool's): the main thread, waiting for a worker's result, must still act on it
+    # at once, not once that result is in (a whole input later).
+    import signal
+    import threading
+    from concurrent.futures import Future
+
+    from repet_cli import signals
+    from repet_cli.batch import _result
+
+    future, release = Future(), threading.Event()
+
+    def elsewhere():
+        while not future._condition._waiters:  # until the main thread waits for the result
+            time.sleep(0.001)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # to this thread only
+        release.wait(30)
+        future.set_result("the input's outcome")  # what a wait without a timeout waits for
+
+    helper = threading.Thread(target=elsewhere)
+    start = time.monotonic()
+    try:
+        with signals.handled(), pytest.raises(signals.Terminated):
+            helper.start()
+            _result(future)
+        assert time.monotonic() - start < 10
+    finally:
+        release.set()
+        helper.join()
