@@ -39,7 +39,7 @@ SETTINGS = {
 
 def beds() -> int:
     from repet_cli.analyze import analyze
-    from repet_cli.separate import LOW_RECURRENCE
+    from repet_cli.period import LOW_RECURRENCE
 
     folders = synthetic.generate(log=print)
     variants = synthetic.generate(synthetic.BEDS_CACHE, specs=synthetic.BED_VARIANTS, log=print)

@@ -111,7 +111,7 @@ def analyze(
     InputTooShortError
         The input is too short for the period range.
     """
-    from .separate import RECURRENCE_SECONDS, separation_warnings, spectrograms
+    from .separate import separation_warnings, spectrograms
 
     params = RepetParams() if params is None else params
     audio = np.atleast_2d(np.asarray(y, dtype=np.float32))
@@ -128,13 +128,11 @@ def analyze(
     threads = thread_budget(threads)
     _, P = spectrograms(audio, n_fft=n_fft, hop=hop, threads=threads, magnitude=False, power=True)
     b = periods.beat_spectrum(P, threads=threads)
-    recurrence = recurrence_period = None
-    if audio.shape[-1] >= RECURRENCE_SECONDS * sr:
-        recurrence_lag, recurrence = periods.spectral_recurrence(
-            P, sr=sr, n_fft=n_fft, min_lag=min_lag, max_lag=max_lag
-        )
-        recurrence_period = periods.frames_to_seconds(recurrence_lag, sr=sr, hop=hop)
-    lag, confidence = periods.estimate_period_with_confidence(b, min_lag=min_lag, max_lag=max_lag)
+    chosen = periods.period_of(P, b, sr=sr, n_fft=n_fft, hop=hop, min_lag=min_lag, max_lag=max_lag)
+    lag, confidence, recurrence = chosen.lag, chosen.confidence, chosen.recurrence
+    recurrence_period = None
+    if chosen.recurrence_lag is not None:
+        recurrence_period = periods.frames_to_seconds(chosen.recurrence_lag, sr=sr, hop=hop)
     peaks, prominence = periods.peaks_in_range(b, min_lag=min_lag, max_lag=max_lag)
     order = np.argsort(-prominence, kind="stable")[:count]
     candidates = tuple(

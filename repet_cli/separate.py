@@ -84,28 +84,19 @@ class Separation:
 #: them apart, so the threshold keeps every real song quiet rather than catching pink noise.
 LOW_CONFIDENCE = 0.02
 
-#: Inputs at least this long (seconds) are also checked for a background that does not loop
-#: (:func:`input_recurrence`); on shorter ones that measure is too noisy.
-RECURRENCE_SECONDS = 60.0
-#: Below this spectral recurrence (:func:`~repet_cli.period.spectral_recurrence`) nothing in
-#: the input comes back at a steady period. Measured on whole inputs and on every 60-s window
-#: of them (default STFT, periods 0.8-16 s): the two full songs and four synthetic songs
-#: 0.12-0.89, speech over a bed that loops 0.09-0.22; speech over the same beds with chords
-#: that never come back, over chords at free times, or over pink noise 0.02-0.06.
-LOW_RECURRENCE = 0.075
-
 
 def input_recurrence(
     V: np.ndarray, *, sr: int, n_fft: int, hop: int, period_range: tuple[float, float]
 ) -> float | None:
     """The spectral recurrence of an input from its magnitude spectrogram, or None when the
-    input is shorter than :data:`RECURRENCE_SECONDS` (or than three shortest periods).
+    input is shorter than :data:`~repet_cli.period.RECURRENCE_SECONDS` (or than three
+    shortest periods).
 
     ``V`` has shape (channels, n_freq, n_frames); ``period_range`` is in seconds.
     """
     n_frames = V.shape[-1]
     n_samples = n_frames * hop
-    if n_samples < RECURRENCE_SECONDS * sr or n_samples < 3 * period_range[0] * sr:
+    if n_samples < periods.RECURRENCE_SECONDS * sr or n_samples < 3 * period_range[0] * sr:
         return None
     lo, hi = periods.lag_range(
         min_period=period_range[0], max_period=period_range[1], n_samples=n_samples, sr=sr, hop=hop
@@ -130,8 +121,8 @@ def separation_warnings(
         value below :data:`LOW_CONFIDENCE` gives a warning. None when there is none.
     recurrence : float, optional
         The input's spectral recurrence (:func:`input_recurrence`); a value below
-        :data:`LOW_RECURRENCE` gives a warning (one at most about repetition). None when
-        it was not measured.
+        :data:`~repet_cli.period.LOW_RECURRENCE` gives a warning (one at most about
+        repetition). None when it was not measured.
 
     Returns
     -------
@@ -166,10 +157,10 @@ def separation_warnings(
             f"below {LOW_CONFIDENCE:g}): the separation may be poor; set `algorithm` to "
             "'repet-sim' or force a `period`"
         )
-    elif recurrence is not None and recurrence < LOW_RECURRENCE:
+    elif recurrence is not None and recurrence < periods.LOW_RECURRENCE:
         found.append(
             f"nothing in the input comes back at a steady period (spectral recurrence "
-            f"{recurrence:.3f}, below {LOW_RECURRENCE:g}): a background that does not loop "
+            f"{recurrence:.3f}, below {periods.LOW_RECURRENCE:g}): a background that does not loop "
             "(a score, chords that never return) leaks into the foreground; only a steady "
             "one (noise, a held drone) separates well"
         )
@@ -363,9 +354,9 @@ def separate(
     spectra = Spectra(V=V, P=P, sr=sr, n_fft=n_fft, hop=hop)
     model, found = algorithm.model(spectra, bounds=bounds, threads=threads)
     del P, spectra  # the power spectrogram served the period search only
-    recurrence = None
-    if found.confidence is not None and isinstance(algorithm, PeriodRange):
-        # A period was detected: does anything in the input loop at all?
+    recurrence = found.recurrence
+    if recurrence is None and found.confidence is not None and isinstance(algorithm, PeriodRange):
+        # A period was detected (by local models): does anything in the input loop at all?
         recurrence = input_recurrence(
             V, sr=sr, n_fft=n_fft, hop=hop, period_range=algorithm.period_range
         )

@@ -118,7 +118,9 @@ _STOPPING = {signal.SIGINT, signal.SIGTERM}
 
 @contextlib.contextmanager
 def blocked():
-    """Block SIGINT and SIGTERM in this thread over the block; they arrive when it ends.
+    """Block SIGINT and SIGTERM in this thread over the block; sent to it, they arrive when the
+    block ends (sent to the process, they may be taken by another thread that does not block
+    them).
 
     Processes started within it (a pool's workers) begin with them blocked too, until
     :func:`worker_handlers` has installed the workers' own handlers: a Ctrl-C at that moment

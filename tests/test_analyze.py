@@ -90,6 +90,7 @@ def test_reports_the_spectral_recurrence_of_a_bed_under_a_voice(tmp_path):
     sf.write(path, synth.talk_over(bed, sr=8000).T * 0.3, 8000)
     found = analyze(sf.read(path, dtype="float32")[0], sr=8000)
     assert found.recurrence > 0.15 and found.recurrence_period == pytest.approx(4.0, abs=0.02)
+    assert found.confidence < 0.1 and found.period == pytest.approx(4.0, abs=0.02)
     result = invoke(["analyze", str(path), "--json"])
     (segment,) = json.loads(result.stdout)["inputs"][0]["segments"]
     assert segment["recurrence_period"] == pytest.approx(4.0, abs=0.02)

@@ -192,7 +192,7 @@ def _recurrence(y):
 
 @pytest.mark.parametrize("seed", [3, 4])
 def test_spectral_recurrence_hears_a_ducked_loop_under_a_louder_voice(seed):
-    from repet_cli.separate import LOW_RECURRENCE
+    from repet_cli.period import LOW_RECURRENCE
 
     bed = synth.chord_bed(sr=RECURRENCE_SR, duration=120, loops=True, seed=seed)
     period, recurrence = _recurrence(synth.talk_over(bed, sr=RECURRENCE_SR))
@@ -202,7 +202,7 @@ def test_spectral_recurrence_hears_a_ducked_loop_under_a_louder_voice(seed):
 
 @pytest.mark.parametrize("seed", [3, 4])
 def test_spectral_recurrence_is_low_for_chords_that_never_come_back(seed):
-    from repet_cli.separate import LOW_RECURRENCE
+    from repet_cli.period import LOW_RECURRENCE
 
     bed = synth.chord_bed(sr=RECURRENCE_SR, duration=120, loops=False, seed=seed)
     assert _recurrence(synth.talk_over(bed, sr=RECURRENCE_SR))[1] < LOW_RECURRENCE * 0.7

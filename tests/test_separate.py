@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 import synth
 from repet_cli import ParameterError, RepetParams, separate
 from repet_cli.params import ALGORITHM_OPTIONS
-from repet_cli.separate import LOW_CONFIDENCE, LOW_RECURRENCE, separation_warnings
+from repet_cli.period import LOW_RECURRENCE
+from repet_cli.separate import LOW_CONFIDENCE, separation_warnings
 
 SR = 22050
 
@@ -249,6 +250,8 @@ def test_a_bed_that_never_comes_back_under_a_voice_gets_a_warning_a_loop_does_no
         assert result.confidence > LOW_CONFIDENCE
         assert any("nothing in the input comes back" in w for w in result.warnings) is warned
         assert len(result.warnings) == int(warned)
+        if loops:  # the period is the bed's loop, not the voice's rhythm (7.74 s)
+            assert result.period == pytest.approx(4.0, abs=0.02)
 
 
 def test_spectral_recurrence_is_not_measured_under_a_minute():

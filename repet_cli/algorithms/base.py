@@ -40,6 +40,7 @@ class Found:
     period_frames: float | None = None
     forced: bool = False  # the period was given, not detected
     confidence: float | None = None
+    recurrence: float | None = None  # the input's spectral recurrence, where measured
     local_periods: np.ndarray | None = None
     beat_spectrum: np.ndarray | None = None
 

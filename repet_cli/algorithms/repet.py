@@ -161,10 +161,21 @@ class RepetOptions(PeriodRange):
         found = Found(period_frames=bounds, forced=True)
         if self.period is None:
             b = periods.beat_spectrum(spectra.P, threads=threads)
-            lag, confidence = periods.estimate_period_with_confidence(
-                b, min_lag=bounds[0], max_lag=bounds[1]
+            chosen = periods.period_of(
+                spectra.P,
+                b,
+                sr=spectra.sr,
+                n_fft=spectra.n_fft,
+                hop=spectra.hop,
+                min_lag=bounds[0],
+                max_lag=bounds[1],
             )
-            found = Found(period_frames=lag, confidence=confidence, beat_spectrum=b)
+            found = Found(
+                period_frames=chosen.lag,
+                confidence=chosen.confidence,
+                recurrence=chosen.recurrence,
+                beat_spectrum=b,
+            )
         template, offset = masks.repeating_template(
             spectra.V, period=found.period_frames, threads=threads
         )
