@@ -734,16 +734,30 @@ def separate_job(job: Job, *, settings: Settings, progress=None):
                 )
     created: list[Path] = []
     try:
-        with signals.deferred():
-            make_folders(job.targets, created)
-        return _separate_file(
-            job.source, job.background, job.foreground, settings=settings, progress=progress
-        )
+        for again in (False, True):
+            with signals.deferred():
+                make_folders(job.targets, created)
+            try:
+                return _separate_file(
+                    job.source,
+                    job.background,
+                    job.foreground,
+                    settings=settings,
+                    progress=progress,
+                )
+            except AudioWriteError:
+                # A job of the same batch (or another run writing into the same folder) that
+                # failed may have removed a folder this one found there, while it was still
+                # empty: make it again and start over, once.
+                if again or all(Path(t).parent.is_dir() for t in job.targets):
+                    raise
     except BaseException:
         with signals.deferred():
             for folder in reversed(created):  # the folders this job made, if left empty
-                if folder.is_dir() and not any(folder.iterdir()):
-                    folder.rmdir()
+                try:
+                    folder.rmdir()  # only if empty: another job may be writing into it
+                except OSError:
+                    pass
         raise
 
 

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 import synth
-from repet_cli import ParameterError, RepetParams, batch
+from repet_cli import AudioReadError, ParameterError, RepetParams, batch
 
 SR = 8000
 write_song = functools.partial(synth.write_song, sr=SR, period=1.2)
@@ -176,3 +176,49 @@ def test_a_signal_taken_by_another_thread_still_stops_the_wait_for_a_worker():
     finally:
         release.set()
         helper.join()
+
+
+def test_stems_are_written_where_another_job_removed_their_empty_folder(tmp_path, monkeypatch):
+    # Jobs of a batch that write into one folder: a job that fails removes the folders it made
+    # while they are empty, which may be just after another job found the folder there.
+    song = write_song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    (job,) = batch.plan([song], out, template="{track}_{stem}.{ext}")
+    real = batch.make_folders
+
+    def made_then_removed_by_another_job(paths, created):
+        real(paths, created)
+        if not removed:
+            out.rmdir()
+            removed.append(out)
+
+    removed = []
+
+    monkeypatch.setattr(batch, "make_folders", made_then_removed_by_another_job)
+    (outcome,) = batch.run([job], settings=batch.Settings(params=RepetParams()))
+    assert removed and outcome.status == "ok", outcome.error
+    mixture, _ = sf.read(song, dtype="float32")
+    stems = [sf.read(p, dtype="float32")[0] for p in job.targets]
+    np.testing.assert_allclose(stems[0] + stems[1], mixture, atol=2.5 / 32768)
+
+
+def test_a_failing_job_leaves_a_folder_another_job_wrote_into(tmp_path, monkeypatch):
+    song = write_song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    (job,) = batch.plan([song], out)
+    real_rmdir = type(out).rmdir
+
+    def another_job_writes_first(folder):
+        if folder == out:  # another job's folder appears in it, after any check it was empty
+            (out / "other").mkdir()
+        real_rmdir(folder)
+
+    def fails(*args, **kwargs):
+        monkeypatch.setattr(type(out), "rmdir", another_job_writes_first)
+        raise AudioReadError("not a readable audio file (simulated)", path=song)
+
+    monkeypatch.setattr(batch, "_separate_file", fails)
+    (outcome,) = batch.run([job], settings=batch.Settings(params=RepetParams()))
+    assert outcome.status == "failed"
+    assert outcome.error.endswith("song.wav: not a readable audio file (simulated)")
+    assert sorted(p.name for p in out.iterdir()) == ["other"]  # its own folder removed
