@@ -189,6 +189,19 @@ def test_long_rows_match_the_dense_reference(separation):
     np.testing.assert_array_equal(got, index)
 
 
+@pytest.mark.parametrize("threshold", [0.0, -0.3])
+def test_frames_with_negative_values_are_held_to_the_threshold(threshold):
+    # Magnitudes are never negative, so a threshold of 0 rules nothing out there; a library
+    # caller's array may be, and then it does.
+    rng = np.random.default_rng(11)
+    V = rng.standard_normal((1, 8, 120)).astype(np.float32)
+    index, _ = dense_reference(V, neighbors=25, separation=3, threshold=threshold)
+    got = similar_frames(V, neighbors=25, separation=3, threshold=threshold, block=50)
+    np.testing.assert_array_equal(got, index)
+    anything = similar_frames(V, neighbors=25, separation=3, threshold=-1.0, block=50)
+    assert (got < 0).sum() > (anything < 0).sum()  # the threshold ruled frames out
+
+
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 10, 17, 33])
 def test_median_over_a_varying_number_of_frames(k):
     rng = np.random.default_rng(k)

@@ -9,7 +9,7 @@ import scipy.fft
 import synth
 from repet_cli import RepetParams, separate
 from repet_cli.algorithms import ALGORITHMS
-from repet_cli.parallel import ordered_map, thread_budget
+from repet_cli.parallel import blas_in_one_thread, ordered_map, thread_budget
 
 SR = 8000
 
@@ -65,3 +65,15 @@ def test_budget_and_ordered_map():
     assert thread_budget(3) == 3 and thread_budget(0) == 1 and thread_budget(None) >= 1
     assert list(ordered_map(lambda x: x * x, range(50), threads=4)) == [x * x for x in range(50)]
     assert np.array_equal(list(ordered_map(abs, [-1, 2], threads=1)), [1, 2])
+
+
+def test_blas_is_held_to_one_thread_inside_the_block_only():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    with blas_in_one_thread():
+        assert blas_threads() == [1] * len(before)
+    assert blas_threads() == before

@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import ParameterError
-from ..parallel import thread_budget
+from ..parallel import blas_in_one_thread, thread_budget
 from ..period import seconds_to_frames
 from .base import AlgorithmOptions, Found, Model, Spectra, positive_int
 
@@ -40,8 +40,8 @@ DEFAULT_THRESHOLD = 0.0
 #: at 44.1 kHz). Frames are compared by their spectral envelope, which a sung note changes
 #: less than its harmonics; the paper compares single bins (0).
 DEFAULT_BAND_WIDTH = 350.0
-#: Bytes of similarities a block of rows takes by default (with its masks, 1.5 times as
-#: much, once per thread): about 270 rows of a 3-minute song at a 512-sample hop.
+#: Bytes of similarities a block of rows takes by default (with its mask of candidates,
+#: 1.25 times as much, once per thread): about 270 rows of a 3-minute song at a 512-sample hop.
 BLOCK_BYTES = 16 * 2**20
 #: Frames per chunk of a similarity row whose maximum is kept while picking.
 CHUNK = 32
@@ -104,9 +104,10 @@ def similarity_model(
         Let the frame vote in its own median, as in the paper. Off by default: the frame
         holds its own foreground, and leaving it out measured better (see Notes).
     block : int, optional
-        Rows of the similarity matrix computed at a time (memory ``6 * block * n_frames``
-        bytes per thread; the result does not depend on it). By default as many as fit into
-        :data:`BLOCK_BYTES`, so that memory grows only linearly with the input's length.
+        Rows of the similarity matrix computed at a time (memory ``5 * block * n_frames``
+        bytes per thread, 6 with a threshold above 0; the result does not depend on it). By
+        default as many as fit into :data:`BLOCK_BYTES`, so that memory grows only linearly
+        with the input's length.
     threads : int, optional
         Threads for the similarities and the medians (default: one per core, at most
         :data:`MAX_THREADS`); the result does not depend on it.
@@ -285,27 +286,32 @@ def _pick(
     size = min(block, last - first)
     S_buffer = np.empty((size, n_frames), dtype=np.float32)
     keep_buffer = np.empty((size, n_frames), dtype=bool)
-    pair_buffer = np.empty((size, max(n_frames - 1, 0)), dtype=bool)
+    # Similarities of frames with no negative value are never negative: a threshold of 0 or
+    # less then rules nothing out, and its pass is skipped.
+    bounded = threshold > 0 or U.min(initial=0.0) < 0
+    above_buffer = np.empty((size, n_frames), dtype=bool) if bounded else None
     reach = min(separation, n_frames)  # beyond the input there is nothing to rule out
     window = np.arange(1 - reach, reach)  # offsets closer than `separation`
     last_frame = n_frames - 1
     chunk_starts = np.arange(0, n_frames, CHUNK)
     chunk_span = np.arange((2 * reach - 2) // CHUNK + 2)  # chunks a window can touch
+    steps = np.arange(CHUNK)
     for start in range(first, last, block):
         stop = min(start + block, last)
-        S, keep, pair = (
-            S_buffer[: stop - start],
-            keep_buffer[: stop - start],
-            pair_buffer[: stop - start],
-        )
+        S, keep = S_buffer[: stop - start], keep_buffer[: stop - start]
         np.matmul(U[:, start:stop].T, U, out=S)  # cosine similarities of the block's frames
         # Candidates: peaks of each row (greater than the left neighbour, not less than the
-        # right one) at or above the threshold, among non-silent frames.
-        np.greater_equal(S, threshold, out=keep)
-        np.greater(S[:, 1:], S[:, :-1], out=pair)
-        keep[:, 1:] &= pair
-        np.greater_equal(S[:, :-1], S[:, 1:], out=pair)
-        keep[:, :-1] &= pair
+        # right one) at or above the threshold, among non-silent frames. "Not less than the
+        # right one" is "the right one is not greater than its left neighbour": one
+        # comparison of neighbours serves both (for booleans, a > b is a and not b; numpy
+        # reads the overlapping operands as they were before the write).
+        np.greater(S[:, 1:], S[:, :-1], out=keep[:, 1:])
+        keep[:, 0] = True
+        np.greater(keep[:, :-1], keep[:, 1:], out=keep[:, :-1])
+        if above_buffer is not None:
+            above = above_buffer[: stop - start]
+            np.greater_equal(S, threshold, out=above)
+            keep &= above
         keep[:, silent] = False
         keep[silent[start:stop]] = False
         # Candidates move to [1, 3], the others to 0, and ruled-out frames go to -inf.
@@ -321,24 +327,36 @@ def _pick(
         # Each row's maximum is found from the maxima of its chunks, which only the chunks
         # a pick rules out need refreshing for: a pass over the whole row per pick would
         # cost more than all the rest.
-        M = np.maximum.reduceat(S, chunk_starts, axis=1)
+        # The values are +0, -inf or at least 1, whose bits order as 32-bit integers as the
+        # numbers do: the integer maximum is the same, and twice as fast as the float one.
+        M = np.maximum.reduceat(S.view(np.int32), chunk_starts, axis=1).view(np.float32)
+        M_flat = M.reshape(-1)
+        chunk_offsets = rows * M.shape[1]
         for k in range(index.shape[1]):
-            chunk = np.argmax(M, axis=1)
-            found = M[rows, chunk] > 0.5
+            chunk = np.argmax(M.view(np.int32), axis=1)  # the same order, as above
+            found = M_flat[chunk_offsets + chunk] > 0.5
             if not found.any():
                 break
-            inside = np.minimum(chunk[:, None] * CHUNK + np.arange(CHUNK), last_frame)
-            picks = inside[rows, np.argmax(S[rows[:, None], inside], axis=1)]
+            inside = np.minimum(chunk[:, None] * CHUNK + steps, last_frame)
+            picks = inside[rows, np.argmax(flat[offsets[:, None] + inside], axis=1)]
             index[start:stop, k] = np.where(found, picks, -1)
-            # Rule out everything closer than `separation` to the frames just picked.
-            flat[offsets[:, None] + np.clip(picks[:, None] + window, 0, last_frame)] = -np.inf
-            first_chunk = np.maximum(picks - reach + 1, 0) // CHUNK
-            last_chunk = np.minimum(picks + reach - 1, last_frame) // CHUNK
-            covered = np.minimum(first_chunk[:, None] + chunk_span, last_chunk[:, None])
-            M[rows[:, None], covered] = -np.inf  # chunks wholly inside the ruled-out window
-            for edge in (first_chunk, last_chunk):  # and the two it cuts through
-                inside = np.minimum(edge[:, None] * CHUNK + np.arange(CHUNK), last_frame)
-                M[rows, edge] = S[rows[:, None], inside].max(axis=1)
+            # Rule out everything closer than `separation` to the frames just picked: the
+            # chunks wholly inside that window go to -inf in M (S is never read there again),
+            # and the two chunks it cuts through get the window's part of them ruled out in
+            # S and their maxima refreshed, unless an earlier window covered them wholly.
+            low = np.maximum(picks - reach + 1, 0)
+            high = np.minimum(picks + reach - 1, last_frame)
+            edges = np.stack([low // CHUNK, high // CHUNK], axis=1)  # (rows, 2)
+            at_edges = chunk_offsets[:, None] + edges
+            open_before = M_flat[at_edges] > -np.inf
+            covered = np.minimum(edges[:, :1] + chunk_span, edges[:, 1:])
+            M_flat[chunk_offsets[:, None] + covered] = -np.inf
+            inside = np.minimum(edges[..., None] * CHUNK + steps, last_frame)  # (rows, 2, CHUNK)
+            at = offsets[:, None, None] + inside
+            values = flat[at]
+            values[(inside >= low[:, None, None]) & (inside <= high[:, None, None])] = -np.inf
+            flat[at] = values
+            M_flat[at_edges] = np.where(open_before, values.max(axis=2), -np.inf)
 
 
 def median_of_frames(V: np.ndarray, index: np.ndarray, *, threads: int | None = None) -> np.ndarray:
@@ -449,7 +467,7 @@ def _in_parallel(work, n: int, *, block: int, threads: int | None) -> None:
     bounds = [min(n, round(i * blocks / threads) * block) for i in range(threads + 1)]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(threads) as pool:
+    with blas_in_one_thread(), ThreadPoolExecutor(threads) as pool:
         for future in [pool.submit(work, a, b) for a, b in itertools.pairwise(bounds)]:
             future.result()
 
