@@ -9,7 +9,7 @@ import scipy.fft
 import synth
 from repet_cli import RepetParams, separate
 from repet_cli.algorithms import ALGORITHMS
-from repet_cli.parallel import blas_in_one_thread, ordered_map, thread_budget
+from repet_cli.parallel import blas_threads, ordered_map, thread_budget
 
 SR = 8000
 
@@ -67,13 +67,13 @@ def test_budget_and_ordered_map():
     assert np.array_equal(list(ordered_map(abs, [-1, 2], threads=1)), [1, 2])
 
 
-def test_blas_is_held_to_one_thread_inside_the_block_only():
+def test_blas_is_held_to_the_threads_given_inside_the_block_only():
     from threadpoolctl import threadpool_info
 
-    def blas_threads():
+    def counts():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
-    before = blas_threads()
-    with blas_in_one_thread():
-        assert blas_threads() == [1] * len(before)
-    assert blas_threads() == before
+    before = counts()
+    with blas_threads(1):
+        assert counts() == [1] * len(before)
+    assert counts() == before

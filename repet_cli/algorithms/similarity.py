@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import ParameterError
-from ..parallel import blas_in_one_thread, thread_budget
+from ..parallel import blas_threads, thread_budget
 from ..period import seconds_to_frames
 from .base import AlgorithmOptions, Found, Model, Spectra, positive_int
 
@@ -459,17 +459,21 @@ def _in_parallel(work, n: int, *, block: int, threads: int | None) -> None:
     ranges start at multiples of ``block``, so every block is the same whatever the number of
     threads (at most :data:`MAX_THREADS`, and no more than blocks), and so is the result.
     """
+    budget = thread_budget(threads)
     blocks = math.ceil(n / block)
-    threads = max(1, min(thread_budget(threads), MAX_THREADS, blocks))
-    if threads == 1:
-        work(0, n)
-        return
-    bounds = [min(n, round(i * blocks / threads) * block) for i in range(threads + 1)]
-    from concurrent.futures import ThreadPoolExecutor
+    threads = max(1, min(budget, MAX_THREADS, blocks))
+    # The matrix products share the budget with these threads: BLAS's own threads would
+    # compete with them, and with the other processes of a batch (one thread each), for cores.
+    with blas_threads(max(1, budget // threads)):
+        if threads == 1:
+            work(0, n)
+            return
+        bounds = [min(n, round(i * blocks / threads) * block) for i in range(threads + 1)]
+        from concurrent.futures import ThreadPoolExecutor
 
-    with blas_in_one_thread(), ThreadPoolExecutor(threads) as pool:
-        for future in [pool.submit(work, a, b) for a, b in itertools.pairwise(bounds)]:
-            future.result()
+        with ThreadPoolExecutor(threads) as pool:
+            for future in [pool.submit(work, a, b) for a, b in itertools.pairwise(bounds)]:
+                future.result()
 
 
 @functools.lru_cache(maxsize=32)
