@@ -91,7 +91,7 @@ def blas_threads(threads: int) -> Iterator[None]:
     one process of a batch per core, gives BLAS one: its own threads would compete with ours
     for the same cores. REPET-SIM's similarities of a 10-minute song on 2 cores took 9.3 s
     with BLAS's 2 threads under each of ours, 7.2 s with one; 16 songs of 30 s with ``-j 2``
-    took 6.49 s against 5.29 s.
+    took 6.49 s against 5.55 s.
     """
     from threadpoolctl import threadpool_limits
 
