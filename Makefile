@@ -39,8 +39,9 @@ format: $(VENV)/.installed-dev  ## Apply ruff's fixes and formatting
 samples: $(VENV)/.installed  ## Regenerate sample_audio/loop_and_melody.wav
 	$(BIN)/python sample_audio/make_sample.py
 
-bench: $(VENV)/.installed-dev  ## Speed and memory of whole runs -> benchmarks/results/speed.md
+bench: $(VENV)/.installed-dev  ## Speed and memory of whole runs -> benchmarks/results/speed.md; planning 150k inputs
 	$(BIN)/python benchmarks/speed.py --hour
+	$(BIN)/python benchmarks/plan_many.py
 
 figures: $(VENV)/.installed-dev  ## Redraw the README's figure of the bundled sample
 	$(BIN)/python sample_audio/make_figure.py

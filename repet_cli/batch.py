@@ -294,11 +294,13 @@ def _with_sidecars(jobs: list[Job]) -> list[Job]:
     stem where another job of the batch writes into the same folder."""
     import collections
 
-    local = [j for j in jobs if j.targets and not isinstance(j.targets[0], str)]
-    sharing = collections.Counter(Path(j.targets[0]).parent for j in local)
+    def local(job: Job) -> bool:
+        return bool(job.targets) and not isinstance(job.targets[0], str)
+
+    sharing = collections.Counter(Path(j.targets[0]).parent for j in jobs if local(j))
     out = []
     for job in jobs:
-        if job in local:
+        if local(job):
             first = Path(job.targets[0])
             alone = sharing[first.parent] == 1
             name = SIDECAR if alone else f"{first.stem}.{SIDECAR}"
