@@ -103,11 +103,29 @@ def test_fail_fast_stops_at_the_first_failure(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF....garbage")
     good = write_song(tmp_path / "good.wav")
-    result = run("separate", bad, good, "-o", tmp_path / "out", "--fail-fast")
+    result = run("separate", bad, good, "-o", tmp_path / "out", "--fail-fast", "-j", 1)
     assert result.exit_code == 1
     assert "bad.wav: not a readable audio file" in result.stderr
     assert "1 inputs not started" in result.stderr
     assert not (tmp_path / "out" / "good").exists()
+
+
+def test_fail_fast_with_two_workers_leaves_the_other_input_whole_or_absent(tmp_path):
+    # The second worker separates the good input meanwhile: it may finish before the failure
+    # is known (its stems are then whole) or be stopped (nothing of it is left).
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....garbage")
+    good = write_song(tmp_path / "good.wav")
+    out = tmp_path / "out"
+    result = run("separate", bad, good, "-o", out, "--fail-fast", "-j", 2)
+    assert result.exit_code == 1
+    assert "bad.wav: not a readable audio file" in result.stderr
+    assert leftovers(out) == []
+    if (out / "good").exists():
+        mixture, _ = sf.read(good, dtype="float32")
+        background, _ = sf.read(out / "good" / "background.wav", dtype="float32")
+        foreground, _ = sf.read(out / "good" / "foreground.wav", dtype="float32")
+        np.testing.assert_allclose(background + foreground, mixture, atol=2.5 / 32768)
 
 
 def test_json_summary_lists_every_input_with_its_status(tmp_path):
