@@ -755,12 +755,20 @@ def separate_job(job: Job, *, settings: Settings, progress=None):
                     raise
     except BaseException:
         with signals.deferred():
-            for folder in reversed(created):  # the folders this job made, if left empty
-                try:
-                    folder.rmdir()  # only if empty: another job may be writing into it
-                except OSError:
-                    pass
+            remove_empty_folders(reversed(created))  # the folders this job made
         raise
+
+
+def remove_empty_folders(folders: Iterable[Path]) -> None:
+    """Remove each of ``folders`` that is empty, in the order given (inner ones first). One
+    that is not empty, because another job of the batch writes into it, or that is gone,
+    stays as it is: a bare ``rmdir``, with no check before it that another job could outrun.
+    """
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def video_target(job: Job, stem: str) -> Path:

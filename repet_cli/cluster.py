@@ -274,12 +274,10 @@ class Dask:
 def _clean_up(targets) -> None:
     """Remove a dead job's temporary files and the folders they leave empty, where this
     process sees its outputs (a shared file system)."""
+    from .batch import remove_empty_folders
+
     remove_stale_parts(targets)
-    for folder in dict.fromkeys(Path(t).parent for t in targets):
-        try:
-            folder.rmdir()  # only if empty
-        except OSError:
-            pass
+    remove_empty_folders(dict.fromkeys(Path(t).parent for t in targets))
 
 
 def _death(exc: BaseException) -> str:
