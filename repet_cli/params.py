@@ -54,6 +54,33 @@ def _check_hop(n_fft: int, hop: int) -> None:
         )
 
 
+def _check_keywords(cls, values: dict) -> None:
+    """Refuse keywords that are not fields of ``cls``, naming where each belongs.
+
+    An algorithm's own option (``period``) goes into its options dataclass, or through
+    :meth:`RepetParams.build`, which sorts flat keywords.
+
+    Raises
+    ------
+    ParameterError
+    """
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for name in values:
+        if name in fields:
+            continue
+        owners = ALGORITHM_OPTIONS.get(name)
+        if owners is None:
+            known = ", ".join(sorted(fields))
+            raise ParameterError(f"unknown option `{name}` of {cls.__name__}; it has {known}")
+        kind = ALGORITHMS[owners[0]]
+        which = " or ".join(repr(a) for a in owners)
+        given = f"{name}={values[name]!r}"
+        raise ParameterError(
+            f"`{name}` belongs to the options of `algorithm` {which}, not to {cls.__name__}: "
+            f"{cls.__name__}(options={kind.__name__}({given})) or {cls.__name__}.build({given})"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class RepetParams:
     """Options of the REPET pipeline: the algorithm (with its own options) and the shared knobs.
@@ -108,6 +135,12 @@ class RepetParams:
     voice_gate: bool | None = None
     n_fft: int | None = None
     hop: int | None = None
+
+    def __new__(cls, *args, **values):
+        # An unknown keyword: a ParameterError that says where it belongs, not the generated
+        # __init__'s bare TypeError (positional arguments are still a TypeError there).
+        _check_keywords(cls, values)
+        return super().__new__(cls)
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:

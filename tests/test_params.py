@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from repet_cli import ParameterError, RepetParams
@@ -95,3 +97,31 @@ def test_every_registered_algorithm_has_its_name_and_default_options(name):
 def test_hop_checked_against_default_n_fft():
     with pytest.raises(ParameterError, match="half"):
         RepetParams(hop=2000).stft_sizes(44100)
+
+
+@pytest.mark.parametrize(
+    ("keywords", "words"),
+    [
+        (
+            {"period": 2.0},
+            ["`period`", "'repet'", "RepetOptions(period=2.0)", ".build(period=2.0)"],
+        ),
+        ({"neighbors": 10}, ["`neighbors`", "'repet-sim'", "SimilarityOptions(neighbors=10)"]),
+        ({"speed": 2}, ["unknown option `speed`", "mask"]),
+    ],
+)
+def test_a_keyword_that_is_not_a_field_is_a_parameter_error_saying_where_it_belongs(
+    keywords, words
+):
+    with pytest.raises(ParameterError) as raised:
+        RepetParams(**keywords)
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_params_still_copy_and_pickle():
+    import pickle
+
+    p = RepetParams(mask="soft")
+    assert pickle.loads(pickle.dumps(p)) == p
+    assert dataclasses.replace(p, mask="binary").mask == "binary"
