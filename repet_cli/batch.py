@@ -52,6 +52,14 @@ from .params import RepetParams
 from .segments import DEFAULT_SEGMENT, describe, segment_warnings
 
 STEMS = ("background", "foreground")
+#: What other separators call the stems: the names accepted for them (the files keep REPET's).
+STEM_ALIASES = {
+    "vocals": "foreground",
+    "voice": "foreground",
+    "instrumental": "background",
+    "accompaniment": "background",
+    "karaoke": "background",
+}
 DEFAULT_FILENAME = "{track}/{stem}.{ext}"
 FILENAME_FIELDS = ("track", "trackext", "parent", "stem", "ext")
 
@@ -123,6 +131,23 @@ class Job:
         """The job writing ``folder/background.<ext>`` and ``folder/foreground.<ext>``."""
         source, folder = Path(source), Path(folder)
         return cls(source, *(folder / f"{stem}.{ext}" for stem in STEMS), info=probe(source))
+
+
+def stem_named(name: str) -> str:
+    """The stem a name stands for: "background" or "foreground", or one of their
+    :data:`STEM_ALIASES` ("vocals" is the foreground, "karaoke" the background), any case.
+
+    Raises
+    ------
+    ParameterError
+    """
+    key = name.lower()
+    if key in STEMS:
+        return key
+    if key in STEM_ALIASES:
+        return STEM_ALIASES[key]
+    known = ", ".join(STEMS + tuple(STEM_ALIASES))
+    raise ParameterError(f"`stems` {name!r} is not a stem; name one of {known}")
 
 
 def check_template(template: str) -> None:
@@ -206,7 +231,8 @@ def plan(
     format : str, optional
         Output format; by default :func:`default_format` of each input.
     stems : names
-        The stems written: "background", "foreground" or both.
+        The stems written: "background", "foreground" or both (or :data:`STEM_ALIASES` of
+        them: "vocals", "karaoke", ...).
 
     Raises
     ------
@@ -215,9 +241,9 @@ def plan(
         an output that is an input.
     """
     check_template(template)
-    stems = tuple(stems)
-    if not stems or set(stems) - set(STEMS):
-        raise ParameterError(f"`stems` must name background, foreground or both, got {stems}")
+    stems = tuple(dict.fromkeys(stem_named(s) for s in stems))
+    if not stems:
+        raise ParameterError("`stems` must name background, foreground or both, got none")
     out_url = remote.is_url(out)
     out = out if out_url else Path(out)
     real_out = None if out_url else os.path.realpath(out)

@@ -170,8 +170,8 @@ def separate(
     if subtype is not None:
         _check_subtype(subtype, out_format)
     rate = _check_bitrate(bitrate, out_format)
-    chosen = batch.STEMS if stems.lower() == "both" else (stems.lower(),)
-    video = video.lower() if video else None
+    chosen = batch.STEMS if stems.lower() == "both" else (batch.stem_named(stems),)
+    video = batch.stem_named(video) if video else None
     if video is not None and video not in chosen:
         raise click.UsageError(f"--video {video} needs that stem: --stems {video} or both")
     if plot:

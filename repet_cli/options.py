@@ -12,7 +12,7 @@ from .algorithms import ft2d as ft2d_defaults
 from .algorithms import repet as repet_defaults
 from .algorithms import similarity as similarity_defaults
 from .algorithms.base import DEFAULT_MAX_PERIOD, DEFAULT_MIN_PERIOD
-from .batch import DEFAULT_FILENAME
+from .batch import DEFAULT_FILENAME, STEM_ALIASES, STEMS
 from .params import DEFAULT_FOREGROUND_GAIN, DEFAULT_HIGH_PASS, DEFAULT_KAM_RAMP
 from .segments import CROSSFADE, DEFAULT_SEGMENT
 
@@ -251,14 +251,18 @@ OUTPUT_OPTIONS: list = [
     ),
     click.option(
         "--stems",
-        type=click.Choice(["both", "background", "foreground"], case_sensitive=False),
+        type=click.Choice(["both", *STEMS, *STEM_ALIASES], case_sensitive=False),
         default="both",
         show_default=True,
-        help="The stems written.",
+        metavar="both|background|foreground",
+        help="The stems written. Other separators' names work too: vocals or voice for the "
+        "foreground; instrumental, accompaniment or karaoke for the background (the files "
+        "keep the names background and foreground).",
     ),
     click.option(
         "--video",
-        type=click.Choice(["foreground", "background"], case_sensitive=False),
+        type=click.Choice([*STEMS, *STEM_ALIASES], case_sensitive=False),
+        metavar="foreground|background",
         help="For a video input (MP4, MOV, MKV, WebM), also write a copy of the video with this "
         "stem as its sound, beside the stems (e.g. foreground.mp4); the picture is copied, "
         "not re-encoded.",

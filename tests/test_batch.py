@@ -222,3 +222,12 @@ def test_a_failing_job_leaves_a_folder_another_job_wrote_into(tmp_path, monkeypa
     assert outcome.status == "failed"
     assert outcome.error.endswith("song.wav: not a readable audio file (simulated)")
     assert sorted(p.name for p in out.iterdir()) == ["other"]  # its own folder removed
+
+
+def test_plan_understands_other_separators_stem_names(tmp_path):
+    (job,) = batch.plan(["a.wav"], tmp_path, stems=["vocals"])
+    assert job.targets == (tmp_path / "a" / "foreground.wav",)
+    (job,) = batch.plan(["a.wav"], tmp_path, stems=["karaoke", "vocals"])
+    assert job.targets == (tmp_path / "a" / "background.wav", tmp_path / "a" / "foreground.wav")
+    with pytest.raises(ParameterError, match="vocals"):
+        batch.plan(["a.wav"], tmp_path, stems=["drums"])

@@ -1,0 +1,71 @@
+"""First contact (issue 26): what a newcomer's first commands say and write.
+
+Every hint names an option of the command it comes from, every message names a file once and
+as the user gave it, and the names other separators use for the stems are understood.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+import synth
+from helpers import leftovers, run
+
+SR = 8000
+
+
+def wav(path: Path, *, seconds: float = 6.0) -> Path:
+    """A loop under a melody, as a 16-bit WAV."""
+    return synth.write_song(path, sr=SR, seconds=seconds, period=1.5)
+
+
+def mp3(path: Path, *, seconds: float = 6.0, bitrate: int = 128_000) -> Path:
+    """A loop under a melody, as an MP3 at ``bitrate`` (PyAV's encoder, as `--format mp3`)."""
+    from repet_cli.media import MediaWriter
+
+    background = synth.loop(period=1.5, sr=SR, duration=seconds, channels=2)
+    mixture, _ = synth.mix(
+        background, synth.melody(sr=SR, duration=seconds, channels=2), ratio_db=-3
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with MediaWriter(path, format="mp3", sr=SR, channels=2, bitrate=bitrate) as writer:
+        writer.write(0.8 * mixture)
+    return path
+
+
+def repet_command() -> list[str]:
+    """The installed ``repet`` script beside this Python."""
+    return [str(Path(sys.executable).parent / "repet")]
+
+
+@pytest.mark.parametrize(
+    ("name", "stem"),
+    [
+        ("vocals", "foreground"),
+        ("Voice", "foreground"),
+        ("instrumental", "background"),
+        ("accompaniment", "background"),
+        ("karaoke", "background"),
+    ],
+)
+def test_other_separators_stem_names_are_aliases(tmp_path, name, stem):
+    source = wav(tmp_path / "song.wav")
+    result = run("separate", source, "--stems", name, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out" / "song").iterdir()) == [
+        f"{stem}.wav",
+        "repet.json",
+    ]
+
+
+def test_the_readme_shows_karaoke_and_vocals_in_its_first_examples():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    first = readme[: readme.index("\n## ", readme.index("## Usage"))]  # through "Usage"
+    assert "--stems karaoke" in first and "--stems vocals" in first
