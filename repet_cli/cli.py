@@ -439,6 +439,11 @@ def _stdout_plan_checks(names, stems, *, plot: bool, report: bool, fmt: str | No
         raise click.UsageError("-o - writes one stem: add --stems foreground or background")
     if plot or report:
         raise click.UsageError("-o - writes audio only: leave out --plot and --report")
+    if sys.stdout.isatty():  # as gzip: audio bytes would flood the terminal
+        raise click.UsageError(
+            "-o - writes audio to standard output, which is a terminal; redirect it to a file "
+            "or a pipe ('> stem.wav', '| ffmpeg -i - ...') or give an output folder"
+        )
     folder = Path(tempfile.gettempdir()) / f"repet-{os.getpid()}-{os.urandom(4).hex()}"
     return folder, fmt or "wav"
 

@@ -69,3 +69,45 @@ def test_the_readme_shows_karaoke_and_vocals_in_its_first_examples():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     first = readme[: readme.index("\n## ", readme.index("## Usage"))]  # through "Usage"
     assert "--stems karaoke" in first and "--stems vocals" in first
+
+
+def test_standard_output_on_a_terminal_is_refused(tmp_path):
+    """`-o -` with standard output on a terminal (a pseudo-terminal here) writes no audio to
+    it: a usage error, as gzip refuses."""
+    import pty
+    import threading
+
+    source = wav(tmp_path / "song.wav")
+    leader, follower = pty.openpty()
+    shown = bytearray()
+
+    def drain():  # what the terminal shows, until the command closes it
+        while True:
+            try:
+                chunk = os.read(leader, 1 << 16)
+            except OSError:  # EIO: the other side is closed
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    with open(source, "rb") as f:
+        done = subprocess.run(
+            [*repet_command(), "separate", "-", "--stems", "foreground", "-o", "-"],
+            stdin=f,
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            timeout=300,
+        )
+    os.close(follower)
+    reader.join(timeout=60)
+    os.close(leader)
+    assert done.returncode == 2, done.stderr.decode()
+    assert b"RIFF" not in shown and len(shown) == 0
+    message = done.stderr.decode()
+    assert "standard output" in message and "terminal" in message
+    assert "Traceback" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]  # nothing written
