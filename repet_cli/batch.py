@@ -44,6 +44,7 @@ from .errors import (
     OutputExistsError,
     ParameterError,
     RepetError,
+    shown_path,
     write_error,
 )
 from .io import STDIN, AudioInfo, probe, replace_file
@@ -617,6 +618,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
     ``progress`` is called with the number of input samples done after each segment.
     """
     start = time.perf_counter()
+    name = shown_path(job.source)  # as messages name it
     base = {"source": str(job.source), "duration": job.duration}
     outputs = tuple(str(p) for p in job.targets)
     remade = ()
@@ -627,7 +629,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
     ):
         # The scores beside these stems say other options made them: separate again.
         settings = dataclasses.replace(settings, skip_existing=False, overwrite=True)
-        remade = (f"{job.source}: its stems were made with other options; separated again",)
+        remade = (f"{name}: its stems were made with other options; separated again",)
     if settings.skip_existing and all(_exists(p) for p in job.targets):
         if settings.references is None:
             return Outcome(status="skipped", outputs=outputs, **base)
@@ -654,7 +656,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
         except Exception as exc:  # a bug: report it, keep going with the batch
             return Outcome(
                 status="failed",
-                error=f"{job.source}: unexpected error ({type(exc).__name__}: {exc})",
+                error=f"{name}: unexpected error ({type(exc).__name__}: {exc})",
                 trace=traceback.format_exc(),
                 **base,
             )
@@ -666,7 +668,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
     )
     warnings = (
         remade
-        + tuple(f"{job.source}: {w}" for w in segment_warnings(reports, sr=info.samplerate))
+        + tuple(f"{name}: {w}" for w in segment_warnings(reports, sr=info.samplerate))
         + tuple(
             f"{w.path}: {w.clipped} samples beyond full scale were clipped by the "
             f"{w.subtype} output format (`subtype` FLOAT keeps them)"
@@ -678,20 +680,20 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
         try:
             outputs += (str(write_video(job, settings=settings)),)
         except RepetError as exc:
-            warnings += (f"{job.source}: no video written: {exc}",)
+            warnings += (f"{name}: no video written: {exc}",)
     scores = None
     framewise = None
     if settings.references is not None:
         try:
             scores, framewise = score(job, settings=settings)
         except RepetError as exc:
-            warnings += (f"{job.source}: not scored: {exc}",)
+            warnings += (f"{name}: not scored: {exc}",)
     figure = None
     if settings.plot:
         from .plot import draw_file
 
         try:
-            title = f"{job.source}: {describe(reports)}, {first.algorithm}"
+            title = f"{name}: {describe(reports)}, {first.algorithm}"
             figure = str(
                 draw_file(
                     job.figure,
@@ -705,7 +707,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
                 )
             )
         except Exception as exc:  # the stems are written; the figure is extra
-            warnings += (f"{job.source}: no figure ({type(exc).__name__}: {exc})",)
+            warnings += (f"{name}: no figure ({type(exc).__name__}: {exc})",)
     base["duration"] = info.duration
     outcome = Outcome(
         status="ok",
@@ -730,7 +732,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
             write_sidecar(job, outcome, settings=settings)
         except RepetError as exc:  # the stems are written; the record is extra
             outcome = dataclasses.replace(
-                outcome, warnings=outcome.warnings + (f"{job.source}: no record ({exc})",)
+                outcome, warnings=outcome.warnings + (f"{name}: no record ({exc})",)
             )
     return outcome
 

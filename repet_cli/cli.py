@@ -20,7 +20,7 @@ from . import signals
 from ._version import __version__
 from .algorithms import ALGORITHMS
 from .batch import Settings
-from .errors import ParameterError, RepetError
+from .errors import STANDARD_OUTPUT, ParameterError, RepetError, shown_path
 from .options import (
     PATH,
     Sectioned,
@@ -209,7 +209,7 @@ def separate(
     to_stdout = os.fspath(out) == "-"
     if to_stdout:
         out, out_format = _stdout_plan_checks(
-            names, chosen, plot=plot, report=report, fmt=out_format
+            names, chosen, plot=plot, report=report or as_json, fmt=out_format
         )
     try:
         if dataset_inputs:  # each track's stems in OUT/<track>/, its layout kept
@@ -312,8 +312,18 @@ def separate(
                     outcome = _for_user(next(running))
                     if record is not None:
                         record.append(outcome)
+                    if to_stdout and outcome.outputs:  # not the temporary file copied there
+                        outcome = dataclasses.replace(outcome, outputs=("-",))
                 outcomes.append(outcome)
-                _report(outcome, job, say=say, verbose=verbose, quiet=quiet, write=write)
+                _report(
+                    outcome,
+                    job,
+                    say=say,
+                    verbose=verbose,
+                    quiet=quiet,
+                    write=write,
+                    to_stdout=to_stdout,
+                )
                 if outcome.status == "failed" and (fail_fast or outcome.stops_batch):
                     break
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM
@@ -438,7 +448,7 @@ def _stdout_plan_checks(names, stems, *, plot: bool, report: bool, fmt: str | No
     if len(stems) != 1:
         raise click.UsageError("-o - writes one stem: add --stems foreground or background")
     if plot or report:
-        raise click.UsageError("-o - writes audio only: leave out --plot and --report")
+        raise click.UsageError("-o - writes audio only: leave out --plot, --report and --json")
     if sys.stdout.isatty():  # as gzip: audio bytes would flood the terminal
         raise click.UsageError(
             "-o - writes audio to standard output, which is a terminal; redirect it to a file "
@@ -557,8 +567,12 @@ def _check_segment(segment: float, params: RepetParams) -> None:
         raise _usage(exc) from None
 
 
-def _report(outcome, job, *, say, verbose: bool, quiet: bool, write) -> None:
-    """Print what became of one input: its result, warnings or error."""
+def _report(
+    outcome, job, *, say, verbose: bool, quiet: bool, write, to_stdout: bool = False
+) -> None:
+    """Print what became of one input: its result, warnings or error (``to_stdout``: its
+    stem goes to standard output, from a temporary file the user never sees)."""
+    source = shown_path(job.source)
     if outcome.status == "failed":
         if outcome.trace and verbose:
             write(outcome.trace, file=sys.stderr)
@@ -566,13 +580,14 @@ def _report(outcome, job, *, say, verbose: bool, quiet: bool, write) -> None:
         write(f"error: {outcome.error}{hint}", file=sys.stderr)
         return
     if outcome.status == "skipped":
-        say(f"{job.source}: skipped, outputs exist ({', '.join(map(str, job.targets))})")
+        say(f"{source}: skipped, outputs exist ({', '.join(map(str, job.targets))})")
         return
     scored = ""
     if outcome.scores is not None:
         bg, fg = outcome.scores["background"], outcome.scores["foreground"]
         scored = f"; SDR bg {bg['sdr']:.2f} dB, fg {fg['sdr']:.2f} dB"
-    say(f"{job.source}: {outcome.found}{scored} -> {', '.join(outcome.outputs)}")
+    written = STANDARD_OUTPUT if to_stdout else ", ".join(outcome.outputs)
+    say(f"{source}: {outcome.found}{scored} -> {written}")
     if verbose:
         say(f"  {outcome.details}")
     for warning in outcome.warnings:

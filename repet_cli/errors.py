@@ -9,6 +9,16 @@ from __future__ import annotations
 import errno
 import os
 
+#: How messages name the input ``-`` and the output ``-``.
+STANDARD_INPUT = "standard input"
+STANDARD_OUTPUT = "standard output"
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as messages show it: as given, but ``-`` (standard input) in words."""
+    name = os.fspath(path)
+    return STANDARD_INPUT if name == "-" else name
+
 
 class RepetError(Exception):
     """Base class of all errors raised on purpose by ``repet_cli``.
@@ -33,7 +43,7 @@ class RepetError(Exception):
         self.transient = transient
 
     def __str__(self) -> str:
-        return self.message if self.path is None else f"{self.path}: {self.message}"
+        return self.message if self.path is None else f"{shown_path(self.path)}: {self.message}"
 
 
 class ParameterError(RepetError, ValueError):

@@ -327,7 +327,7 @@ def test_garbage_on_standard_input_fails_with_one_line_and_leaves_nothing(tmp_pa
         cli, ["separate", "-", "-o", str(tmp_path / "out")], input=b"this is not audio\n" * 100
     )
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.stderr.startswith("error: -: not a readable audio file")
+    assert result.stderr.startswith("error: standard input: not a readable audio file")
     assert not (tmp_path / "out").exists() or leftovers(tmp_path / "out") == []
 
 

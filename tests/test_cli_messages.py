@@ -111,3 +111,36 @@ def test_standard_output_on_a_terminal_is_refused(tmp_path):
     assert "standard output" in message and "terminal" in message
     assert "Traceback" not in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]  # nothing written
+
+
+def test_standard_input_and_output_are_named_in_words(tmp_path):
+    """`-` in and `-o -` out: the line says "standard input" and "standard output", not a
+    temporary file that is gone by the time it is read."""
+    source = wav(tmp_path / "song.wav")
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    command = [*repet_command(), "separate", "-", "--stems", "foreground", "-o", "-"]
+    with open(source, "rb") as f:
+        done = subprocess.run(command, stdin=f, capture_output=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout[:4] == b"RIFF"
+    (line,) = done.stderr.decode().splitlines()
+    assert line.startswith("standard input: period 1.5") and line.endswith("-> standard output")
+    with open(source, "rb") as f:  # the JSON summary would be mixed with the audio
+        done = subprocess.run([*command, "--json"], stdin=f, capture_output=True, env=env)
+    assert done.returncode == 2 and done.stdout == b""
+    assert "--json" in done.stderr.decode()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_an_empty_standard_input_is_named_in_words(tmp_path):
+    result = subprocess.run(
+        [*repet_command(), "separate", "-", "-o", tmp_path / "out"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        "error: standard input: nothing came in (0 bytes): not an audio file"
+    ]
