@@ -680,14 +680,14 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
         try:
             outputs += (str(write_video(job, settings=settings)),)
         except RepetError as exc:
-            warnings += (f"{name}: no video written: {exc}",)
+            warnings += (f"{name}: no video written ({_reason(exc, job.source)})",)
     scores = None
     framewise = None
     if settings.references is not None:
         try:
             scores, framewise = score(job, settings=settings)
         except RepetError as exc:
-            warnings += (f"{name}: not scored: {exc}",)
+            warnings += (f"{name}: not scored: {_reason(exc, job.source)}",)
     figure = None
     if settings.plot:
         from .plot import draw_file
@@ -732,9 +732,18 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
             write_sidecar(job, outcome, settings=settings)
         except RepetError as exc:  # the stems are written; the record is extra
             outcome = dataclasses.replace(
-                outcome, warnings=outcome.warnings + (f"{name}: no record ({exc})",)
+                outcome,
+                warnings=outcome.warnings + (f"{name}: no record ({_reason(exc, job.source)})",),
             )
     return outcome
+
+
+def _reason(exc: RepetError, source) -> str:
+    """An error's message for a line that already names ``source``: without the path when
+    the error is about that file (the file is named once)."""
+    if exc.path is not None and exc.path == os.fspath(source):
+        return exc.message
+    return str(exc)
 
 
 def _exists(target: Path | str) -> bool:
@@ -933,7 +942,7 @@ def check_output_folder(out: str | os.PathLike) -> None:
     does not exist yet, in its nearest existing parent), before a batch starts: a read-only
     disk or a folder without write permission then gives one error, not one per input.
     """
-    folder = Path(os.path.abspath(out))
+    folder = Path(out)  # as given: messages name it so
     existing = next((f for f in [folder, *folder.parents] if f.exists()), None)
     if existing is None:
         return

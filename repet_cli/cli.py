@@ -436,7 +436,7 @@ def _check_bitrate(bitrate: str | None, out_format: str | None) -> int | None:
     try:
         return parse_bitrate(bitrate)
     except ParameterError as exc:
-        raise click.UsageError(f"--bitrate: {exc}") from None
+        raise _usage(exc) from None
 
 
 def _stdout_plan_checks(names, stems, *, plot: bool, report: bool, fmt: str | None):

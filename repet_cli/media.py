@@ -998,8 +998,7 @@ def _plan_replace(container, src: Path, index: int):
     videos = _video_streams(container)
     if not videos:
         raise ParameterError(
-            "holds no video stream, so there is no picture to put the audio under; "
-            "write the audio as an audio file instead",
+            "holds no video stream, so there is no picture to put the audio under",
             path=src,
         )
     if container.format.name == _MOV:  # MOV stays MOV; MP4, M4V, 3GP, ... are written as MP4

@@ -144,3 +144,35 @@ def test_an_empty_standard_input_is_named_in_words(tmp_path):
     assert result.stderr.decode().splitlines() == [
         "error: standard input: nothing came in (0 bytes): not an audio file"
     ]
+
+
+def test_a_video_that_cannot_be_written_names_the_file_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mp3(tmp_path / "song.mp3")
+    result = run("separate", "song.mp3", "--video", "foreground")
+    assert result.exit_code == 0, result.output
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith("warning: song.mp3: no video written")
+    assert warning.count("song.mp3") == 1 and "holds no video stream" in warning
+
+
+def test_a_bad_bitrate_names_the_option_not_the_library_parameter(tmp_path):
+    source = wav(tmp_path / "song.wav")
+    result = run("separate", source, "--format", "mp3", "--bitrate", "999")
+    assert result.exit_code == 2
+    assert "Error: --bitrate '999' is in bits per second" in result.stderr
+    assert "`" not in result.stderr and "--bitrate: " not in result.stderr
+
+
+@pytest.mark.parametrize("out", ["outfile", "outfile/deeper", "./outfile"])
+def test_an_output_folder_that_is_a_file_is_named_as_given(tmp_path, monkeypatch, out):
+    """The path is the one the user typed (relative stays relative), as in every message."""
+    monkeypatch.chdir(tmp_path)
+    wav(tmp_path / "song.wav")
+    (tmp_path / "outfile").write_text("a file, not a folder\n")
+    result = run("separate", "song.wav", "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: outfile: cannot create the output folder: a file has that name"
+    ]
+    assert str(tmp_path) not in result.stderr
