@@ -26,6 +26,7 @@ from .options import (
     Sectioned,
     analysis_options,
     batch_options,
+    ext_option,
     input_options,
     output_options,
     segment_option,
@@ -642,6 +643,7 @@ def _require_plotting() -> None:
 
 @cli.command(cls=Sectioned, context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, type=PATH)
+@ext_option
 @analysis_options
 @segment_option
 @click.option("--candidates", default=5, show_default=True, help="Period candidates to list.")
@@ -658,6 +660,7 @@ def _require_plotting() -> None:
 def analyze(
     ctx: click.Context,
     inputs: tuple[Path, ...],
+    ext: str | None,
     segment: float,
     candidates: int,
     plot: bool,
@@ -668,16 +671,23 @@ def analyze(
     """Show how each INPUT repeats, without separating it: the period, the tempo it implies,
     the other period candidates and how clearly the song repeats (0 to 1).
 
+    An INPUT is an audio or video file or a folder, searched at any depth as `repet separate`
+    searches it (--ext).
+
     A song that does not repeat clearly gets a warning: try --algorithm repet-sim or a
     forced --period when separating it.
     """
     from .analyze import analyze_file, as_record, as_text
+    from .batch import find_inputs
 
     try:
         params = RepetParams.build(**options)
     except ParameterError as exc:
         raise _usage(exc) from None
-    figures = {source: out / source.stem / "repet.png" for source in inputs}
+    found = find_inputs(inputs, extensions=ext.split(",") if ext else None)
+    inputs = tuple(source for source, _ in found)
+    # As separate lays out a folder's files: OUT/<folder inside the input>/<name>/.
+    figures = {source: out / folder / source.stem / "repet.png" for source, folder in found}
     if plot:
         _require_plotting()
         drawn: dict[Path, Path] = {}
@@ -948,6 +958,11 @@ def compare(
 
     if (reference_background is None) != (reference_foreground is None):
         raise click.UsageError("give both --reference-background and --reference-foreground")
+    if song.is_dir():
+        raise click.UsageError(
+            f"{song} is a folder: repet compare runs on one song; give one of its files "
+            "(repet separate and repet analyze take folders)"
+        )
     chosen = list(dict.fromkeys(algorithms)) or list(ALGORITHMS)
     given = {k: v for k, v in options.items() if ctx.get_parameter_source(k).name != "DEFAULT"}
     for name, value in given.items():

@@ -276,6 +276,15 @@ OUTPUT_OPTIONS: list = [
 ]
 
 
+#: Folders given as inputs are searched alike by every command that takes them.
+ext_option = click.option(
+    "--ext",
+    metavar="EXT[,EXT...]",
+    help="Extensions a folder given as input is searched for, at any depth  [default: the "
+    "audio and video extensions, e.g. wav,flac,mp3,m4a,mp4,mov,mkv]",
+)
+
+
 INPUT_OPTIONS: list = [
     click.option(
         "--files-from",
@@ -289,12 +298,7 @@ INPUT_OPTIONS: list = [
         is_flag=True,
         help="Names in --files-from end with NUL, not newline (as find -print0 writes them).",
     ),
-    click.option(
-        "--ext",
-        metavar="EXT[,EXT...]",
-        help="Extensions a folder given as input is searched for, at any depth  [default: the "
-        "audio and video extensions, e.g. wav,flac,mp3,m4a,mp4,mov,mkv]",
-    ),
+    ext_option,
     click.option(
         "--stream",
         type=click.IntRange(min=0),

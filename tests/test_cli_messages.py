@@ -176,3 +176,31 @@ def test_an_output_folder_that_is_a_file_is_named_as_given(tmp_path, monkeypatch
         "error: outfile: cannot create the output folder: a file has that name"
     ]
     assert str(tmp_path) not in result.stderr
+
+
+def test_analyze_searches_a_folder_as_separate_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b", "c"):
+        mp3(tmp_path / "music" / f"{name}.mp3")
+    wav(tmp_path / "music" / "live" / "d.wav")
+    result = run("analyze", "music")
+    assert result.exit_code == 0, result.output
+    analysed = [line.split(":")[0] for line in result.stdout.splitlines() if "period" in line]
+    assert analysed == ["music/a.mp3", "music/b.mp3", "music/c.mp3", "music/live/d.wav"]
+    only = run("analyze", "music", "--ext", "wav")
+    assert only.exit_code == 0, only.output
+    assert [line for line in only.stdout.splitlines() if "period" in line][0].startswith(
+        "music/live/d.wav: period 1.5"
+    )
+    empty = run("analyze", "music", "--ext", "flac")
+    assert empty.exit_code == 1
+    assert empty.stderr.startswith("error: music: is a folder with no audio or video file")
+    assert "--ext" in empty.stderr
+
+
+def test_compare_refuses_a_folder_with_a_hint_it_can_follow(tmp_path):
+    mp3(tmp_path / "music" / "a.mp3")
+    result = run("compare", tmp_path / "music", "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "is a folder" in result.stderr and "--ext" not in result.stderr
+    assert not (tmp_path / "out").exists()
