@@ -1239,6 +1239,9 @@ def compare(
 ) -> Iterator[tuple[str, dict | RepetError]]:
     """Separate one song with several algorithms into ``out/<track>/<algorithm>/``.
 
+    Existing outputs are refused before any work unless ``overwrite``
+    (:class:`~repet_cli.errors.OutputExistsError`, raised by the first step).
+
     Yields ``(algorithm, row)`` per entry of ``params``: the row holds what was found, the
     period, the time taken, the outputs and, with ``references`` (``{"background": path,
     "foreground": path}``), the scores of the files written; or ``(algorithm, error)``.
@@ -1246,13 +1249,20 @@ def compare(
     scoring (a scoring counts as :data:`SCORING_WEIGHT` times the song's length).
     """
     from . import evaluate as ev
+    from .io import refuse_existing
     from .spectral import warm_up
 
     song = Path(song)
+    jobs = {
+        algorithm: Job(song, *(Path(out) / song.stem / algorithm / f"{s}.wav" for s in STEMS))
+        for algorithm in params
+    }
+    if not overwrite:  # before any work: "exists already; pass `overwrite` to replace it"
+        refuse_existing(path for job in jobs.values() for path in job.targets)
     warm_up()  # so that the first algorithm's time does not include library start-up
     info = probe(song)
     for algorithm, p in params.items():
-        job = Job(song, *(Path(out) / song.stem / algorithm / f"{s}.wav" for s in STEMS), info=info)
+        job = dataclasses.replace(jobs[algorithm], info=info)
         start = time.perf_counter()
         try:
             settings = Settings(params=p, overwrite=overwrite, segment=segment, format="wav")

@@ -919,10 +919,11 @@ def _finite(value):
 @click.option(
     "-o",
     "--out",
-    default="separated",
+    default="compared",
     show_default=True,
     type=PATH,
-    help="Output folder: OUT/<name>/<algorithm>/background.wav and foreground.wav.",
+    help="Output folder: OUT/<name>/<algorithm>/background.wav and foreground.wav (apart "
+    "from repet separate's, in separated/ by default).",
 )
 @click.option("--reference-background", type=PATH, help="True background.")
 @click.option("--reference-foreground", type=PATH, help="True foreground.")

@@ -204,3 +204,39 @@ def test_compare_refuses_a_folder_with_a_hint_it_can_follow(tmp_path):
     assert result.exit_code == 2
     assert "is a folder" in result.stderr and "--ext" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def options_named(text: str) -> set[str]:
+    """The long options a message names."""
+    import re
+
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", text))
+
+
+def options_of(command: str) -> set[str]:
+    """The long options `repet COMMAND` has."""
+    return options_named(run(command, "--help").stdout)
+
+
+def test_compare_twice_names_only_options_compare_has_and_writes_apart(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wav(tmp_path / "song.wav")
+    assert run("separate", "song.wav").exit_code == 0
+    first = run("compare", "song.wav", "--algorithm", "repet", "--algorithm", "2dft")
+    assert first.exit_code == 0, first.output
+    # apart from separate's stems: separated/song/ holds only what separate wrote
+    assert sorted(p.name for p in (tmp_path / "separated" / "song").iterdir()) == [
+        "background.wav",
+        "foreground.wav",
+        "repet.json",
+    ]
+    assert "stems in compared/song/<algorithm>/" in first.stdout
+    made = {p: p.stat().st_mtime_ns for p in (tmp_path / "compared").rglob("*.wav")}
+    assert len(made) == 4
+    again = run("compare", "song.wav", "--algorithm", "repet", "--algorithm", "2dft")
+    assert again.exit_code == 1
+    (line,) = again.stderr.splitlines()  # one line, before any work
+    assert "exists already" in line and "--overwrite" in line
+    assert options_named(line) <= options_of("compare"), line
+    assert {p: p.stat().st_mtime_ns for p in made} == made
+    assert leftovers(tmp_path) == []
