@@ -130,7 +130,8 @@ def probe(path: str | os.PathLike, *, stream: int | None = None) -> AudioInfo | 
     try:
         if os.fspath(path) == STDIN or not stat.S_ISREG(os.stat(path).st_mode):
             return None
-        f = sf.info(os.fspath(path))
+        with decoder_notes_hidden():
+            f = sf.info(os.fspath(path))
     except sf.LibsndfileError:
         return _probe_media(path, stream=stream)
     except Exception:  # not there, not audio, not readable: the job that reads it reports it
@@ -244,12 +245,12 @@ class AudioReader:
                 source = p
         info = None
         try:
-            self._file = sf.SoundFile(source)
+            with decoder_notes_hidden():
+                self._file = sf.SoundFile(source)
             if stream:  # libsndfile's formats hold one stream
                 raise AudioReadError(f"has no audio stream {stream}: it holds one (0)", path=p)
         except sf.LibsndfileError as exc:
-            reason = exc.error_string.rstrip(".") if exc.error_string else str(exc)
-            info = self._decode(source, stream=stream, reason=reason)
+            info = self._decode(source, stream=stream, reason=_open_failure(exc, p))
         except (RuntimeError, OSError, ValueError) as exc:
             raise AudioReadError(f"cannot read audio ({exc})", path=p) from None
         f = self._file
@@ -344,7 +345,7 @@ class AudioReader:
 
         if media.probe(source) is None:
             raise AudioReadError(
-                f"not a readable audio file ({reason}; nor as audio or video by ffmpeg)",
+                f"not a readable audio file ({reason}; nor audio or video that ffmpeg reads)",
                 path=self.path,
             )
         tmp = self._temporary(".wav")
@@ -370,6 +371,50 @@ class AudioReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def decoder_notes_hidden():
+    """Hide what libsndfile's decoders print on the process's standard error themselves.
+
+    Its MP3 decoder (mpg123) writes lines such as "Note: Illegal Audio-MPEG-Header 0x00000000
+    at offset 19." straight to file descriptor 2 when a file is not the MP3 its name says,
+    past Python (``-q`` cannot hide them). The error raised says what is wrong instead. Only
+    the opening of a file is covered, a moment, so another thread's message is unlikely to
+    fall into it.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error at all: nothing to hide
+        yield
+        return
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(quiet, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(quiet)
+
+
+#: libsndfile's reasons that are not the reason when the file is a regular file: its MP3
+#: decoder failing on a file that is not MP3 gives "File does not exist or is not a regular
+#: file (possibly a pipe?)".
+_MISLEADING_REASONS = ("File does not exist or is not a regular file",)
+
+
+def _open_failure(exc, path: Path) -> str:
+    """Why libsndfile could not open an existing, regular file, in words that fit it."""
+    reason = (exc.error_string or str(exc)).strip().rstrip(".")
+    if reason.startswith(_MISLEADING_REASONS) or not reason:
+        kind = path.suffix.lstrip(".").upper() if os.fspath(path) != STDIN else ""
+        return f"its contents are not {kind} audio" if kind else "its contents are not audio"
+    return reason
 
 
 #: libsndfile's log line for a WAV/RIFF data chunk whose size disagrees with the file.

@@ -240,3 +240,23 @@ def test_compare_twice_names_only_options_compare_has_and_writes_apart(tmp_path,
     assert options_named(line) <= options_of("compare"), line
     assert {p: p.stat().st_mtime_ns for p in made} == made
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("quiet", [[], ["-q"]])
+def test_a_text_file_named_mp3_is_one_line_saying_what_is_wrong(tmp_path, quiet):
+    """libsndfile's MP3 decoder prints notes straight to file descriptor 2; none reach the
+    user, and the one error line does not claim that the file does not exist."""
+    (tmp_path / "notes.mp3").write_text("these are my notes, not a song\n" * 40)
+    done = subprocess.run(
+        [*repet_command(), "separate", "notes.mp3", *quiet],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    assert done.stdout == b""
+    assert done.stderr.decode().splitlines() == [
+        "error: notes.mp3: not a readable audio file (its contents are not MP3 audio; nor "
+        "audio or video that ffmpeg reads)"
+    ]
+    assert not (tmp_path / "separated").exists()

@@ -210,3 +210,19 @@ def test_a_signal_just_after_a_temporary_file_is_made_leaves_nothing_behind(tmp_
     with signals.handled(), pytest.raises(signals.Terminated):
         write_audio_files({tmp_path / "bg.wav": y, tmp_path / "fg.wav": y}, sr=8000)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_is_not_the_mp3_its_name_says_is_read_without_decoder_noise(tmp_path, capfd):
+    """mpg123, inside libsndfile, prints "Note: Illegal Audio-MPEG-Header ..." to file
+    descriptor 2 itself; opening and probing keep it off, and the error says what is wrong."""
+    from repet_cli.io import probe
+
+    path = tmp_path / "notes.mp3"
+    path.write_text("these are my notes, not a song\n" * 40)
+    assert probe(path) is None
+    with pytest.raises(AudioReadError) as raised:
+        load_audio(path)
+    message = str(raised.value)
+    assert "its contents are not MP3 audio" in message
+    assert "does not exist" not in message and "regular file" not in message
+    assert capfd.readouterr().err == ""
