@@ -504,7 +504,8 @@ class Settings:
     format, subtype : str, optional
         Output format and sample format (see :func:`~repet_cli.io.output_format`).
     bitrate : int, optional
-        Bits per second of a lossy output format (MP3, Opus, M4A).
+        Bits per second of a lossy output format (MP3, Opus, M4A); by default a lossy input's
+        own (:func:`output_bitrate`), else the format's default.
     stream : int, optional
         The audio stream of each input to separate (0: the first, the default).
     video : str, optional
@@ -841,10 +842,29 @@ def write_video(job: Job, *, settings: Settings) -> Path:
     return target
 
 
+def output_bitrate(source, target, *, settings: Settings) -> int | None:
+    """The bit rate of a job's outputs: ``settings.bitrate``, or for a lossy output format
+    (MP3, Opus, M4A) of a lossy input, the input's (:func:`repet_cli.media.lossy_bitrate`),
+    so a 128 kbit/s MP3 does not give 192 kbit/s stems, larger than itself; None otherwise
+    (the format's default)."""
+    from .io import LOSSY_FORMATS
+
+    if settings.bitrate is not None:
+        return settings.bitrate
+    fmt = settings.format or os.path.splitext(os.fspath(target))[1].lower().lstrip(".")
+    if fmt not in LOSSY_FORMATS or os.fspath(source) == STDIN:
+        return None
+    from . import media
+
+    found = media.lossy_bitrate(source, stream=settings.stream)
+    return None if found is None else media.default_bitrate(fmt, source_bitrate=found)
+
+
 def _separate_file(source, background, foreground, *, settings: Settings, progress=None):
     """:func:`repet_cli.segments.separate_file` with the settings of a batch."""
     from .segments import separate_file
 
+    target = background if background is not None else foreground
     return separate_file(
         source,
         background,
@@ -853,7 +873,7 @@ def _separate_file(source, background, foreground, *, settings: Settings, progre
         segment=settings.segment,
         format=settings.format,
         subtype=settings.subtype,
-        bitrate=settings.bitrate,
+        bitrate=output_bitrate(source, target, settings=settings),
         stream=settings.stream,
         overwrite=settings.overwrite,
         threads=settings.threads,

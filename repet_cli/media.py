@@ -158,6 +158,42 @@ class MediaInfo:
     duration: float | None  # seconds, when the header says
 
 
+#: FFmpeg's names of lossy audio codecs: an input in one of these has a bit rate worth keeping.
+LOSSY_CODECS = frozenset(
+    ("mp1", "mp2", "mp3", "aac", "opus", "vorbis", "wmav1", "wmav2", "ac3", "eac3", "amr_nb")
+    + ("amr_wb", "speex", "gsm", "dts")
+)
+
+
+def lossy_bitrate(path: str | os.PathLike, *, stream: int | None = None) -> int | None:
+    """The bit rate of a lossy input's audio stream ``stream`` (default the first), in bits
+    per second rounded to a kilobit; None when the input is lossless, not media, or does not
+    say (an audio-only file's average is then its size over its length).
+
+    A lossy output of a lossy input is best at the input's rate: more only adds bytes (the
+    input lost that detail already), less loses more.
+    """
+    found = probe(path)
+    index = stream or 0
+    if found is None or index >= len(found.audio) or found.audio[index].codec not in LOSSY_CODECS:
+        return None
+    audio = found.audio[index]
+    rate = audio.bitrate
+    seconds = audio.duration or found.duration
+    if not rate and seconds and not found.has_video and len(found.audio) == 1:
+        rate = os.path.getsize(path) * 8 / seconds
+    return round(rate / 1000) * 1000 if rate else None
+
+
+def default_bitrate(fmt: str, *, source_bitrate: int | None = None) -> int:
+    """The bit rate of a ``fmt`` output when none is asked for: the input's where it is lossy
+    (``source_bitrate``), within what the encoder takes; else :data:`DEFAULT_BITRATES`."""
+    if source_bitrate is None:
+        return DEFAULT_BITRATES[fmt]
+    low, high = BITRATE_RANGES[fmt]
+    return min(max(source_bitrate, low), high)
+
+
 def parse_bitrate(text: str | int) -> int:
     """Bits per second from ``"192k"``, ``"320K"``, ``"192000"`` or an int.
 

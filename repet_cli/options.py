@@ -246,7 +246,8 @@ OUTPUT_OPTIONS: list = [
     click.option(
         "--bitrate",
         metavar="RATE",
-        help="Bit rate of mp3, opus and m4a outputs, e.g. 192k  [default: 192k mp3 and m4a, "
+        help="Bit rate of mp3, opus and m4a outputs, e.g. 192k  [default: a lossy input's own "
+        "(an MP3 at 128k gives 128k stems, not larger than itself); else 192k mp3 and m4a, "
         "128k opus]",
     ),
     click.option(

@@ -9,11 +9,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
-import soundfile as sf
 
 import synth
 from helpers import leftovers, run
@@ -21,21 +19,21 @@ from helpers import leftovers, run
 SR = 8000
 
 
-def wav(path: Path, *, seconds: float = 6.0) -> Path:
+def wav(path: Path, *, seconds: float = 6.0, sr: int = SR) -> Path:
     """A loop under a melody, as a 16-bit WAV."""
-    return synth.write_song(path, sr=SR, seconds=seconds, period=1.5)
+    return synth.write_song(path, sr=sr, seconds=seconds, period=1.5)
 
 
-def mp3(path: Path, *, seconds: float = 6.0, bitrate: int = 128_000) -> Path:
+def mp3(path: Path, *, seconds: float = 6.0, bitrate: int = 64_000, sr: int = SR) -> Path:
     """A loop under a melody, as an MP3 at ``bitrate`` (PyAV's encoder, as `--format mp3`)."""
     from repet_cli.media import MediaWriter
 
-    background = synth.loop(period=1.5, sr=SR, duration=seconds, channels=2)
+    background = synth.loop(period=1.5, sr=sr, duration=seconds, channels=2)
     mixture, _ = synth.mix(
-        background, synth.melody(sr=SR, duration=seconds, channels=2), ratio_db=-3
+        background, synth.melody(sr=sr, duration=seconds, channels=2), ratio_db=-3
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    with MediaWriter(path, format="mp3", sr=SR, channels=2, bitrate=bitrate) as writer:
+    with MediaWriter(path, format="mp3", sr=sr, channels=2, bitrate=bitrate) as writer:
         writer.write(0.8 * mixture)
     return path
 
@@ -260,3 +258,29 @@ def test_a_text_file_named_mp3_is_one_line_saying_what_is_wrong(tmp_path, quiet)
         "audio or video that ffmpeg reads)"
     ]
     assert not (tmp_path / "separated").exists()
+
+
+def bitrate_of(path: Path) -> int:
+    from repet_cli import media
+
+    return media.probe(path).audio[0].bitrate
+
+
+def test_lossy_stems_of_a_lossy_input_keep_its_bit_rate(tmp_path):
+    """A 128 kbit/s MP3 gives 128 kbit/s MP3 stems, not 192k ones larger than the input;
+    --bitrate still decides, and a lossless input gets the format's default (192k)."""
+    source = mp3(tmp_path / "song.mp3", bitrate=128_000, sr=44100)
+    assert bitrate_of(source) == 128_000
+    result = run("separate", source, "--format", "mp3", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    for stem in ("background", "foreground"):
+        written = tmp_path / "out" / "song" / f"{stem}.mp3"
+        assert bitrate_of(written) == 128_000
+        assert written.stat().st_size <= source.stat().st_size * 1.02
+    asked = run("separate", source, "--format", "mp3", "--bitrate", "96k", "-o", tmp_path / "a")
+    assert asked.exit_code == 0, asked.output
+    assert bitrate_of(tmp_path / "a" / "song" / "foreground.mp3") == 96_000
+    lossless = wav(tmp_path / "clean.wav", sr=44100)
+    result = run("separate", lossless, "--format", "mp3", "-o", tmp_path / "clean")
+    assert result.exit_code == 0, result.output
+    assert bitrate_of(tmp_path / "clean" / "clean" / "foreground.mp3") == 192_000

@@ -553,3 +553,22 @@ def test_replace_audio_needs_a_video(tmp_path):
         replace_audio(tmp_path / "a.m4a", tmp_path / "new.wav", tmp_path / "out.m4a")
     assert caught.value.path == str(tmp_path / "a.m4a")
     assert not (tmp_path / "out.m4a").exists()
+
+
+def test_a_lossy_inputs_bit_rate_is_the_default_of_its_lossy_outputs(tmp_path):
+    from repet_cli.media import MediaWriter, default_bitrate, lossy_bitrate
+
+    y = 0.1 * np.sin(np.linspace(0, 2000, 44100 * 2, dtype=np.float32))[None, :]
+    coded = tmp_path / "in.m4a"
+    with MediaWriter(coded, format="m4a", sr=44100, channels=1, bitrate=96_000) as writer:
+        writer.write(y)
+    rate = lossy_bitrate(coded)
+    assert rate is not None and rate % 1000 == 0 and 64_000 <= rate <= 112_000
+    plain = tmp_path / "in.wav"
+    sf.write(plain, y.T, 44100)
+    assert lossy_bitrate(plain) is None  # lossless: the format's own default
+    assert lossy_bitrate(tmp_path / "missing.mp3") is None
+    assert default_bitrate("mp3", source_bitrate=None) == 192_000
+    assert default_bitrate("mp3", source_bitrate=128_000) == 128_000
+    assert default_bitrate("mp3", source_bitrate=448_000) == 320_000  # what LAME takes
+    assert default_bitrate("m4a", source_bitrate=8_000) == 16_000
