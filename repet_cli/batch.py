@@ -106,6 +106,9 @@ class Job:
     info: AudioInfo | None = None
     #: Where the record of how the stems were made goes (:data:`SIDECAR`); None: nowhere.
     sidecar: Path | None = None
+    #: A job that writes no stem but the copy of its video input with the stem
+    #: ``Settings.video`` as its sound: that copy (the stem goes through a temporary file).
+    video: Path | None = None
 
     @property
     def remote(self) -> bool:
@@ -114,8 +117,8 @@ class Job:
 
     @property
     def targets(self) -> tuple[Path, ...]:
-        """The files written, background first."""
-        return tuple(p for p in (self.background, self.foreground) if p is not None)
+        """The files written, background first (or the video copy alone)."""
+        return tuple(p for p in (self.background, self.foreground, self.video) if p is not None)
 
     @property
     def figure(self) -> Path:
@@ -215,6 +218,7 @@ def plan(
     template: str = DEFAULT_FILENAME,
     format: str | None = None,
     stems: Iterable[str] = STEMS,
+    video: str | None = None,
 ) -> list[Job]:
     """One job per input, before any work; no input is opened (that is each job's first step).
 
@@ -233,7 +237,13 @@ def plan(
         Output format; by default :func:`default_format` of each input.
     stems : names
         The stems written: "background", "foreground" or both (or :data:`STEM_ALIASES` of
-        them: "vocals", "karaoke", ...).
+        them: "vocals", "karaoke", ...); none, with ``video``, for jobs that write only a
+        video.
+    video : str, optional
+        With no ``stems``: each job writes only the copy of its video input with this stem as
+        its sound (:attr:`Job.video`), named by the template with the input's extension
+        (``talk/foreground.mp4``); run it with ``Settings(video=...)`` of the same stem. (With
+        stems, ``Settings.video`` alone asks for the copy beside them.)
 
     Raises
     ------
@@ -243,8 +253,13 @@ def plan(
     """
     check_template(template)
     stems = tuple(dict.fromkeys(stem_named(s) for s in stems))
-    if not stems:
-        raise ParameterError("`stems` must name background, foreground or both, got none")
+    only_video = not stems
+    if only_video:
+        if video is None:
+            raise ParameterError(
+                "`stems` must name background, foreground or both, or none with `video`"
+            )
+        stems = (stem_named(video),)
     out_url = remote.is_url(out)
     out = out if out_url else Path(out)
     real_out = None if out_url else os.path.realpath(out)
@@ -255,6 +270,9 @@ def plan(
     jobs = []
     for source, (_, folder) in zip(sources, pairs, strict=True):
         ext = format or default_format(source)
+        if only_video:  # the copy keeps the video's container
+            ext = remote.name_of(source) if isinstance(source, str) else source.name
+            ext = os.path.splitext(ext)[1].lower().lstrip(".") or "mp4"
         if isinstance(source, str):  # a URL
             absolute = source
             name = Path(remote.name_of(source))
@@ -297,7 +315,10 @@ def plan(
                 "different `out` folders (or give their common folder as the input, which "
                 "keeps its layout)"
             )
-        jobs.append(Job(source, paths.get("background"), paths.get("foreground")))
+        if only_video:
+            jobs.append(Job(source, None, None, video=paths[stems[0]]))
+        else:
+            jobs.append(Job(source, paths.get("background"), paths.get("foreground")))
     jobs = _with_sidecars(jobs)
     folders: dict[str, str] = {}  # the real path of each input's folder, looked up once
     for source in sources if real_targets else ():
@@ -677,7 +698,7 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
             if w.clipped
         )
     )
-    if settings.video is not None:
+    if settings.video is not None and job.video is None:
         try:
             outputs += (str(write_video(job, settings=settings)),)
         except RepetError as exc:
@@ -778,6 +799,8 @@ def separate_job(job: Job, *, settings: Settings, progress=None):
             with signals.deferred():
                 make_folders(job.targets, created)
             try:
+                if job.video is not None:
+                    return _separate_into_video(job, settings=settings, progress=progress)
                 return _separate_file(
                     job.source,
                     job.background,
@@ -814,9 +837,10 @@ def video_target(job: Job, stem: str) -> Path:
     return job.targets[0].parent / f"{stem}{job.source.suffix.lower()}"
 
 
-def write_video(job: Job, *, settings: Settings) -> Path:
+def write_video(job: Job, *, settings: Settings, audio: Path | None = None) -> Path:
     """Write the copy of a video input with the stem ``settings.video`` as its audio track
-    (:func:`repet_cli.media.replace_audio`), atomically; its path.
+    (:func:`repet_cli.media.replace_audio`), atomically; its path (:attr:`Job.video`, else
+    beside the stems). ``audio``: the stem's file, if not the job's own.
 
     Raises
     ------
@@ -827,10 +851,10 @@ def write_video(job: Job, *, settings: Settings) -> Path:
     from .io import refuse_existing, whole_or_nothing
 
     stem = settings.video
-    audio = getattr(job, stem)
+    audio = getattr(job, stem) if audio is None else audio
     if audio is None:
         raise ParameterError(f"`video` {stem} needs the {stem} stem written (`stems`)")
-    target = video_target(job, stem)
+    target = job.video if job.video is not None else video_target(job, stem)
     refuse = None if settings.overwrite else (lambda: refuse_existing([target]))
     if refuse is not None:
         refuse()
@@ -840,6 +864,42 @@ def write_video(job: Job, *, settings: Settings) -> Path:
             job.source, audio, tmp, bitrate=settings.bitrate, stream=settings.stream
         )
     return target
+
+
+def _separate_into_video(job: Job, *, settings: Settings, progress=None):
+    """Separate a job that writes only a video (:attr:`Job.video`): the stem goes to a
+    temporary float WAV (nothing clipped, encoded once), then under the picture; the
+    temporary folder is removed whatever happens. Returns what :func:`separate_job` does,
+    with nothing written as a stem."""
+    import shutil
+    import tempfile
+
+    from .segments import separate_file
+
+    stem = settings.video
+    if stem not in STEMS:
+        raise ParameterError("a job that writes only a video needs `video`: the stem it sounds")
+    with signals.deferred():  # removed below, even when interrupted
+        scratch = Path(tempfile.mkdtemp(prefix="repet-"))
+    try:
+        audio = scratch / f"{stem}.wav"
+        reports, info, _ = separate_file(
+            job.source,
+            audio if stem == "background" else None,
+            audio if stem == "foreground" else None,
+            params=settings.params,
+            segment=settings.segment,
+            format="wav",
+            subtype="FLOAT",
+            stream=settings.stream,
+            threads=settings.threads,
+            progress=progress,
+        )
+        write_video(job, settings=settings, audio=audio)
+        return reports, info, []
+    finally:
+        with signals.deferred():
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def output_bitrate(source, target, *, settings: Settings) -> int | None:

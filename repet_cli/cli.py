@@ -171,10 +171,21 @@ def separate(
     if subtype is not None:
         _check_subtype(subtype, out_format)
     rate = _check_bitrate(bitrate, out_format)
-    chosen = batch.STEMS if stems.lower() == "both" else (batch.stem_named(stems),)
+    stems = stems.lower()
+    named = {"both": batch.STEMS, "none": ()}
+    chosen = named[stems] if stems in named else (batch.stem_named(stems),)
     video = batch.stem_named(video) if video else None
-    if video is not None and video not in chosen:
-        raise click.UsageError(f"--video {video} needs that stem: --stems {video} or both")
+    if not chosen:
+        if video is None:
+            raise click.UsageError(
+                "--stems none writes no audio: give --video foreground or background to write "
+                "only the video"
+            )
+        for flag, used in (("--plot", plot), ("--report", report), ("--references", references)):
+            if used:
+                raise click.UsageError(f"{flag} needs the stems: leave out --stems none")
+    elif video is not None and video not in chosen:
+        raise click.UsageError(f"--video {video} needs that stem: --stems {video}, both or none")
     if plot:
         _require_plotting()
     dataset_inputs: list[tuple[Path, Path]] = []
@@ -217,7 +228,9 @@ def separate(
             found = dataset_inputs
         else:
             found = batch.find_inputs(names, extensions=ext.split(",") if ext else None)
-        plan = batch.plan(found, out, template=filename, format=out_format, stems=chosen)
+        plan = batch.plan(
+            found, out, template=filename, format=out_format, stems=chosen, video=video
+        )
         if plot:
             batch.check_figures(plan)
     except ParameterError as exc:

@@ -252,13 +252,13 @@ OUTPUT_OPTIONS: list = [
     ),
     click.option(
         "--stems",
-        type=click.Choice(["both", *STEMS, *STEM_ALIASES], case_sensitive=False),
+        type=click.Choice(["both", *STEMS, "none", *STEM_ALIASES], case_sensitive=False),
         default="both",
         show_default=True,
-        metavar="both|background|foreground",
-        help="The stems written. Other separators' names work too: vocals or voice for the "
-        "foreground; instrumental, accompaniment or karaoke for the background (the files "
-        "keep the names background and foreground).",
+        metavar="both|background|foreground|none",
+        help="The stems written; none: only the --video copy. Other separators' names work "
+        "too: vocals or voice for the foreground; instrumental, accompaniment or karaoke for "
+        "the background (the files keep the names background and foreground).",
     ),
     click.option(
         "--video",
@@ -266,7 +266,7 @@ OUTPUT_OPTIONS: list = [
         metavar="foreground|background",
         help="For a video input (MP4, MOV, MKV, WebM), also write a copy of the video with this "
         "stem as its sound, beside the stems (e.g. foreground.mp4); the picture is copied, "
-        "not re-encoded.",
+        "not re-encoded. With --stems none, only that copy is written.",
     ),
     click.option(
         "--subtype",

@@ -231,3 +231,12 @@ def test_plan_understands_other_separators_stem_names(tmp_path):
     assert job.targets == (tmp_path / "a" / "background.wav", tmp_path / "a" / "foreground.wav")
     with pytest.raises(ParameterError, match="vocals"):
         batch.plan(["a.wav"], tmp_path, stems=["drums"])
+
+
+def test_plan_with_no_stems_and_a_video_writes_only_the_video(tmp_path):
+    (job,) = batch.plan(["talk.MKV"], tmp_path, stems=(), video="vocals")
+    assert (job.background, job.foreground) == (None, None)
+    assert job.targets == (tmp_path / "talk" / "foreground.mkv",)
+    assert job.sidecar == tmp_path / "talk" / batch.SIDECAR
+    with pytest.raises(ParameterError, match="`video`"):
+        batch.plan(["talk.mp4"], tmp_path, stems=())

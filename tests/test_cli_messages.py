@@ -284,3 +284,68 @@ def test_lossy_stems_of_a_lossy_input_keep_its_bit_rate(tmp_path):
     result = run("separate", lossless, "--format", "mp3", "-o", tmp_path / "clean")
     assert result.exit_code == 0, result.output
     assert bitrate_of(tmp_path / "clean" / "clean" / "foreground.mp3") == 192_000
+
+
+@pytest.fixture
+def system_tmp(tmp_path, monkeypatch):
+    """The system's temporary folder for this test, checked empty after it."""
+    import tempfile
+
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    yield folder
+    assert list(folder.iterdir()) == []
+
+
+def test_only_the_video_with_stems_none(tmp_path, system_tmp):
+    """--video foreground --stems none writes the video copy and no audio stems; it is an
+    output like the stems (refused when it exists, skipped with --skip-existing)."""
+    from test_media import make_video, video_packets
+
+    from repet_cli.io import load_audio
+
+    clip = tmp_path / "talk.mp4"
+    make_video(clip, audio=((22050, 2),), seconds=6)
+    out = tmp_path / "out"
+    result = run("separate", clip, "--video", "vocals", "--stems", "none", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith(f"-> {out / 'talk' / 'foreground.mp4'}")
+    copy = out / "talk" / "foreground.mp4"
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["foreground.mp4", "repet.json"]
+    assert video_packets(copy) == video_packets(clip)  # the picture copied
+    with_stems = run("separate", clip, "--video", "foreground", "-o", tmp_path / "both")
+    assert with_stems.exit_code == 0, with_stems.output
+    sound, sr, _ = load_audio(copy)
+    same, _, _ = load_audio(tmp_path / "both" / "talk" / "foreground.mp4")
+    assert sr == 22050 and sound.shape == same.shape
+    assert float(abs(sound - same).max()) < 0.05  # the same stem, encoded once either way
+    again = run("separate", clip, "--video", "foreground", "--stems", "none", "-o", out)
+    assert again.exit_code == 1 and "foreground.mp4: exists already" in again.stderr
+    skipped = run(
+        "separate", clip, "--video", "foreground", "--stems", "none", "-o", out, "--skip-existing"
+    )
+    assert skipped.exit_code == 0 and "skipped" in skipped.stdout
+    assert leftovers(tmp_path) == []
+
+
+def test_only_the_video_of_an_input_without_video_fails_and_leaves_nothing(tmp_path, system_tmp):
+    source = mp3(tmp_path / "song.mp3")
+    result = run(
+        "separate", source, "--video", "foreground", "--stems", "none", "-o", tmp_path / "o"
+    )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {source}: holds no video stream, so there is no picture to put the audio under"
+    ]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["--video", "foreground", "--plot"], ["--video", "background", "--report"]]
+)
+def test_stems_none_without_a_video_to_write_is_a_usage_error(tmp_path, args):
+    source = wav(tmp_path / "song.wav")
+    result = run("separate", source, "--stems", "none", *args, "-o", tmp_path / "o")
+    assert result.exit_code == 2 and "--stems none" in result.stderr
+    assert not (tmp_path / "o").exists()
