@@ -68,6 +68,8 @@ METHODS: dict[str, RepetParams | None] = {
     "previous default (--mask wiener --window 0)": RepetParams.build(mask="wiener", window=0.0),
     # Ablations: each part of the default taken away on its own (clips and full songs only).
     "repet --window 12": RepetParams.build(window=12.0),
+    "repet --no-voice-model": RepetParams(voice_model=False),
+    "repet --no-voice-model --no-voice-gate": RepetParams(voice_model=False, voice_gate=False),
     "repet --no-voice-gate": RepetParams(voice_gate=False),
     "repet --high-pass-ramp 0": RepetParams(high_pass_ramp=0.0),
     "repet --foreground-gain 0.7": RepetParams(foreground_gain=0.7),

@@ -36,6 +36,55 @@ class Candidate:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Voice:
+    """Where the lead voice sings, as the voice model follows it.
+
+    Attributes
+    ----------
+    times : np.ndarray, shape (n_frames,)
+        Seconds of each STFT frame's centre.
+    f0 : np.ndarray, shape (n_frames,)
+        The lead's fundamental in Hz, 0 where none is tracked.
+    passages : tuple of (float, float)
+        Start and end in seconds of each stretch where it sings (pauses shorter than
+        :data:`PAUSE` joined, stretches shorter than :data:`SHORTEST` left out).
+    """
+
+    times: np.ndarray
+    f0: np.ndarray
+    passages: tuple[tuple[float, float], ...]
+
+    @property
+    def share(self) -> float:
+        """The share of the input's frames with a tracked lead, 0 to 1."""
+        return float(np.mean(self.f0 > 0)) if self.f0.size else 0.0
+
+
+#: Pauses in the lead shorter than this (seconds) do not end a passage; shorter passages are
+#: not listed.
+PAUSE = 1.0
+SHORTEST = 0.5
+
+
+def voice_of(track, *, sr: int, hop: int) -> Voice:
+    """The :class:`Voice` of a pitch track (:attr:`~repet_cli.separate.Separation.voice`)."""
+    f0 = np.asarray(track.f0, dtype=np.float64)
+    times = (np.arange(f0.size) * hop) / sr
+    voiced = np.concatenate([[False], f0 > 0, [False]])
+    edges = np.flatnonzero(np.diff(voiced.astype(np.int8)))
+    starts, stops = edges[::2], edges[1::2]
+    spans = [[times[a], times[b - 1] + hop / sr] for a, b in zip(starts, stops, strict=True)]
+    joined: list[list[float]] = []
+    for span in spans:
+        if joined and span[0] - joined[-1][1] < PAUSE:
+            joined[-1][1] = span[1]
+        else:
+            joined.append(span)
+    passages = tuple((float(a), float(b)) for a, b in joined if b - a >= SHORTEST)
+    return Voice(times=times, f0=f0, passages=passages)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Analysis:
     """What :func:`analyze` found.
 
@@ -65,6 +114,9 @@ class Analysis:
         The lag in seconds at which it comes back most clearly (a bed's loop).
     warnings : tuple of str
         As :attr:`~repet_cli.separate.Separation.warnings` (silence, no clear repetition...).
+    voice : Voice or None
+        Where the lead voice sings and at what pitch, as the separation's voice model follows
+        it (:func:`voice_of`); None when the options turn the voice model off.
     """
 
     period: float
@@ -80,6 +132,7 @@ class Analysis:
     recurrence: float | None
     recurrence_period: float | None
     warnings: tuple[str, ...]
+    voice: Voice | None = None
 
 
 def analyze(
@@ -90,7 +143,11 @@ def analyze(
     count: int = 5,
     threads: int | None = None,
 ) -> Analysis:
-    """The repeating period of ``y`` and the other candidates, without separating.
+    """The repeating period of ``y`` and the other candidates, and where its lead voice sings.
+
+    The period needs no separation; the voice does (the voice model follows the foreground of
+    one, :func:`~repet_cli.separate`), so with the voice model on an analysis costs about as
+    much as a separation.
 
     Parameters
     ----------
@@ -111,7 +168,7 @@ def analyze(
     InputTooShortError
         The input is too short for the period range.
     """
-    from .separate import separation_warnings, spectrograms
+    from .separate import separate, separation_warnings, spectrograms
 
     params = RepetParams() if params is None else params
     audio = np.atleast_2d(np.asarray(y, dtype=np.float32))
@@ -144,7 +201,12 @@ def analyze(
         for i in order
         for frames in [periods.refine_peak(b, int(peaks[i]), min_lag=min_lag, max_lag=max_lag)]
     )
+    voice = None
+    if params.voiced:  # the voice model follows the foreground of a separation
+        track = separate(audio, sr=sr, params=params, threads=threads).voice
+        voice = None if track is None else voice_of(track, sr=sr, hop=hop)
     return Analysis(
+        voice=voice,
         period=periods.frames_to_seconds(lag, sr=sr, hop=hop),
         period_frames=lag,
         confidence=confidence,
@@ -245,10 +307,43 @@ def as_record(source, info, parts, *, rename=lambda message: message) -> dict:
                 ],
                 "recurrence": found.recurrence,
                 "recurrence_period": found.recurrence_period,
+                "voice": None if found.voice is None else _voice_record(found.voice, start, info),
                 "warnings": [rename(w) for w in found.warnings],
             }
         )
     return {"input": str(source), "status": "ok", "segments": segments}
+
+
+def pitch_curve(parts, info) -> tuple[np.ndarray, np.ndarray] | None:
+    """The lead's pitch over the whole input from :func:`analyze_file`'s parts: seconds and Hz
+    (NaN where none is tracked), or None without the voice model."""
+    pieces = [(start, found.voice) for start, _, found in parts if found.voice is not None]
+    if not pieces:
+        return None
+    times = np.concatenate([v.times + start / info.samplerate for start, v in pieces])
+    f0 = np.concatenate([np.where(v.f0 > 0, v.f0, np.nan) for _, v in pieces])
+    return times, f0
+
+
+def _voice_record(voice: Voice, start: int, info) -> dict:
+    """The JSON-ready summary of a segment's voice (times from the input's start)."""
+    offset = start / info.samplerate
+    sung = voice.f0[voice.f0 > 0]
+    low, median, high = np.percentile(sung, [5, 50, 95]) if sung.size else (None,) * 3
+    return {
+        "share": voice.share,
+        "f0_median": None if median is None else float(median),
+        "f0_range": None if low is None else [float(low), float(high)],
+        "passages": [[a + offset, b + offset] for a, b in voice.passages],
+    }
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+#: Passages listed in the text of an analysis (all of them are in its JSON).
+SHOWN_PASSAGES = 8
 
 
 def as_text(source, record: dict) -> str:
@@ -272,6 +367,22 @@ def as_text(source, record: dict) -> str:
             f"{c['period']:.3f} s ({c['confidence']:.2f})" for c in part["candidates"]
         )
         lines.append(f"{indent}candidates: {listed}")
+        sung = part.get("voice")
+        if sung is not None and sung["f0_median"] is None:
+            lines.append(f"{indent}voice: no pitched lead found")
+        elif sung is not None:
+            low, high = sung["f0_range"]
+            passages = sung["passages"]
+            listed = ", ".join(f"{_clock(a)}-{_clock(b)}" for a, b in passages[:SHOWN_PASSAGES])
+            more = len(passages) - SHOWN_PASSAGES
+            listed += f" and {more} more" if more > 0 else ""
+            lines.append(
+                f"{indent}voice: a pitched lead in {sung['share']:.0%} of it, {low:.0f}-"
+                f"{high:.0f} Hz (median {sung['f0_median']:.0f} Hz); sings at {listed}"
+                if passages
+                else f"{indent}voice: a pitched lead in {sung['share']:.0%} of it, {low:.0f}-"
+                f"{high:.0f} Hz (median {sung['f0_median']:.0f} Hz)"
+            )
         if part.get("recurrence") is not None:
             lines.append(
                 f"{indent}spectral recurrence {part['recurrence']:.2f} (how clearly a bed under "

@@ -105,7 +105,7 @@ def _params_from(options: dict) -> RepetParams:
 
 
 _SEPARATION_NAMES = ["algorithm", "mask", "threshold", "foreground_gain", "phase", "no_phase"]
-_SEPARATION_NAMES += ["high_pass", "high_pass_ramp", "voice_gate", "n_fft", "hop"]
+_SEPARATION_NAMES += ["high_pass", "high_pass_ramp", "voice_gate", "voice_model", "n_fft", "hop"]
 _SEPARATION_NAMES += list(ALGORITHM_OPTIONS)
 
 
@@ -681,8 +681,10 @@ def analyze(
     as_json: bool,
     **options,
 ) -> None:
-    """Show how each INPUT repeats, without separating it: the period, the tempo it implies,
-    the other period candidates and how clearly the song repeats (0 to 1).
+    """Show how each INPUT repeats: the period, the tempo it implies, the other period
+    candidates and how clearly the song repeats (0 to 1); and where its lead voice sings and at
+    what pitch, as the separation's voice model follows it (drawn over the spectrogram with
+    --plot; --no-voice-model leaves it out and costs a fraction of a separation).
 
     An INPUT is an audio or video file or a folder, searched at any depth as `repet separate`
     searches it (--ext).
@@ -690,7 +692,7 @@ def analyze(
     A song that does not repeat clearly gets a warning: try --algorithm repet-sim or a
     forced --period when separating it.
     """
-    from .analyze import analyze_file, as_record, as_text
+    from .analyze import analyze_file, as_record, as_text, pitch_curve
     from .batch import find_inputs
 
     try:
@@ -742,6 +744,7 @@ def analyze(
                 period=first.period,
                 segment=segment,
                 title=title,
+                pitch=pitch_curve(parts, info),
             )
             record["figure"] = str(figures[source])
         records.append(record)

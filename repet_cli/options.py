@@ -110,6 +110,14 @@ SEPARATION_OPTIONS: list = [
         "seconds (intros, breaks, builds)  [default: on with --mask kam]",
     ),
     click.option(
+        "--voice-model/--no-voice-model",
+        default=None,
+        help="Follow the lead voice's pitch and keep in the foreground only its partials (and "
+        "a little of the rest) where it sings; the band's other non-repeating parts stay in "
+        "the background. --no-voice-model --no-voice-gate keeps every non-repeating part (a "
+        "solo, a fill) in the foreground, as REPET was published  [default: on with --mask kam]",
+    ),
+    click.option(
         "--n-fft", type=int, help="STFT size in samples  [default: power of two >= 40 ms]"
     ),
     click.option("--hop", type=int, help="STFT hop in samples  [default: n-fft / 4]"),
@@ -455,6 +463,7 @@ SECTIONS = (
             "mask",
             "foreground_gain",
             "voice_gate",
+            "voice_model",
             "threshold",
             "phase",
             "no_phase",

@@ -110,6 +110,13 @@ class RepetParams:
     voice_gate : bool, optional
         Give the foreground back to the background over stretches where it holds no pitched
         lead (:mod:`repet_cli.voice`); default: on with ``"kam"``, off otherwise.
+    voice_model : bool, optional
+        Follow the lead voice's pitch (:mod:`repet_cli.pitch`) and, where it sings, keep in the
+        foreground mostly the bins of its partials (:func:`repet_cli.voice.harmonic_weight`),
+        so that the band's other non-repeating parts stay in the background; default: on with
+        ``"kam"`` and the voice gate, off otherwise. Needs the voice gate. Off together with
+        the voice gate, every non-repeating part (a solo, a fill) stays in the foreground, as
+        REPET was published.
     threshold : float, optional
         Decision point of the binary mask, in [0, 1] (default 0.5). Only with ``mask="binary"``.
     phase : {"mixture", "none"}
@@ -133,6 +140,7 @@ class RepetParams:
     high_pass: float = DEFAULT_HIGH_PASS
     high_pass_ramp: float | None = None
     voice_gate: bool | None = None
+    voice_model: bool | None = None
     n_fft: int | None = None
     hop: int | None = None
 
@@ -187,6 +195,13 @@ class RepetParams:
             )
         if self.voice_gate is not None and not isinstance(self.voice_gate, bool):
             raise ParameterError(f"`voice_gate` must be True or False, got {self.voice_gate!r}")
+        if self.voice_model is not None and not isinstance(self.voice_model, bool):
+            raise ParameterError(f"`voice_model` must be True or False, got {self.voice_model!r}")
+        if self.voice_model and not self.gated:
+            raise ParameterError(
+                "`voice_model` follows the pitch the voice gate finds; it needs `voice_gate` "
+                "(on by default with `mask` 'kam')"
+            )
         if self.n_fft is not None and (not isinstance(self.n_fft, int) or self.n_fft < 16):
             raise ParameterError(f"`n_fft` must be an integer >= 16, got {self.n_fft!r}")
         if self.hop is not None and (not isinstance(self.hop, int) or self.hop < 1):
@@ -246,6 +261,12 @@ class RepetParams:
     def gated(self) -> bool:
         """Whether the voice gate is on, default filled in."""
         return self.mask == "kam" if self.voice_gate is None else self.voice_gate
+
+    @property
+    def voiced(self) -> bool:
+        """Whether the voice model is on (it needs the voice gate's pass), default filled in."""
+        on = self.mask == "kam" if self.voice_model is None else self.voice_model
+        return on and self.gated
 
     @property
     def binary_threshold(self) -> float:

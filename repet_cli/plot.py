@@ -52,6 +52,7 @@ class Panels:
     period: float | None  # seconds, marked with its multiples
     title: str
     search: tuple[float, float] | None = None  # the period search range in seconds, shaded
+    pitch: tuple[np.ndarray, np.ndarray] | None = None  # the lead's (seconds, Hz; NaN: none)
 
 
 def sampled_power(read, *, n_samples: int, sr: int, n_fft: int, columns: int = COLUMNS):
@@ -149,6 +150,14 @@ def draw(panels: Panels, path: str | os.PathLike, *, dpi: int = DPI) -> None:
 
     db = {"vmin": top - RANGE_DB, "vmax": top, "cmap": "magma"}
     last = spectrogram(0, "Mixture: power spectrogram (dB)", decibels(p.mixture), **db)
+    if p.pitch is not None:
+        times, f0 = p.pitch
+        rows_of = np.arange(len(p.frequencies)) + 0.5
+        with np.errstate(invalid="ignore"):
+            row_of_f0 = np.interp(np.log(f0), np.log(p.frequencies), rows_of)
+        row_of_f0[~np.isfinite(f0)] = np.nan
+        last.plot(times, row_of_f0, color="cyan", linewidth=0.8, label="lead voice's pitch")
+        last.legend(loc="upper right", fontsize=8, frameon=False, labelcolor="cyan")
     ax = fig.add_subplot(grid[1, 0])
     ax.set_title(
         "Beat spectrum: how alike the song is to itself a lag later", fontsize=10, loc="left"
@@ -233,6 +242,7 @@ def panels_from_files(
     period: float | None = None,
     segment: float = 0.0,
     title: str = "",
+    pitch: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Panels:
     """The panels of a figure, computed from the input file and (if given) its two stems.
 
@@ -278,6 +288,7 @@ def panels_from_files(
         period=period,
         title=title,
         search=search,
+        pitch=pitch,
     )
 
 
@@ -291,15 +302,24 @@ def draw_file(
     period: float | None = None,
     segment: float = 0.0,
     title: str = "",
+    pitch: tuple[np.ndarray, np.ndarray] | None = None,
 ):
     """Draw the figure of an input file (and its stems) into ``path``; its folder is created.
 
-    Returns the path written. See :func:`panels_from_files` and :func:`draw`.
+    Returns the path written. See :func:`panels_from_files` and :func:`draw`; ``pitch`` (seconds
+    and Hz, NaN where there is none) is drawn over the mixture's spectrogram.
     """
     from pathlib import Path
 
     panels = panels_from_files(
-        source, background, foreground, params=params, period=period, segment=segment, title=title
+        source,
+        background,
+        foreground,
+        params=params,
+        period=period,
+        segment=segment,
+        title=title,
+        pitch=pitch,
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

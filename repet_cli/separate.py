@@ -14,7 +14,7 @@ import numpy as np
 
 from . import mask as masks
 from . import period as periods
-from . import spectral, voice
+from . import pitch, spectral, voice
 from .algorithms import Spectra
 from .algorithms.base import PeriodRange
 from .errors import ParameterError
@@ -54,6 +54,9 @@ class Separation:
         ``repet`` with a detected period: how clearly the input repeats at it, the prominence
         of its beat-spectrum peak (see
         :func:`~repet_cli.period.estimate_period_with_confidence`); None otherwise.
+    voice : repet_cli.pitch.Track or None
+        With the voice model on: the lead's pitch per STFT frame (``f0`` in Hz, 0 where no
+        lead is tracked), as the foreground's masks followed it; None otherwise.
     warnings : tuple of str
         Problems with the input that the separation cannot fix (silence, a constant signal,
         silent channels, no clear repetition), each a sentence with what to do
@@ -73,6 +76,7 @@ class Separation:
     n_fft: int
     hop: int
     confidence: float | None = None
+    voice: pitch.Track | None = None
     warnings: tuple[str, ...] = ()
 
 
@@ -227,27 +231,45 @@ def _statistics(X: np.ndarray, V: np.ndarray, M: np.ndarray) -> dict[str, np.nda
     return masks.wiener_statistics(X, M, magnitude=V)
 
 
-def _voice_gain(V, mask_of, spans, *, frequencies, rate: float, threads: int, tick=None):
-    """The voice gate's foreground gain per frame (:mod:`repet_cli.voice`), and the pitch
-    salience and harmonic spacing (Hz) it was made of.
+def _voice_gain(
+    V, mask_of, spans, *, frequencies, rate: float, threads: int, track: bool, tick=None
+):
+    """The voice gate's foreground gain per frame (:mod:`repet_cli.voice`), the pitch
+    salience and harmonic spacing (Hz) it was made of, and with ``track`` the lead's pitch
+    track (:func:`repet_cli.pitch.track`; else None).
 
     ``mask_of(span, V_block)`` is the background mask of a block of frames; the pitch salience
     of the foreground it leaves, averaged over channels, decides the gain.
     """
+    matrix = pitch.summation_matrix(frequencies, pitch.candidates()) if track else None
 
     def salience(span):
         part = V[..., span[0] : span[1]]
         foreground = ((1 - mask_of(span, part)) * part).mean(axis=0)
-        return voice.pitch(foreground, frequencies=frequencies)
+        cue = voice.pitch(foreground, frequencies=frequencies)
+        if matrix is None:
+            return cue, None
+        energy = np.einsum("ft,ft->t", foreground, foreground)
+        mixture = part.mean(axis=0)
+        total = np.einsum("ft,ft->t", mixture, mixture)
+        found = pitch.salience(foreground, frequencies=frequencies, matrix=matrix)
+        return cue, (found, energy, total)
 
     found = []
     for part in ordered_map(salience, spans, threads=threads):
         found.append(part)
         if tick is not None:
             tick(len(found) / len(spans))
-    values = np.concatenate([a for a, _ in found])
-    spacing = np.concatenate([b for _, b in found])
-    return voice.voice_gate(values, frames_per_second=rate), values, spacing
+    values = np.concatenate([a for (a, _), _ in found])
+    spacing = np.concatenate([b for (_, b), _ in found])
+    lead = None
+    if track:
+        lead = pitch.track(
+            np.concatenate([s for _, (s, _, _) in found], axis=1),
+            energy=np.concatenate([e for _, (_, e, _) in found]),
+            mixture_energy=np.concatenate([m for _, (_, _, m) in found]),
+        )
+    return voice.voice_gate(values, frames_per_second=rate), values, spacing, lead
 
 
 class _Stages:
@@ -410,15 +432,16 @@ def separate(
         """The background mask of a block of frames from its magnitude."""
         return high_passed(model_mask(span, V), slice(*span))
 
-    gain = None
+    gain = lead = None
     if params.gated:  # it needs the whole input's pitch salience first (a value per frame)
-        gain, sal, spacing = _voice_gain(
+        gain, sal, spacing, lead = _voice_gain(
             V,
             mask_of,
             spans,
             frequencies=freqs,
             rate=sr / hop,
             threads=threads,
+            track=params.voiced,
             tick=stage("gate"),
         )
         if params.high_pass > 0:  # lowered under a pitched voice, to keep its fundamental
@@ -431,7 +454,11 @@ def separate(
     def final(M, frames):
         """The background mask of ``frames`` from the model's: high-pass, then voice gate."""
         M = high_passed(M, frames)
-        return M if gain is None else 1 - (1 - M) * gain[frames]
+        if gain is not None:
+            M = 1 - (1 - M) * gain[frames]
+        if lead is not None:
+            M = voice.with_voice(M, voice.harmonic_weight(lead.f0[frames], frequencies=freqs))
+        return M
 
     def masked(span):
         """The mixture STFT of a block of frames, its magnitude and its background mask."""
@@ -524,5 +551,6 @@ def separate(
         n_fft=n_fft,
         hop=hop,
         confidence=found.confidence,
+        voice=lead,
         warnings=separation_warnings(audio, confidence=found.confidence, recurrence=recurrence),
     )

@@ -145,3 +145,70 @@ def voice_cutoff(
     f0 = np.where(voiced, spacing, np.inf)
     lowest = minimum_filter1d(f0, max(1, round(FOLLOW_SECONDS * frames_per_second)))
     return np.clip(FOLLOW_FACTOR * lowest, min(FOLLOW_FLOOR, high_pass), high_pass)
+
+
+#: The voice model's comb: a partial of frequency ``fh`` owns the bins within
+#: ``COMB_HZ + COMB_SHARE * fh`` Hz of it (wider for higher partials, whose vibrato swings
+#: more Hz), up to :data:`COMB_CEILING` Hz.
+COMB_HZ = 35.0
+COMB_SHARE = 0.03
+COMB_CEILING = 8000.0
+#: Foreground weight of the voice model away from the partials of a voiced frame (the share of
+#: the foreground the repeating model left there that stays foreground: breaths, consonants,
+#: reverb), and on the partials themselves.
+LEAK = 0.1
+PEAK = 2.0
+#: Foreground weight of the voice model in frames where no lead is tracked.
+UNVOICED = 0.1
+
+
+def harmonic_weight(
+    f0: np.ndarray,
+    *,
+    frequencies: np.ndarray,
+    leak: float | None = None,
+    peak: float | None = None,
+) -> np.ndarray:
+    """The voice model's foreground weight per bin, from a pitch track.
+
+    In a voiced frame (``f0 > 0``) a bin near a partial ``h * f0`` (within the comb's width,
+    triangular) weighs up to ``peak``, a bin between partials ``leak``; above
+    :data:`COMB_CEILING` Hz and in unvoiced frames the weight is 1 (the model says nothing).
+
+    Parameters
+    ----------
+    f0 : np.ndarray, shape (n_frames,)
+        Fundamental in Hz per frame, 0 where unvoiced.
+    frequencies : np.ndarray, shape (n_freq,)
+
+    Returns
+    -------
+    np.ndarray, shape (n_freq, n_frames), float32
+    """
+    leak = LEAK if leak is None else leak
+    peak = PEAK if peak is None else peak
+    f = np.asarray(frequencies, dtype=np.float32)[:, None]
+    f0 = np.asarray(f0, dtype=np.float32)[None, :]
+    voiced = f0 > 0
+    safe = np.where(voiced, f0, np.float32(1.0))
+    h = np.maximum(np.rint(f / safe), 1)
+    partial = h * safe
+    width = np.float32(COMB_HZ) + np.float32(COMB_SHARE) * partial
+    near = np.clip(1 - np.abs(f - partial) / width, 0, 1)
+    weight = np.float32(leak) + np.float32(peak - leak) * near
+    weight = np.where(f < COMB_CEILING, weight, np.float32(1.0))
+    weight = np.where(voiced, weight, np.float32(UNVOICED)).astype(np.float32)
+    return weight
+
+
+def with_voice(mask: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """A background mask with the voice model's foreground weight in it, in place.
+
+    For a kernel-additive mask ``M = B / (B + F)`` weighting the foreground model ``F`` by
+    ``w`` gives ``B / (B + w F) = M / (M + w (1 - M))``; the same form serves any mask.
+    """
+    keep = 1 - mask
+    keep *= weight
+    keep += mask
+    np.divide(mask, keep, out=mask, where=keep > 0)
+    return mask
