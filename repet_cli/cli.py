@@ -314,6 +314,8 @@ def separate(
                         record.append(outcome)
                 outcomes.append(outcome)
                 _report(outcome, job, say=say, verbose=verbose, quiet=quiet, write=write)
+                if outcome.interruption is not None:  # stopped once this input was whole
+                    raise outcome.interruption
                 if outcome.status == "failed" and (fail_fast or outcome.stops_batch):
                     break
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM
@@ -324,10 +326,11 @@ def separate(
     if report and outcomes:
         from .report import write_report
 
+        done = plan[: len(outcomes)]  # each input as it is on disk now
         path = write_report(
             out / REPORT,
-            plan[: len(outcomes)],
-            outcomes,
+            done,
+            [_for_user(batch.on_disk(job, o)) for job, o in zip(done, outcomes, strict=True)],
             options=_options_text(params),
             references=references,
             threads=cpu_threads(),
@@ -562,6 +565,8 @@ def _report(outcome, job, *, say, verbose: bool, quiet: bool, write) -> None:
         return
     if outcome.status == "skipped":
         say(f"{job.source}: skipped, outputs exist ({', '.join(map(str, job.targets))})")
+        for warning in () if quiet else outcome.warnings:
+            write(f"warning: {warning}", file=sys.stderr)
         return
     scored = ""
     if outcome.scores is not None:
