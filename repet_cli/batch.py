@@ -1240,7 +1240,12 @@ def score(job: Job, *, settings: Settings) -> tuple[dict, dict | None]:
 
 
 class InProcess:
-    """Runs the jobs one after the other in this process; progress moves after every segment."""
+    """Runs the jobs one after the other in this process; progress moves after every segment.
+
+    An outcome is handed over with Ctrl-C and SIGTERM held back until the consumer asks for
+    the next one (or closes the iterator): an interruption just after an input is done never
+    loses its outcome between this generator and the consumer's list.
+    """
 
     def outcomes(self, task, jobs: list[Job], progress: Progress | None) -> Iterator[Outcome]:
         for job in jobs:
@@ -1257,7 +1262,10 @@ class InProcess:
             outcome = task(job, progress=advance if info is not None else None)
             if progress is not None and round(outcome.duration) > counted:
                 progress(round(outcome.duration) - counted)
-            yield outcome
+            with signals.deferred():  # held back until the consumer has taken it
+                yield outcome
+            if outcome.interruption is not None:  # the job was stopped once it was whole
+                raise outcome.interruption
 
 
 class ProcessPool:
@@ -1290,14 +1298,18 @@ class ProcessPool:
             )
             futures = [pool.submit(_in_worker, task, job) for job in jobs[:1]]
         given = 0  # outcomes yielded
+        closing = False
         try:
             futures += [pool.submit(_in_worker, task, job) for job in jobs[1:]]
             for future in futures:
                 outcome = _result(future)
                 if progress is not None and round(outcome.duration) > 0:
                     progress(round(outcome.duration))
-                given += 1
-                yield outcome
+                with signals.deferred():  # handed over as InProcess does
+                    given += 1
+                    closing = True  # until the consumer comes back for more
+                    yield outcome
+                    closing = False
         except BaseException as exc:
             with signals.deferred():
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -1306,10 +1318,9 @@ class ProcessPool:
                     child.terminate()  # SIGTERM: a busy worker cleans up, then exits
                 for child in children:
                     child.join(timeout=60)
-            if isinstance(exc, KeyboardInterrupt):
-                # Inputs that were done (stems and record whole) when the workers stopped
-                # count as done, in input order up to the first that was not.
-                yield from _done_before(futures[given:], exc)
+            if isinstance(exc, KeyboardInterrupt) and not closing:
+                # What the workers had finished when they stopped is on disk: it is counted.
+                yield from _finished(futures[given:], jobs[given:], exc)
             raise
         pool.shutdown()
 
@@ -1330,16 +1341,29 @@ def _result(future):
             continue
 
 
-def _done_before(futures, interruption: KeyboardInterrupt) -> Iterator[Outcome]:
-    """The outcomes of ``futures`` that came back whole after an interruption, in order up to
-    the first that did not, each with ``interruption`` set (the batch stops after them)."""
+def _finished(futures, jobs: list[Job], interruption: KeyboardInterrupt) -> Iterator[Outcome]:
+    """After an interruption, the outcomes of the jobs whose futures came back, in input
+    order, each with ``interruption`` set; a job before the last of them that did not come
+    back was stopped, and left nothing (its outcome says so)."""
     from concurrent.futures import wait
 
     wait([f for f in futures if not f.cancelled()], timeout=SIGNAL_POLL * 50)
-    for future in futures:
-        if not future.done() or future.cancelled() or future.exception() is not None:
-            return
-        yield dataclasses.replace(future.result(), interruption=interruption)
+    back = [
+        f.done() and not f.cancelled() and f.exception() is None and f.result() is not None
+        for f in futures
+    ]
+    last = max((i for i, ok in enumerate(back) if ok), default=-1)
+    for future, job, ok in zip(futures[: last + 1], jobs, back, strict=False):
+        if ok:
+            yield dataclasses.replace(future.result(), interruption=interruption)
+        else:
+            yield Outcome(
+                source=str(job.source),
+                status="failed",
+                error=f"{job.source}: {signals.describe(interruption)} before its stems were "
+                "whole; nothing of it was left",
+                interruption=interruption,
+            )
 
 
 def _in_worker(task, job: Job) -> Outcome:

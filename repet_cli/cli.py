@@ -314,10 +314,11 @@ def separate(
                         record.append(outcome)
                 outcomes.append(outcome)
                 _report(outcome, job, say=say, verbose=verbose, quiet=quiet, write=write)
-                if outcome.interruption is not None:  # stopped once this input was whole
-                    raise outcome.interruption
+                if outcome.interruption is not None:  # stopped: what is whole still comes
+                    interrupted = outcome.interruption
                 if outcome.status == "failed" and (fail_fast or outcome.stops_batch):
                     break
+            running.close()  # the executor stops here, where an interruption is still handled
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM
             interrupted = exc
     bar.close()
