@@ -245,8 +245,8 @@ def test_references_score_each_input_in_the_summary_json_and_report(tmp_path):
     assert report.exit_code == 0, report.output
     index = (out / "report.html").read_text(encoding="utf-8")
     assert "Mean over the 2 scored inputs" in index and "fg SI-SDR" in index
-    for number in ("0001", "0002"):  # each track's page has its scores
-        page = (out / "report" / f"{number}.html").read_text(encoding="utf-8")
+    for name in ("first", "second"):  # each track's page has its scores
+        page = (out / "report" / f"{name}.html").read_text(encoding="utf-8")
         assert page.count('<table class="scores">') == 1 and "SI-SDR" in page
 
 
