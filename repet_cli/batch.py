@@ -25,6 +25,7 @@ them as its options (``--overwrite``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -86,8 +87,8 @@ def default_format(source: str | os.PathLike) -> str:
 
 
 FIGURE = "repet.png"
-#: The record of how a track's stems were made, beside them (``<first stem>.repet.json``
-#: instead where one folder holds the stems of several tracks of the batch).
+#: The record of how a track's stems were made, beside them; each set of stems has its own
+#: (:func:`sidecar_name`), so that stems of another format in the same folder keep theirs.
 SIDECAR = "repet.json"
 STATUSES = ("ok", "skipped", "failed")
 
@@ -337,9 +338,23 @@ def plan(
     return jobs
 
 
+def sidecar_name(first: Path, source, *, alone: bool) -> str:
+    """The name of the record (:data:`SIDECAR`) of the stems whose first is ``first``.
+
+    ``repet.json`` for a track alone in its folder, ``<first stem>.repet.json`` where the
+    folder holds several tracks' stems; stems in another format than the input's default
+    (:func:`default_format`) add their extension (``mp3.repet.json``,
+    ``a-background.mp3.repet.json``): the MP3 and the FLAC stems of one song, written into
+    one folder by two runs, each keep the record of how they were made.
+    """
+    name = remote.name_of(source) if isinstance(source, str) else os.fspath(source)
+    ext = first.suffix.lower().lstrip(".")
+    parts = ([] if alone else [first.stem]) + ([] if ext == default_format(name) else [ext])
+    return ".".join([*parts, SIDECAR])
+
+
 def _with_sidecars(jobs: list[Job]) -> list[Job]:
-    """Each local job with its :data:`SIDECAR` path: beside its first stem, named after that
-    stem where another job of the batch writes into the same folder."""
+    """Each local job with its record's path (:func:`sidecar_name`), beside its first stem."""
     import collections
 
     def local(job: Job) -> bool:
@@ -350,8 +365,7 @@ def _with_sidecars(jobs: list[Job]) -> list[Job]:
     for job in jobs:
         if local(job):
             first = Path(job.targets[0])
-            alone = sharing[first.parent] == 1
-            name = SIDECAR if alone else f"{first.stem}.{SIDECAR}"
+            name = sidecar_name(first, job.source, alone=sharing[first.parent] == 1)
             job = dataclasses.replace(job, sidecar=first.parent / name)
         out.append(job)
     return out
@@ -584,6 +598,9 @@ class Outcome:
     attempts: int = 1
     #: The output disk cannot take more (read-only, full): the inputs after it would fail too.
     stops_batch: bool = False
+    #: Ctrl-C or SIGTERM came once this input's stems and record were whole: it is done, and
+    #: the batch stops after it.
+    interruption: KeyboardInterrupt | None = None
 
     def as_dict(self) -> dict:
         """A JSON-ready record."""
@@ -597,6 +614,8 @@ class Outcome:
                 confidences=list(self.confidences),
                 warnings=list(self.warnings),
             )
+        elif self.warnings:
+            record["warnings"] = list(self.warnings)
         record.update(outputs=list(self.outputs), duration=self.duration, seconds=self.seconds)
         if self.attempts > 1:
             record["attempts"] = self.attempts
@@ -635,37 +654,40 @@ class Summary:
 
 
 def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | None = None):
-    """Separate one input and write its stems; every error becomes an :class:`Outcome` too.
+    """Separate one input and write its stems and their record (:data:`SIDECAR`); every error
+    becomes an :class:`Outcome` too.
 
+    The stems and their record are one unit (:func:`separate_job`'s ``on_written``): stopped
+    by Ctrl-C or SIGTERM before the record is in place, the job removes the stems it wrote
+    and the interruption goes on up; stopped after it, the job returns its outcome with
+    :attr:`Outcome.interruption` set, so that the batch stops and counts the input as done.
     ``progress`` is called with the number of input samples done after each segment.
     """
     start = time.perf_counter()
     name = shown_path(job.source)  # as messages name it
     base = {"source": str(job.source), "duration": job.duration}
-    outputs = tuple(str(p) for p in job.targets)
-    remade = ()
-    if (
-        settings.skip_existing
-        and all(_exists(p) for p in job.targets)
-        and _made_otherwise(job, settings)
-    ):
-        # The scores beside these stems say other options made them: separate again.
-        settings = dataclasses.replace(settings, skip_existing=False, overwrite=True)
-        remade = (f"{name}: its stems were made with other options; separated again",)
     if settings.skip_existing and all(_exists(p) for p in job.targets):
-        if settings.references is None:
-            return Outcome(status="skipped", outputs=outputs, **base)
-        try:  # a resumed evaluation: the stems there are scored (or their scores read)
-            scores, framewise = score(job, settings=settings)
-        except RepetError as exc:
-            return Outcome(status="failed", error=f"{exc} (stems kept from before)", **base)
-        return Outcome(
-            status="skipped", outputs=outputs, scores=scores, framewise=framewise, **base
-        )
+        return _kept(job, settings=settings, base=base)
+    digest = _input_sha256(job)
+    done: dict = {}  # the outcome (and reports) once the stems and their record are in place
     attempt = 1
+
+    def finish(reports, info, written) -> None:  # interruptions are held back meanwhile
+        outcome = _separated(job, reports, info, written, settings=settings)
+        outcome = dataclasses.replace(
+            outcome,
+            attempts=attempt,
+            input_sha256=digest,
+            seconds=time.perf_counter() - start,
+            **base | {"duration": info.duration},
+        )
+        if job.sidecar is not None:
+            write_sidecar(job, outcome, settings=settings)
+        done.update(outcome=outcome, reports=reports)
+
     while True:
         try:
-            reports, info, written = separate_job(job, settings=settings, progress=progress)
+            separate_job(job, settings=settings, progress=progress, on_written=finish)
             break
         except RepetError as exc:
             if exc.transient and attempt <= settings.retries:
@@ -675,6 +697,10 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
             return Outcome(
                 status="failed", error=str(exc), attempts=attempt, stops_batch=stops, **base
             )
+        except KeyboardInterrupt as exc:
+            if "outcome" not in done:  # the stems this job wrote are gone again
+                raise
+            return dataclasses.replace(done["outcome"], interruption=exc)
         except Exception as exc:  # a bug: report it, keep going with the batch
             return Outcome(
                 status="failed",
@@ -682,81 +708,84 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
                 trace=traceback.format_exc(),
                 **base,
             )
-    base["attempts"] = attempt
+    outcome = done["outcome"]
+    try:
+        outcome = _extras(job, outcome, done["reports"], settings=settings)
+    except KeyboardInterrupt as exc:  # the stems and their record are whole: done
+        return dataclasses.replace(outcome, interruption=exc)
+    return dataclasses.replace(outcome, seconds=time.perf_counter() - start)
+
+
+def _separated(job: Job, reports, info: AudioInfo, written, *, settings: Settings) -> Outcome:
+    """The outcome of a job whose stems are written: what was found, and the warnings."""
     first = reports[0]
     details = (
         f"{info.channels} ch, {info.samplerate} Hz, {info.duration:.2f} s, {info.subtype}; "
         f"n_fft {first.n_fft}, hop {first.hop}"
     )
-    warnings = (
-        remade
-        + tuple(f"{name}: {w}" for w in segment_warnings(reports, sr=info.samplerate))
-        + tuple(
-            f"{w.path}: {w.clipped} samples beyond full scale were clipped by the "
-            f"{w.subtype} output format (`subtype` FLOAT keeps them)"
-            for w in written
-            if w.clipped
-        )
+    name = shown_path(job.source)  # as messages name it
+    segments = segment_warnings(reports, sr=info.samplerate)
+    warnings = tuple(f"{name}: {w}" for w in segments) + tuple(
+        f"{w.path}: {w.clipped} samples beyond full scale were clipped by the "
+        f"{w.subtype} output format (`subtype` FLOAT keeps them)"
+        for w in written
+        if w.clipped
     )
-    if settings.video is not None and job.video is None:
-        try:
-            outputs += (str(write_video(job, settings=settings)),)
-        except RepetError as exc:
-            warnings += (f"{name}: no video written ({_reason(exc, job.source)})",)
-    scores = None
-    framewise = None
-    if settings.references is not None:
-        try:
-            scores, framewise = score(job, settings=settings)
-        except RepetError as exc:
-            warnings += (f"{name}: not scored: {_reason(exc, job.source)}",)
-    figure = None
-    if settings.plot:
-        from .plot import draw_file
-
-        try:
-            title = f"{name}: {describe(reports)}, {first.algorithm}"
-            figure = str(
-                draw_file(
-                    job.figure,
-                    job.source,
-                    job.background,
-                    job.foreground,
-                    params=settings.params,
-                    period=first.period,
-                    segment=settings.segment,
-                    title=title,
-                )
-            )
-        except Exception as exc:  # the stems are written; the figure is extra
-            warnings += (f"{name}: no figure ({type(exc).__name__}: {exc})",)
-    base["duration"] = info.duration
-    outcome = Outcome(
+    return Outcome(
+        source=str(job.source),
         status="ok",
-        figure=figure,
-        scores=scores,
-        framewise=framewise,
         found=describe(reports),
         periods=tuple(r.period for r in reports),
         confidences=tuple(r.confidence for r in reports),
         details=details,
         warnings=warnings,
-        outputs=outputs,
-        seconds=time.perf_counter() - start,
-        **base,
+        outputs=tuple(str(p) for p in job.targets),
     )
-    if job.sidecar is not None and not isinstance(job.source, str) and str(job.source) != STDIN:
+
+
+def _extras(job: Job, outcome: Outcome, reports, *, settings: Settings) -> Outcome:
+    """What comes after the stems: the video copy, the scores and the figure, each optional
+    and each failing alone (a warning); the record is written again if they add to it.
+    (A job that writes only a video, :attr:`Job.video`, made its copy with the stem.)"""
+    name = shown_path(job.source)  # as messages name it
+    before = outcome
+    if settings.video is not None and job.video is None:
         try:
-            # Only a regular file can be read again (a named pipe was read once, spooled).
-            regular = os.path.isfile(job.source)
-            digest = _sha256(os.fspath(job.source)) if regular else None
-            outcome = dataclasses.replace(outcome, input_sha256=digest)
-            write_sidecar(job, outcome, settings=settings)
-        except RepetError as exc:  # the stems are written; the record is extra
-            outcome = dataclasses.replace(
-                outcome,
-                warnings=outcome.warnings + (f"{name}: no record ({_reason(exc, job.source)})",),
+            video = str(write_video(job, settings=settings))
+            outcome = dataclasses.replace(outcome, outputs=outcome.outputs + (video,))
+        except RepetError as exc:
+            outcome = _warn(outcome, f"{name}: no video written ({_reason(exc, job.source)})")
+    if settings.references is not None:
+        try:
+            scores, framewise = score(job, settings=settings)
+            outcome = dataclasses.replace(outcome, scores=scores, framewise=framewise)
+        except RepetError as exc:
+            outcome = _warn(outcome, f"{name}: not scored: {_reason(exc, job.source)}")
+    if settings.plot:
+        from .plot import draw_file
+
+        first = reports[0]
+        try:
+            title = f"{name}: {describe(reports)}, {first.algorithm}"
+            figure = draw_file(
+                job.figure,
+                job.source,
+                job.background,
+                job.foreground,
+                params=settings.params,
+                period=first.period,
+                segment=settings.segment,
+                title=title,
             )
+            outcome = dataclasses.replace(outcome, figure=str(figure))
+        except Exception as exc:  # the stems are written; the figure is extra
+            outcome = _warn(outcome, f"{name}: no figure ({type(exc).__name__}: {exc})")
+    if outcome != before and job.sidecar is not None:
+        try:
+            write_sidecar(job, outcome, settings=settings)
+        except RepetError as exc:  # the record of the stems is there; this adds to it
+            reason = _reason(exc, job.source)
+            outcome = _warn(outcome, f"{name}: its record lacks the extras ({reason})")
     return outcome
 
 
@@ -768,12 +797,60 @@ def _reason(exc: RepetError, source) -> str:
     return str(exc)
 
 
+def _warn(outcome: Outcome, warning: str) -> Outcome:
+    return dataclasses.replace(outcome, warnings=outcome.warnings + (warning,))
+
+
+def _input_sha256(job: Job) -> str | None:
+    """The checksum of a job's input for its record: a local regular file only (a named pipe
+    is read once, standard input is not a file, a URL is downloaded by the job)."""
+    if job.sidecar is None or isinstance(job.source, str) or str(job.source) == STDIN:
+        return None
+    return _sha256(os.fspath(job.source)) if os.path.isfile(job.source) else None
+
+
+def _kept(job: Job, *, settings: Settings, base: dict) -> Outcome:
+    """The outcome of a job whose outputs all exist, with `skip_existing`: skipped, since
+    outputs are never replaced without `overwrite`; with `references`, their scores.
+
+    Stems whose record says other options made them are kept too, with a warning; they are
+    not scored as if these options had made them (the job fails, saying so).
+    """
+    outputs = tuple(str(p) for p in job.targets)
+    if _made_otherwise(job, settings):
+        record = job.sidecar.name if job.sidecar is not None else SCORES_FILE
+        name = shown_path(job.source)  # as messages name it
+        made = f"{name}: its stems were made with other options (see {record})"
+        if settings.references is not None:
+            return Outcome(
+                status="failed",
+                error=f"{made}; not scored: pass `overwrite` to separate it again",
+                **base,
+            )
+        warning = f"{made}; kept, as `overwrite` was not given"
+        return Outcome(status="skipped", outputs=outputs, warnings=(warning,), **base)
+    if settings.references is None:
+        return Outcome(status="skipped", outputs=outputs, **base)
+    try:  # a resumed evaluation: the stems there are scored (or their scores read)
+        scores, framewise = score(job, settings=settings)
+    except RepetError as exc:
+        return Outcome(status="failed", error=f"{exc} (stems kept from before)", **base)
+    return Outcome(status="skipped", outputs=outputs, scores=scores, framewise=framewise, **base)
+
+
 def _exists(target: Path | str) -> bool:
     return remote.exists(target) if isinstance(target, str) else os.path.lexists(target)
 
 
-def separate_job(job: Job, *, settings: Settings, progress=None):
+def separate_job(job: Job, *, settings: Settings, progress=None, on_written=None):
     """Separate one input and write its two stems, creating their folders; raises on error.
+    A job that writes only a video (:attr:`Job.video`) writes that copy instead, as one unit
+    with its record in the same way.
+
+    ``on_written(reports, info, written)``, if given, runs as soon as the stems are in place,
+    with Ctrl-C and SIGTERM held back; the stems and what it writes (their record) are one
+    unit: if it raises, or an interruption comes before it has run (even one held back while
+    the stems were renamed into place), the stems this job wrote are removed again.
 
     Folders this job creates are removed again if it fails or is interrupted (when empty);
     creating and removing them is never cut short by Ctrl-C or SIGTERM.
@@ -785,7 +862,7 @@ def separate_job(job: Job, *, settings: Settings, progress=None):
     """
 
     if job.remote:
-        return _separate_remote(job, settings=settings, progress=progress)
+        return _separate_remote(job, settings=settings, progress=progress, on_written=on_written)
     if not settings.overwrite:  # before the work, not after it
         for target in job.targets:
             if os.path.lexists(target):
@@ -794,30 +871,60 @@ def separate_job(job: Job, *, settings: Settings, progress=None):
                     path=target,
                 )
     created: list[Path] = []
+    before = {target: _identity(target) for target in job.targets}
+    whole = False  # the stems and their record are in place
     try:
         for again in (False, True):
             with signals.deferred():
                 make_folders(job.targets, created)
             try:
-                if job.video is not None:
-                    return _separate_into_video(job, settings=settings, progress=progress)
-                return _separate_file(
-                    job.source,
-                    job.background,
-                    job.foreground,
-                    settings=settings,
-                    progress=progress,
-                )
+                if job.video is not None:  # the stem goes under the picture only
+                    result = _separate_into_video(job, settings=settings, progress=progress)
+                else:
+                    result = _separate_file(
+                        job.source,
+                        job.background,
+                        job.foreground,
+                        settings=settings,
+                        progress=progress,
+                    )
             except AudioWriteError:
                 # A job of the same batch (or another run writing into the same folder) that
                 # failed may have removed a folder this one found there, while it was still
                 # empty: make it again and start over, once.
                 if again or all(Path(t).parent.is_dir() for t in job.targets):
                     raise
+                continue
+            with signals.deferred():
+                if on_written is not None:
+                    on_written(*result)
+                whole = True
+            return result
     except BaseException:
         with signals.deferred():
+            if not whole:
+                remove_written(job.targets, before)
             remove_empty_folders(reversed(created))  # the folders this job made
         raise
+
+
+def _identity(path) -> tuple[int, int, int] | None:
+    """Which file is at ``path`` (device, inode, change time), or None: a file renamed onto
+    it since has another."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
+
+
+def remove_written(targets, before: dict) -> None:
+    """Remove each of ``targets`` that is another file than ``before`` said (one this job
+    renamed into place): stems whose record was never written."""
+    for target in targets:
+        if _identity(target) not in (None, before.get(target)):
+            with contextlib.suppress(OSError):
+                os.unlink(target)
 
 
 def remove_empty_folders(folders: Iterable[Path]) -> None:
@@ -941,7 +1048,7 @@ def _separate_file(source, background, foreground, *, settings: Settings, progre
     )
 
 
-def _separate_remote(job: Job, *, settings: Settings, progress=None):
+def _separate_remote(job: Job, *, settings: Settings, progress=None, on_written=None):
     """:func:`separate_job` for an input or outputs in object storage: download the input,
     separate (into a temporary folder for URL outputs), upload each stem whole (create-only
     unless ``overwrite``); if an upload fails, the stems already uploaded are deleted again."""
@@ -964,7 +1071,9 @@ def _separate_remote(job: Job, *, settings: Settings, progress=None):
             source = remote.download(source, folder / remote.name_of(source))
         if not uploads:  # local outputs: written in place, atomically, as always
             local_job = dataclasses.replace(job, source=source)
-            return separate_job(local_job, settings=settings, progress=progress)
+            return separate_job(
+                local_job, settings=settings, progress=progress, on_written=on_written
+            )
         local = {
             t: folder / "out" / f"{stem}{Path(remote.name_of(t)).suffix}"
             for stem, t in (("background", job.background), ("foreground", job.foreground))
@@ -987,6 +1096,8 @@ def _separate_remote(job: Job, *, settings: Settings, progress=None):
             for url in done:  # both or neither
                 remote.remove(url)
             raise
+        if on_written is not None:  # objects have no record beside them: nothing to undo
+            on_written(*result)
         return result
     except RepetError as exc:
         exc.path = exc.path or str(job.source)
@@ -1099,18 +1210,17 @@ def _has_references(folder: Path, ev) -> bool:
 
 
 def _made_otherwise(job: Job, settings: Settings) -> bool:
-    """True if the record beside a job's stems (:data:`SIDECAR`, else the scores kept with
+    """True if the record of a job's stems (:func:`read_record`, else the scores kept with
     ``framewise``) says that options other than these made them."""
     if isinstance(job.targets[0], str):
         return False
-    kept = [job.sidecar] if job.sidecar is not None else []
+    records = [read_record(job)]
     if settings.framewise:
-        kept.append(Path(job.targets[0]).parent / SCORES_FILE)
-    for path in kept:
         try:
-            record = json.loads(path.read_text())
+            records.append(json.loads((Path(job.targets[0]).parent / SCORES_FILE).read_text()))
         except (OSError, ValueError):
-            continue
+            pass
+    for record in records:
         if isinstance(record, dict) and record.get("options_hash") is not None:
             return record["options_hash"] != options_hash(settings)
     return False
@@ -1118,8 +1228,10 @@ def _made_otherwise(job: Job, settings: Settings) -> bool:
 
 def write_sidecar(job: Job, outcome: Outcome, *, settings: Settings) -> None:
     """Record beside the stems how they were made: repet's version, every option, the
-    algorithm, the periods and confidences found, the input's checksum and duration, and the
-    time taken (a file written whole, or not at all)."""
+    algorithm, the periods and confidences found, the warnings, the input's checksum and
+    duration, the time taken, the outputs with their sizes (which tie the record to these
+    files), and the scores and figure when there are some (a file written whole, or not at
+    all)."""
     from . import __version__
 
     record = {
@@ -1140,11 +1252,83 @@ def write_sidecar(job: Job, outcome: Outcome, *, settings: Settings) -> None:
         "found": outcome.found,
         "periods": list(outcome.periods),
         "confidences": list(outcome.confidences),
+        "warnings": list(outcome.warnings),
         "outputs": [os.path.basename(p) for p in outcome.outputs],
+        "output_bytes": [_size(p) for p in outcome.outputs],
         "seconds": round(outcome.seconds, 3),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if outcome.figure is not None:
+        record["figure"] = os.path.basename(outcome.figure)
+    if outcome.scores is not None:
+        record["scores"] = outcome.scores
+    if outcome.framewise is not None:
+        record["framewise_median"] = outcome.framewise
     replace_file(job.sidecar, json.dumps(record, indent=1) + "\n")
+
+
+def _size(path) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def read_record(job: Job) -> dict | None:
+    """The record of a job's stems (:func:`write_sidecar`) if it describes the files there
+    now: it names them, and they have the sizes it gives. None where there is no record, it
+    cannot be read, or it is about other files (the stems were replaced, or removed)."""
+    if job.sidecar is None or not job.targets:
+        return None
+    try:
+        record = json.loads(job.sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("outputs"), list):
+        return None
+    stems = [os.path.basename(p) for p in job.targets]
+    if record["outputs"][: len(stems)] != stems:
+        return None
+    sizes = [_size(p) for p in job.targets]
+    if None in sizes:
+        return None
+    recorded = record.get("output_bytes")
+    if isinstance(recorded, list) and recorded[: len(sizes)] != sizes:
+        return None
+    return record
+
+
+def on_disk(job: Job, outcome: Outcome) -> Outcome:
+    """What a job's outputs are now, for a report: ``outcome`` where this run separated the
+    input; else, where the job's stems are there with their record (:func:`read_record`),
+    an outcome "skipped" that says what the record says (what was found, the confidences,
+    the warnings, the scores and figure), with this run's error, if any, as a warning; else
+    ``outcome`` (the input failed, and nothing of it is there)."""
+    if outcome.status == "ok":
+        return outcome
+    record = read_record(job)
+    if record is None:
+        return outcome
+    folder = Path(job.targets[0]).parent
+    figure = folder / record["figure"] if isinstance(record.get("figure"), str) else None
+    warnings = tuple(str(w) for w in record.get("warnings") or ())
+    if outcome.error is not None:
+        warnings += (f"this run: {outcome.error}",)
+    return dataclasses.replace(
+        outcome,
+        status="skipped",
+        error=None,
+        found=str(record.get("found") or ""),
+        periods=tuple(record.get("periods") or ()),
+        confidences=tuple(record.get("confidences") or ()),
+        warnings=warnings + outcome.warnings,
+        outputs=tuple(str(p) for p in job.targets),
+        figure=str(figure) if figure is not None and figure.is_file() else None,
+        scores=outcome.scores or record.get("scores"),
+        framewise=outcome.framewise or record.get("framewise_median"),
+        duration=record.get("duration") or outcome.duration,
+        input_sha256=record.get("input_sha256"),
+    )
 
 
 def score(job: Job, *, settings: Settings) -> tuple[dict, dict | None]:
@@ -1179,7 +1363,12 @@ def score(job: Job, *, settings: Settings) -> tuple[dict, dict | None]:
 
 
 class InProcess:
-    """Runs the jobs one after the other in this process; progress moves after every segment."""
+    """Runs the jobs one after the other in this process; progress moves after every segment.
+
+    An outcome is handed over with Ctrl-C and SIGTERM held back until the consumer asks for
+    the next one (or closes the iterator): an interruption just after an input is done never
+    loses its outcome between this generator and the consumer's list.
+    """
 
     def outcomes(self, task, jobs: list[Job], progress: Progress | None) -> Iterator[Outcome]:
         for job in jobs:
@@ -1196,7 +1385,10 @@ class InProcess:
             outcome = task(job, progress=advance if info is not None else None)
             if progress is not None and round(outcome.duration) > counted:
                 progress(round(outcome.duration) - counted)
-            yield outcome
+            with signals.deferred():  # held back until the consumer has taken it
+                yield outcome
+            if outcome.interruption is not None:  # the job was stopped once it was whole
+                raise outcome.interruption
 
 
 class ProcessPool:
@@ -1228,14 +1420,20 @@ class ProcessPool:
                 self.workers, mp_context=context, initializer=signals.worker_handlers
             )
             futures = [pool.submit(_in_worker, task, job) for job in jobs[:1]]
+        given = 0  # outcomes yielded
+        closing = False
         try:
             futures += [pool.submit(_in_worker, task, job) for job in jobs[1:]]
             for future in futures:
                 outcome = _result(future)
                 if progress is not None and round(outcome.duration) > 0:
                     progress(round(outcome.duration))
-                yield outcome
-        except BaseException:
+                with signals.deferred():  # handed over as InProcess does
+                    given += 1
+                    closing = True  # until the consumer comes back for more
+                    yield outcome
+                    closing = False
+        except BaseException as exc:
             with signals.deferred():
                 pool.shutdown(wait=False, cancel_futures=True)
                 children = multiprocessing.active_children()
@@ -1243,6 +1441,9 @@ class ProcessPool:
                     child.terminate()  # SIGTERM: a busy worker cleans up, then exits
                 for child in children:
                     child.join(timeout=60)
+            if isinstance(exc, KeyboardInterrupt) and not closing:
+                # What the workers had finished when they stopped is on disk: it is counted.
+                yield from _finished(futures[given:], jobs[given:], exc)
             raise
         pool.shutdown()
 
@@ -1261,6 +1462,31 @@ def _result(future):
             return future.result(timeout=SIGNAL_POLL)
         except TimeoutError:
             continue
+
+
+def _finished(futures, jobs: list[Job], interruption: KeyboardInterrupt) -> Iterator[Outcome]:
+    """After an interruption, the outcomes of the jobs whose futures came back, in input
+    order, each with ``interruption`` set; a job before the last of them that did not come
+    back was stopped, and left nothing (its outcome says so)."""
+    from concurrent.futures import wait
+
+    wait([f for f in futures if not f.cancelled()], timeout=SIGNAL_POLL * 50)
+    back = [
+        f.done() and not f.cancelled() and f.exception() is None and f.result() is not None
+        for f in futures
+    ]
+    last = max((i for i, ok in enumerate(back) if ok), default=-1)
+    for future, job, ok in zip(futures[: last + 1], jobs, back, strict=False):
+        if ok:
+            yield dataclasses.replace(future.result(), interruption=interruption)
+        else:
+            yield Outcome(
+                source=str(job.source),
+                status="failed",
+                error=f"{shown_path(job.source)}: {signals.describe(interruption)} before its "
+                "stems were whole; nothing of it was left",
+                interruption=interruption,
+            )
 
 
 def _in_worker(task, job: Job) -> Outcome:

@@ -338,8 +338,11 @@ def separate(
                     write=write,
                     to_stdout=to_stdout,
                 )
+                if outcome.interruption is not None:  # stopped: what is whole still comes
+                    interrupted = outcome.interruption
                 if outcome.status == "failed" and (fail_fast or outcome.stops_batch):
                     break
+            running.close()  # the executor stops here, where an interruption is still handled
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM
             interrupted = exc
     bar.close()
@@ -348,10 +351,11 @@ def separate(
     if report and outcomes:
         from .report import write_report
 
+        done = plan[: len(outcomes)]  # each input as it is on disk now
         path = write_report(
             out / REPORT,
-            plan[: len(outcomes)],
-            outcomes,
+            done,
+            [_for_user(batch.on_disk(job, o)) for job, o in zip(done, outcomes, strict=True)],
             options=_options_text(params),
             references=references,
             threads=cpu_threads(),
@@ -595,6 +599,8 @@ def _report(
         return
     if outcome.status == "skipped":
         say(f"{source}: skipped, outputs exist ({', '.join(map(str, job.targets))})")
+        for warning in () if quiet else outcome.warnings:
+            write(f"warning: {warning}", file=sys.stderr)
         return
     scored = ""
     if outcome.scores is not None:

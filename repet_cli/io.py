@@ -530,12 +530,39 @@ WRITE_BLOCK = 2**18
 
 
 def _open_sound_file(fd: int, *, sr: int, channels: int, subtype: str, format: str):
-    """A soundfile writer (``format`` WAV or FLAC) on an open file descriptor (kept open)."""
+    """A soundfile writer (``format`` WAV or FLAC) on an open file descriptor (kept open),
+    writing no PEAK chunk (:func:`_without_peak_chunk`)."""
     import soundfile as sf
 
-    return sf.SoundFile(
+    f = sf.SoundFile(
         fd, "w", samplerate=sr, channels=channels, subtype=subtype, format=format, closefd=False
     )
+    if format == "WAV" and subtype in ("FLOAT", "DOUBLE"):
+        _without_peak_chunk(f)
+    return f
+
+
+#: libsndfile's ``sf_command`` that turns the PEAK chunk of float WAV and AIFF files on or off
+#: (``sndfile.h``; soundfile does not name it).
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
+
+
+def _without_peak_chunk(f) -> None:
+    """Tell libsndfile not to write a PEAK chunk into the float file ``f``, just opened.
+
+    libsndfile adds one to every float WAV by default: the peak of each channel and the time
+    the file was written, so two runs with the same input and options would give files that
+    differ in those 4 bytes. The chunk is optional (readers take the peak from the samples).
+    soundfile reaches ``sf_command`` only through its private ``_snd``; should that change,
+    the files would carry the chunk again (the byte-identity test says so).
+    """
+    import soundfile as sf
+
+    snd, ffi = getattr(sf, "_snd", None), getattr(sf, "_ffi", None)
+    handle = getattr(f, "_file", None)
+    if snd is None or ffi is None or handle is None:
+        return
+    snd.sf_command(handle, _SFC_SET_ADD_PEAK_CHUNK, ffi.NULL, snd.SF_FALSE)
 
 
 def _write_blocks(f, frames: np.ndarray, *, subtype: str, fast_pcm16: bool) -> int:

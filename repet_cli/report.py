@@ -19,12 +19,20 @@ from __future__ import annotations
 
 import html
 import os
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .io import replace_file
 
 TRACKS = "report"  # the folder of the track pages, beside the index
+#: How the status of each input reads in the report.
+STATUS_TEXT = {"ok": "separated", "skipped": "kept", "failed": "failed"}
+STATUS_NOTE = (
+    "Status: separated by this run; kept: its stems were there already (this run did not "
+    "replace them), and what was found comes from their record; failed: not separated (the "
+    "error says why)."
+)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1040px; color: #222;
@@ -132,12 +140,16 @@ PLAYER_SCRIPT = """
   });
   balance.addEventListener('input', () => { select('mix'); apply(); });
   Object.values(sources).forEach(a => a.addEventListener('timeupdate', show));
+  // The length shows as soon as the browser knows it, before anything plays.
+  Object.values(sources).forEach(a => a.addEventListener('loadedmetadata', show));
+  Object.values(sources).forEach(a => a.addEventListener('durationchange', show));
   Object.values(sources).forEach(a => a.addEventListener('ended', () => {
     if (active().includes(a.dataset.source)) {
       playing = false; play.textContent = 'Play';
     }
   }));
   apply();
+  show();
   window.repetPlayer = {
     get mode() { return mode; }, get playing() { return playing; }, position, select,
     volumes: () => Object.fromEntries(Object.entries(sources).map(([n, a]) => [n, a.volume])),
@@ -150,7 +162,58 @@ PLAYER_SCRIPT = """
 def _link(path, folder: Path) -> str:
     """``path`` relative to ``folder``, as a URL path."""
     relative = os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
-    return html.escape(Path(relative).as_posix(), quote=True)
+    return html.escape(urllib.parse.quote(Path(relative).as_posix()), quote=True)
+
+
+def _inside(path, folder: Path) -> bool:
+    """True if ``path`` is in ``folder`` (at any depth)."""
+    return Path(os.path.abspath(folder)) in Path(os.path.abspath(path)).parents
+
+
+def _audio(name: str, path, folder: Path, *, fallback: bool) -> str:
+    """The audio element of one source: linked relative to the page (which holds when the
+    report is moved with the files), and for a file outside the report's folder also by its
+    full path, which the browser tries when the first fails (the report moved alone)."""
+    sources = [_link(path, folder)]
+    if fallback:
+        sources.append(html.escape(Path(os.path.abspath(path)).as_uri(), quote=True))
+    inner = "".join(f'<source src="{s}" type="{_mime(path)}">' for s in sources)
+    return (
+        f'<audio data-source="{html.escape(name, quote=True)}" preload="metadata">{inner}</audio>'
+    )
+
+
+def _elsewhere_note(files: dict) -> str:
+    """Where the page plays the files outside the report's folder from (the mixture, the
+    true stems), and what that means for a copy of the report."""
+    one = len(files) == 1
+    paths = ", ".join(f"<code>{html.escape(os.path.abspath(p))}</code>" for p in files.values())
+    return (
+        f'<p class="note">The {" and ".join(files)} {"is" if one else "are"} not in the '
+        f"report's folder: played from where {'it was' if one else 'they were'} when the "
+        f"report was written ({paths}), by a path relative to this page, else by the full "
+        "path (the report folder moved alone). A copy of the report on another computer "
+        "plays the stems only.</p>"
+    )
+
+
+def page_names(jobs) -> list[str]:
+    """The file names of the track pages (without ``.html``): each track's name made safe
+    for a file name and a link (letters, digits, ``-``, ``_`` and inner dots; anything else
+    becomes ``_``), unique within the batch (``song``, ``song-2``, ...; case ignored)."""
+    import re
+
+    taken: set[str] = set()
+    names = []
+    for job in jobs:
+        base = re.sub(r"[^\w.-]+", "_", track_name(job)).strip("._")[:80] or "track"
+        name, n = base, 1
+        while name.casefold() in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.casefold())
+        names.append(name)
+    return names
 
 
 def _mime(path) -> str:
@@ -186,6 +249,19 @@ def track_name(job) -> str:
     return name(job.source)
 
 
+def confidence_note() -> str:
+    """What the repetition confidence means, for the reader of the report."""
+    from .separate import LOW_CONFIDENCE
+
+    return (
+        "Confidence: how clearly the input repeats at the period found, from 0 (no "
+        "repetition found) to 1 (every period the same); for an input separated in segments, "
+        "the lowest of them. With the default options real songs measured 0.04 to 0.87 and "
+        f"a loop under a melody about 0.55; below {LOW_CONFIDENCE:g} the separation may be "
+        "poor, and a warning says so."
+    )
+
+
 def _fmt(value, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
@@ -199,8 +275,8 @@ def render_index(path, jobs, outcomes, *, options: str, pages: list[str]) -> str
     body = [
         "<h1>repet: separation report</h1>",
         f"<p>{len(jobs)} input{'s' if len(jobs) != 1 else ''}: {counts['ok']} separated, "
-        f"{counts['skipped']} skipped, {counts['failed']} failed. Options: "
-        f"<code>{html.escape(options)}</code></p>",
+        f"{counts['skipped']} kept from an earlier run, {counts['failed']} failed. Options of "
+        f"this run: <code>{html.escape(options)}</code></p>",
     ]
     if scored:
         mean = average(scored)
@@ -209,13 +285,19 @@ def render_index(path, jobs, outcomes, *, options: str, pages: list[str]) -> str
             f"{mean['background']['sdr']:.2f} dB, foreground {mean['foreground']['sdr']:.2f} "
             "dB.</p>"
         )
-    heads = ["#", "track", "status", "found", "confidence"]
-    numeric = {"#", "confidence", "bg SDR", "fg SDR", "bg SI-SDR", "fg SI-SDR", "warnings"}
+    heads = ["#", "track", "status", "found", "confidence (0-1)"]
+    numeric = {"#", "confidence (0-1)", "bg SDR", "fg SDR", "bg SI-SDR", "fg SI-SDR", "warnings"}
     if scored:
         heads += ["bg SDR", "fg SDR", "bg SI-SDR", "fg SI-SDR"]
     heads.append("warnings")
     body.append('<p>Click a column\'s title to sort by it.</p><table class="tracks"><thead><tr>')
-    body += [f"<th{' class=num' if h in numeric else ''}>{h}</th>" for h in heads]
+    tips = {"confidence (0-1)": confidence_note(), "status": STATUS_NOTE}
+    body += [
+        f"<th{' class=num' if h in numeric else ''}"
+        + (f' title="{html.escape(tips[h], quote=True)}"' if h in tips else "")
+        + f">{h}</th>"
+        for h in heads
+    ]
     body.append("</tr></thead><tbody>")
     for i, (job, outcome, page) in enumerate(zip(jobs, outcomes, pages, strict=True), start=1):
         confidences = [c for c in outcome.confidences if c is not None]
@@ -223,7 +305,7 @@ def render_index(path, jobs, outcomes, *, options: str, pages: list[str]) -> str
             f'<td class="num">{i}</td>',
             f'<td><a href="{html.escape(page, quote=True)}">'
             f"{html.escape(track_name(job))}</a></td>",
-            f"<td>{outcome.status}</td>",
+            f"<td>{STATUS_TEXT.get(outcome.status, outcome.status)}</td>",
             f"<td>{html.escape(outcome.found or outcome.error or '')}</td>",
             f'<td class="num">{_fmt(min(confidences) if confidences else None, 3)}</td>',
         ]
@@ -240,6 +322,7 @@ def render_index(path, jobs, outcomes, *, options: str, pages: list[str]) -> str
         cells.append(f'<td class="num" title="{tip}">{len(outcome.warnings) or ""}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     body.append("</tbody></table>")
+    body.append(f'<p class="note">{html.escape(confidence_note())} {STATUS_NOTE}</p>')
     return _page("repet: separation report", body, SORT_SCRIPT)
 
 
@@ -255,11 +338,21 @@ def render_track(page: Path, job, outcome, *, index: Path, truth: dict, pictures
     if outcome.status == "failed":
         body.append(f'<p class="error">{html.escape(outcome.error or "failed")}</p>')
         return _page(f"repet: {name}", body)
-    body.append(f'<p class="found">{html.escape(outcome.found or "outputs existed (skipped)")}</p>')
+    found = outcome.found or "outputs existed (skipped)"
+    confidences = [c for c in outcome.confidences if c is not None]
+    if confidences:
+        found += f"; repetition confidence {min(confidences):.3f} (0 to 1)"
+    body.append(f'<p class="found">{html.escape(found)}</p>')
+    if outcome.status == "skipped":
+        body.append(
+            "<p>Kept from an earlier run: these stems were there already, and this run did "
+            "not replace them.</p>"
+        )
     body += [f'<p class="warning">warning: {html.escape(w)}</p>' for w in outcome.warnings]
     sources = {"mixture": job.source, "background": job.background, "foreground": job.foreground}
     sources.update({f"true {stem}": path for stem, path in truth.items()})
     sources = {k: v for k, v in sources.items() if v is not None}
+    elsewhere = [k for k, v in sources.items() if not _inside(v, index.parent)]
     modes = list(sources)
     if job.background is not None and job.foreground is not None:
         modes.insert(3, "mix")
@@ -278,11 +371,9 @@ def render_track(page: Path, job, outcome, *, index: Path, truth: dict, pictures
         'type="range" min="-40" max="12" step="1" value="0"></label> <output id="level">0 dB'
         "</output></div>",
     ]
-    body += [
-        f'<audio data-source="{html.escape(k, quote=True)}" preload="metadata" '
-        f'src="{_link(v, folder)}"></audio>'
-        for k, v in sources.items()
-    ]
+    body += [_audio(k, v, folder, fallback=k in elsewhere) for k, v in sources.items()]
+    if elsewhere:
+        body.append(_elsewhere_note({k: sources[k] for k in elsewhere}))
     for stem, picture in pictures.items():
         body.append(
             f'<figure><img src="{_link(picture, folder)}" alt="spectrogram of the {stem}" '
@@ -363,7 +454,7 @@ def write_report(path, jobs, outcomes, *, options: str, references=None, threads
     path = Path(path)
     folder = path.parent / TRACKS
     folder.mkdir(parents=True, exist_ok=True)
-    numbers = [f"{i:0{max(4, len(str(len(jobs))))}d}" for i in range(1, len(jobs) + 1)]
+    numbers = page_names(jobs)
     pages = [folder / f"{n}.html" for n in numbers]
 
     def one(i: int) -> None:
@@ -376,6 +467,6 @@ def write_report(path, jobs, outcomes, *, options: str, references=None, threads
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
         list(pool.map(one, range(len(jobs))))
-    links = [f"{TRACKS}/{p.name}" for p in pages]
+    links = [f"{TRACKS}/{urllib.parse.quote(p.name)}" for p in pages]
     replace_file(path, render_index(path, jobs, outcomes, options=options, pages=links))
     return path

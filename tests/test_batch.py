@@ -237,6 +237,7 @@ def test_plan_with_no_stems_and_a_video_writes_only_the_video(tmp_path):
     (job,) = batch.plan(["talk.MKV"], tmp_path, stems=(), video="vocals")
     assert (job.background, job.foreground) == (None, None)
     assert job.targets == (tmp_path / "talk" / "foreground.mkv",)
-    assert job.sidecar == tmp_path / "talk" / batch.SIDECAR
+    # Its record is named after its format (batch.sidecar_name), apart from FLAC stems' one.
+    assert job.sidecar == tmp_path / "talk" / f"mkv.{batch.SIDECAR}"
     with pytest.raises(ParameterError, match="`video`"):
         batch.plan(["talk.mp4"], tmp_path, stems=())

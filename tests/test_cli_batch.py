@@ -184,7 +184,9 @@ def test_an_interrupted_batch_leaves_finished_outputs_whole_and_nothing_partial(
     # REPET): the signal comes while it runs even when a loaded machine delays this test.
     process = _start(tmp_path, "-j", jobs, "--algorithm", "repet-sim")
     first = tmp_path / "out" / "a_short" / "foreground.wav"
-    _wait_for(first, process)
+    # The short input is finished once its record is there too: its stems alone may still
+    # be removed by a signal that lands before it (test_ctrl_c_as_the_stems_land_...).
+    _wait_for(first.parent / "repet.json", process)
     # The long input is being separated once its stems' temporary files are open.
     long = tmp_path / "out" / "b_long"
     _wait_for(long / ".background.wav.*.part", process)
@@ -199,6 +201,11 @@ def test_an_interrupted_batch_leaves_finished_outputs_whole_and_nothing_partial(
     background, _ = sf.read(tmp_path / "out" / "a_short" / "background.wav")
     foreground, _ = sf.read(first)
     np.testing.assert_allclose(background + foreground, mixture, atol=2.5 / 32768)
+    assert sorted(p.name for p in first.parent.iterdir()) == [
+        "background.wav",
+        "foreground.wav",
+        "repet.json",
+    ]
 
 
 def test_an_interrupted_compare_exits_143_and_leaves_nothing_partial(tmp_path):
@@ -245,6 +252,105 @@ def test_references_score_each_input_in_the_summary_json_and_report(tmp_path):
     assert report.exit_code == 0, report.output
     index = (out / "report.html").read_text(encoding="utf-8")
     assert "Mean over the 2 scored inputs" in index and "fg SI-SDR" in index
-    for number in ("0001", "0002"):  # each track's page has its scores
-        page = (out / "report" / f"{number}.html").read_text(encoding="utf-8")
+    for name in ("first", "second"):  # each track's page has its scores
+        page = (out / "report" / f"{name}.html").read_text(encoding="utf-8")
         assert page.count('<table class="scores">') == 1 and "SI-SDR" in page
+
+
+def _interrupt_after(monkeypatch, moment: str) -> None:
+    """Send this process SIGINT at ``moment`` of writing a track: while its two stems are
+    renamed into place (held back until both are), just after they are in place, or just
+    after their record is."""
+    import os
+
+    from repet_cli import batch, io
+
+    def kill() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    if moment == "renaming the stems":
+        real_replace = os.replace
+
+        def replace(source, target):
+            real_replace(source, target)
+            if str(target).endswith("foreground.wav"):
+                kill()
+
+        monkeypatch.setattr(io.os, "replace", replace)
+    elif moment == "stems in place":
+        real_commit = io.AudioWriter.commit
+
+        def commit(self):
+            written = real_commit(self)
+            kill()
+            return written
+
+        monkeypatch.setattr(io.AudioWriter, "commit", commit)
+    else:
+        real_write = batch.write_sidecar
+
+        def write_sidecar(*args, **kwargs):
+            real_write(*args, **kwargs)
+            kill()
+
+        monkeypatch.setattr(batch, "write_sidecar", write_sidecar)
+
+
+@pytest.mark.parametrize(
+    ("moment", "whole"),
+    [("renaming the stems", False), ("stems in place", False), ("record in place", True)],
+)
+def test_ctrl_c_as_the_stems_land_leaves_stems_and_record_together_or_neither(
+    tmp_path, monkeypatch, moment, whole
+):
+    song = write_song(tmp_path / "song.wav", seconds=4.0)
+    out = tmp_path / "out"
+    _interrupt_after(monkeypatch, moment)
+    result = run("separate", song, "-o", out, "-j", "1")
+    monkeypatch.undo()
+    assert result.exit_code == 130, result.stderr
+    folder = out / "song"
+    if whole:
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "background.wav",
+            "foreground.wav",
+            "repet.json",
+        ]
+        assert "1 of 1 inputs were separated and written whole" in result.stderr
+        again = run("separate", song, "-o", out, "--skip-existing", "--json")
+        assert json.loads(again.stdout)["inputs"][0]["status"] == "skipped"
+    else:
+        assert not folder.exists(), sorted(p.name for p in folder.iterdir())
+        assert "0 of 1 inputs were separated and written whole" in result.stderr
+        assert run("separate", song, "-o", out).exit_code == 0  # nothing refused as existing
+    assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_just_after_the_stems_appear_leaves_what_the_summary_says(tmp_path, jobs):
+    """A real Ctrl-C as soon as the last stem is there: the stems and their record are both
+    there, and counted, or neither is, whatever the moment the signal lands."""
+    songs = [write_song(tmp_path / "in" / f"{n}.wav", seconds=6.0) for n in ("a", "b")]
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "repet_cli", "separate", *map(str, songs), "-o", str(out)]
+    process = subprocess.Popen(
+        [*command, "-j", jobs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    last = out / "b" / "foreground.wav"
+    deadline = time.monotonic() + 120
+    while not last.exists() and process.poll() is None:
+        assert time.monotonic() < deadline, "the stems never appeared"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert "Traceback" not in stderr
+    whole = []
+    for name in ("a", "b"):
+        files = sorted(p.name for p in (out / name).iterdir()) if (out / name).exists() else []
+        assert files in ([], ["background.wav", "foreground.wav", "repet.json"]), (name, files)
+        whole.append(bool(files))
+    if process.returncode == 130:
+        counted = f"{sum(whole)} of 2 inputs were separated and written whole"
+        assert counted in stderr, (whole, stderr)
+    else:  # the batch was over before the signal came (or it came as the process exited)
+        assert process.returncode in (0, -signal.SIGINT) and all(whole), stderr
+    assert leftovers(out) == []

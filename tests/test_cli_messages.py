@@ -6,6 +6,7 @@ as the user gave it, and the names other separators use for the stems are unders
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -312,7 +313,12 @@ def test_only_the_video_with_stems_none(tmp_path, system_tmp):
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith(f"-> {out / 'talk' / 'foreground.mp4'}")
     copy = out / "talk" / "foreground.mp4"
-    assert sorted(p.name for p in copy.parent.iterdir()) == ["foreground.mp4", "repet.json"]
+    # Its record is named after its format, as other stems' are: FLAC stems of the same talk
+    # in this folder keep their repet.json.
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["foreground.mp4", "mp4.repet.json"]
+    record = json.loads((copy.parent / "mp4.repet.json").read_text())
+    assert record["outputs"] == ["foreground.mp4"]
+    assert record["output_bytes"] == [copy.stat().st_size]
     assert video_packets(copy) == video_packets(clip)  # the picture copied
     with_stems = run("separate", clip, "--video", "foreground", "-o", tmp_path / "both")
     assert with_stems.exit_code == 0, with_stems.output

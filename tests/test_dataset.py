@@ -90,16 +90,22 @@ def test_a_second_run_resumes_and_reads_the_kept_scores(dataset, tmp_path):
     assert kept.stat().st_mtime_ns == stamp  # read, not computed again
 
 
-def test_other_options_separate_the_tracks_again_and_say_so(dataset, tmp_path):
+def test_other_options_score_nothing_until_overwrite_separates_again(dataset, tmp_path):
     out = tmp_path / "out"
     assert run("separate", "--dataset", dataset, "-o", out).exit_code == 0
     stems = out / "test" / "Beta" / "foreground.wav"
     before = stems.read_bytes()
     result = run("separate", "--dataset", dataset, "-o", out, "--mask", "wiener", "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1  # stems of other options are neither replaced nor scored
     inputs = json.loads(result.stdout)["inputs"]
-    assert [i["status"] for i in inputs] == ["ok", "ok"]
-    assert "made with other options; separated again" in inputs[1]["warnings"][0]
+    assert [i["status"] for i in inputs] == ["failed", "failed"]
+    assert "made with other options (see repet.json)" in inputs[1]["error"]
+    assert "pass --overwrite to separate it again" in inputs[1]["error"]
+    assert stems.read_bytes() == before
+    args = ("--dataset", dataset, "-o", out, "--mask", "wiener", "--overwrite", "--json")
+    result = run("separate", *args)
+    assert result.exit_code == 0, result.stderr
+    assert [i["status"] for i in json.loads(result.stdout)["inputs"]] == ["ok", "ok"]
     assert stems.read_bytes() != before
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import builtins
 import html.parser
+import json
 import shutil
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -23,19 +25,27 @@ DRIVER = shutil.which("chromedriver")
 
 
 class Links(html.parser.HTMLParser):
-    """The files a page refers to, and anything it would fetch from elsewhere."""
+    """The files a page refers to (audio: the first source of each player), the full paths it
+    falls back to (``file:`` URIs), and anything it would fetch from elsewhere."""
 
     def __init__(self):
         super().__init__()
         self.audio, self.images, self.pages, self.external = [], [], [], []
+        self.fallbacks = []
+        self._player = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         target = attrs.get("src") or attrs.get("href")
-        if target and ("//" in target or target.startswith("/")):
+        if target and target.startswith("file:///"):
+            self.fallbacks.append(target)
+        elif target and ("//" in target or target.startswith("/")):
             self.external.append(target)
         if tag == "audio":
-            self.audio.append(target)
+            self._player = attrs.get("data-source")
+        elif tag == "source" and self._player is not None:
+            self.audio.append(urllib.parse.unquote(target))
+            self._player = None
         elif tag == "img":
             self.images.append(target)
         elif tag == "a" and target and target.endswith(".html"):
@@ -109,7 +119,7 @@ def test_the_report_needs_no_matplotlib(tmp_path, monkeypatch):
     song = synth.write_song(tmp_path / "song.wav", sr=SR, seconds=5.0)
     result = invoke(["separate", str(song), "-o", str(tmp_path / "out"), "--report"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "out" / "report" / "0001.html").is_file()
+    assert (tmp_path / "out" / "report" / "song.html").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +188,7 @@ def test_a_track_page_plays_switches_at_the_same_place_and_remixes(batch, browse
     from selenium.webdriver.common.by import By
 
     out, _ = batch
-    browser.get((out / "report" / "0001.html").as_uri())
+    browser.get((out / "report" / "first.html").as_uri())
     player = "window.repetPlayer"
     wait_for(browser, f"return {player} !== undefined")
     browser.find_element(By.ID, "play").click()
@@ -213,3 +223,96 @@ def test_a_track_page_plays_switches_at_the_same_place_and_remixes(batch, browse
     browser.find_element(By.ID, "play").click()
     assert all(browser.execute_script(f"return Object.values({player}.paused())"))
     assert errors(browser) == []
+
+
+def rows(index: Path) -> list[list[str]]:
+    """The cells of the index's table of tracks, as text."""
+    import re
+
+    text = index.read_text(encoding="utf-8")
+    body = text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [
+        [html.unescape(re.sub(r"<[^>]+>", "", cell)) for cell in re.findall(r"<td.*?</td>", row)]
+        for row in re.findall(r"<tr>.*?</tr>", body)
+    ]
+
+
+def test_a_rerun_that_makes_nothing_new_keeps_what_the_report_says(tmp_path):
+    songs = [
+        synth.write_song(tmp_path / f"{name}.wav", sr=SR, seconds=5.0, period=period)
+        for name, period in (("one", 1.2), ("two", 1.0))
+    ]
+    out = tmp_path / "out"
+    args = ["separate", *songs, "-o", out, "--report"]
+    assert invoke(args).exit_code == 0
+    first = rows(out / "report.html")
+    found = [(r[1], r[3], r[4]) for r in first]  # track, found, confidence
+    assert all(f.startswith("period") and c for _, f, c in found), first
+    pages = {p.name: parse(p) for p in (out / "report").glob("*.html")}
+    for extra in ([], ["--skip-existing"]):
+        again = invoke([*args, *extra])
+        assert again.exit_code == (0 if extra else 1)  # without: refused as existing
+        now = rows(out / "report.html")
+        assert [(r[1], r[3], r[4]) for r in now] == found, now
+        assert [r[2] for r in now] == ["kept", "kept"]
+        for name, links in pages.items():
+            page = parse(out / "report" / name)
+            assert (page.audio, page.images) == (links.audio, links.images), name
+        text = (out / "report" / "one.html").read_text(encoding="utf-8")
+        assert "Kept from an earlier run" in text and 'class="error"' not in text
+
+
+def test_track_pages_are_named_after_their_tracks_made_safe_and_unique(tmp_path):
+    songs = [
+        synth.write_song(tmp_path / folder / "my song #1 (live).wav", sr=SR, seconds=5.0)
+        for folder in ("a", "b")
+    ]
+    out = tmp_path / "out"
+    args = ["separate", *songs, "-o", out, "--filename", "{parent}/{stem}.{ext}", "--report"]
+    assert invoke(args).exit_code == 0
+    pages = sorted(p.name for p in (out / "report").glob("*.html"))
+    assert pages == ["my_song_1_live-2.html", "my_song_1_live.html"]
+    index = parse(out / "report.html")
+    assert sorted(index.pages) == [f"report/{p}" for p in pages]
+    for page in index.pages:
+        track = parse(out / page)
+        assert len(track.audio) == 3 and len(track.images) == 2
+        for target in track.audio + track.images:  # '#' and spaces are escaped in links
+            assert ((out / page).parent / target).resolve().is_file(), target
+
+
+def test_the_index_says_what_the_confidence_and_status_mean(batch):
+    out, _ = batch
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert "confidence (0-1)</th>" in text
+    note = html.unescape(text.split('<p class="note">', 1)[1].split("</p>", 1)[0])
+    assert "how clearly the input repeats at the period found, from 0" in note
+    assert "below 0.02 the separation may be poor" in note
+    assert "kept: its stems were there already" in note
+
+
+def test_a_track_page_shows_the_length_before_anything_plays(batch, browser):
+    out, _ = batch
+    browser.get((out / "report" / "first.html").as_uri())
+    clock = "document.getElementById('clock').textContent"
+    assert wait_for(browser, f"return {clock} === '0:00 / 0:08'", timeout=20)
+    assert browser.execute_script("return window.repetPlayer.playing") is False
+    assert errors(browser) == []
+
+
+def test_a_report_folder_moved_elsewhere_still_plays_the_mixture(batch, browser, tmp_path):
+    out, _ = batch
+    moved = tmp_path / "elsewhere" / "report-copy"
+    shutil.copytree(out, moved)
+    page = moved / "report" / "first.html"
+    text = page.read_text(encoding="utf-8")
+    assert "The mixture and true background and true foreground are not in the report" in text
+    assert len(parse(page).fallbacks) == 3  # the mixture and both true stems, by full path
+    browser.get(page.as_uri())
+    state = (
+        "const a = document.querySelector(`audio[data-source='${name}']`);"
+        "return (a.readyState >= 1 || a.networkState === 3) && [a.readyState, a.duration];"
+    )
+    for name in ("mixture", "background", "true foreground"):
+        ready, duration = wait_for(browser, f"const name = {json.dumps(name)}; {state}")
+        assert ready >= 1 and duration == pytest.approx(8.0, abs=0.01), name
