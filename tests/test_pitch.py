@@ -1,0 +1,111 @@
+"""The voice model: the lead's pitch track (repet_cli.pitch) and its comb (repet_cli.voice)."""
+
+import numpy as np
+
+import synth
+from repet_cli import RepetParams, pitch, separate, spectral, voice
+
+SR = 22050
+N_FFT, HOP = 1024, 256
+
+
+def _sung(f0: np.ndarray, *, partials: int = 8) -> np.ndarray:
+    """A voice-like tone following ``f0`` (Hz per sample, 0: silence): decaying partials."""
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    out = sum(np.sin(k * phase) / k for k in range(1, partials + 1))
+    return (0.3 * out * (f0 > 0)).astype(np.float32)
+
+
+def _track_of(y: np.ndarray) -> pitch.Track:
+    V = np.abs(spectral.stft(y, n_fft=N_FFT, hop=HOP))
+    f = spectral.frequencies(sr=SR, n_fft=N_FFT)
+    return pitch.track(pitch.salience(V, frequencies=f), energy=(V**2).sum(axis=0))
+
+
+def _cents(a, b):
+    return 1200 * np.abs(np.log2(a / b))
+
+
+def test_a_sung_line_with_vibrato_and_a_glide_is_followed_and_its_pauses_are_unvoiced():
+    t = np.arange(int(6.0 * SR)) / SR
+    vibrato = 2 ** (0.5 / 12 * np.sin(2 * np.pi * 5.5 * t))  # +-50 cents at 5.5 Hz
+    glide = np.where(t < 3.5, 220.0, 220.0 * 2 ** ((np.minimum(t, 4.0) - 3.5) * 2 * 7 / 12))
+    f0 = glide * vibrato
+    f0[(t > 2.0) & (t < 2.8)] = 0  # a pause
+    f0[t > 5.2] = 0
+    y = _sung(f0) + 0.003 * np.random.default_rng(0).standard_normal(t.size).astype(np.float32)
+    found = _track_of(y)
+    frames = (np.arange(found.f0.size) * HOP).clip(max=t.size - 1)
+    truth = f0[frames]
+    sung = truth > 0
+    inner = sung & (np.convolve(sung, np.ones(9), "same") > 8.5)  # away from the edges
+    hit = found.voiced[inner] & (
+        _cents(np.where(found.voiced, found.f0, 1)[inner], truth[inner]) < 50
+    )
+    assert hit.mean() > 0.9
+    pause = (t[frames] > 2.2) & (t[frames] < 2.6)
+    assert not found.voiced[pause].any()
+
+
+def test_the_octave_below_a_pitch_is_not_taken_for_it():
+    # Every partial of 300 Hz is also a partial of 150 Hz: the track must say 300.
+    y = _sung(np.full(int(3.0 * SR), 300.0), partials=10)
+    found = _track_of(y)
+    voiced = found.f0[found.voiced]
+    assert found.voiced.mean() > 0.8
+    assert np.mean(_cents(voiced, 300.0) < 50) > 0.95
+
+
+def test_a_one_frame_outlier_does_not_move_the_track():
+    f0s = pitch.candidates()
+    S = np.zeros((f0s.size, 200), dtype=np.float32)
+    S[100, :] = 1.0
+    S[30, 120] = 1.5  # one frame where another candidate scores a little higher
+    found = pitch.track(S, f0s=f0s)
+    assert found.voiced.all()
+    assert np.all(found.f0 == f0s[100])
+
+
+def test_silence_and_an_empty_input_are_unvoiced():
+    for n in (0, 50):
+        found = pitch.track(np.zeros((pitch.candidates().size, n), np.float32))
+        assert found.f0.shape == (n,) and not found.voiced.any()
+
+
+def test_the_comb_keeps_partials_and_leaves_unvoiced_frames_and_high_bins_to_the_weight_given():
+    f = spectral.frequencies(sr=44100, n_fft=2048)
+    w = voice.harmonic_weight(np.array([200.0, 0.0]), frequencies=f)
+    on = np.argmin(np.abs(f - 600.0))  # the third partial
+    between = np.argmin(np.abs(f - 700.0))
+    assert w[on, 0] > 1.5 and np.isclose(w[between, 0], voice.LEAK)
+    assert np.allclose(w[f >= voice.COMB_CEILING, 0], 1.0)
+    assert np.allclose(w[:, 1], voice.UNVOICED)
+
+
+def test_a_weight_of_one_leaves_a_mask_as_it_was_and_zero_gives_the_bin_to_the_background():
+    mask = np.array([[0.2, 0.5, 0.9]], dtype=np.float32)
+    assert np.allclose(voice.with_voice(mask.copy(), np.ones_like(mask)), mask)
+    assert np.allclose(voice.with_voice(mask.copy(), np.zeros_like(mask)), 1.0)
+
+
+def test_the_voice_model_keeps_a_sung_line_and_returns_a_non_repeating_hum_to_the_band():
+    # A loop, a line sung over it in the middle, and a steady hum at 1.3 kHz that does not
+    # repeat (it starts after the first bars): away from the voice's partials, it is the
+    # band's.
+    duration = 12.0
+    t = np.arange(int(duration * SR)) / SR
+    band = synth.loop(period=1.5, sr=SR, duration=duration, channels=2)
+    hum = (0.08 * np.sin(2 * np.pi * 1310.0 * t) * (t > 4.0)).astype(np.float32)
+    band = band + hum[None, :]
+    f0 = np.where((t > 3.0) & (t < 9.0), 196.0 * 2 ** (np.floor((t - 3.0) / 0.75) % 4 / 6), 0.0)
+    sung = _sung(f0)[None, :].repeat(2, axis=0)
+    mixture = band + sung
+    with_model = separate(mixture, sr=SR)
+    without = separate(mixture, sr=SR, params=RepetParams(voice_model=False))
+    error = synth.energy_db(with_model.foreground - sung, sung)
+    error_before = synth.energy_db(without.foreground - sung, sung)
+    assert error < error_before - 1.0  # dB: a cleaner voice
+    assert with_model.voice is not None and without.voice is None
+    frames = (np.arange(with_model.voice.f0.size) * (with_model.hop)).clip(max=t.size - 1)
+    singing = (t[frames] > 3.5) & (t[frames] < 8.5)
+    assert with_model.voice.voiced[singing].mean() > 0.8
