@@ -26,8 +26,10 @@ from repet_cli import evaluate as ev  # noqa: E402
 METHODS = {
     "repet (defaults)": RepetParams(),
     "repet --no-voice-model": RepetParams(voice_model=False),
-    "repet as published (--mask soft --high-pass 100 --window 0)": RepetParams.build(
-        mask="soft", high_pass=quality.CLASSIC_HIGH_PASS, window=0.0
+    "repet as published (--mask soft --high-pass 100 --window 0 --no-follow-level)": (
+        RepetParams.build(
+            mask="soft", high_pass=quality.CLASSIC_HIGH_PASS, window=0.0, follow_level=False
+        )
     ),
 }
 

@@ -62,8 +62,8 @@ METHODS: dict[str, RepetParams | None] = {
     "adaptive (defaults)": RepetParams(algorithm="adaptive"),
     "repet-sim (defaults)": RepetParams(algorithm="repet-sim"),
     "2dft (defaults)": RepetParams(algorithm="2dft"),
-    "repet as published (--mask soft --high-pass 100 --window 0)": RepetParams.build(
-        mask="soft", high_pass=CLASSIC_HIGH_PASS, window=0.0
+    "repet as published (--mask soft --high-pass 100 --window 0 --no-follow-level)": (
+        RepetParams.build(mask="soft", high_pass=CLASSIC_HIGH_PASS, window=0.0, follow_level=False)
     ),
     "previous default (--mask wiener --window 0)": RepetParams.build(mask="wiener", window=0.0),
     # Ablations: each part of the default taken away on its own (clips and full songs only).

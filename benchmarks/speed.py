@@ -81,7 +81,7 @@ ALGORITHMS = ("repet", "repet-sim", "adaptive", "2dft", "classic")
 #: The command-line flags of each row: an algorithm with its defaults, or REPET as published
 #: (one period for the whole input, the ratio mask, a 100-Hz high-pass).
 FLAGS = {
-    "classic": ["--mask", "soft", "--high-pass", "100", "--window", "0"],
+    "classic": ["--mask", "soft", "--high-pass", "100", "--window", "0", "--no-follow-level"],
 }
 #: The default (`repet`) may cost at most this many times classic REPET (the whole-songs issue).
 CLASSIC_RATIO_MAX = 2.5

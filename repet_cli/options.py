@@ -58,6 +58,13 @@ SEPARATION_OPTIONS: list = [
         f"[default: {repet_defaults.DEFAULT_WINDOW:g}]",
     ),
     click.option(
+        "--follow-level/--no-follow-level",
+        default=None,
+        help="repet: in inputs of a minute or more, the repeating model follows the bed's level "
+        "over time (a music bed ducked under speech keeps its level changes in the "
+        "background; measured on speech over a looped bed)  [default: off]",
+    ),
+    click.option(
         "--mask",
         type=click.Choice(["kam", "wiener", "soft", "binary"], case_sensitive=False),
         default="kam",

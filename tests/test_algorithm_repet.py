@@ -57,3 +57,42 @@ def test_a_forced_period_holds_in_every_window():
     result = separate(mixture, sr=SR, params=params)
     assert result.period_forced and result.period == pytest.approx(1.0, abs=0.01)
     assert result.local_periods is None
+
+
+def _ducked_bed(sr=16000, duration=64.0):
+    """A loop turned down to 30 % while a melody plays over it (20-50 s), and back up after."""
+    t = np.arange(int(duration * sr)) / sr
+    ducked = (t > 20) & (t < 50)
+    level = np.convolve(np.where(ducked, 0.3, 1.0), np.ones(sr // 2) / (sr // 2), "same")
+    bed = synth.loop(period=2.0, sr=sr, duration=duration, channels=2) * level.astype(np.float32)
+    voice = synth.melody(sr=sr, duration=duration, channels=2) * ducked.astype(np.float32)
+    return bed + 0.5 * voice, t, ducked
+
+
+def test_the_bed_gain_follows_a_bed_ducked_under_a_voice():
+    from repet_cli import mask as masks
+    from repet_cli import spectral
+    from repet_cli.algorithms.repet import bed_gain
+
+    sr, n_fft, hop = 16000, 1024, 256
+    mixture, t, ducked = _ducked_bed(sr)
+    V = np.abs(spectral.stft(mixture, n_fft=n_fft, hop=hop)).astype(np.float32)
+    template, offset = masks.repeating_template(V, period=2.0 * sr / hop)
+    gain = bed_gain(V, template, offset, sr=sr, n_fft=n_fft, frames_per_second=sr / hop)
+    times = np.arange(gain.size) * hop / sr
+    low = np.median(gain[(times > 25) & (times < 45)])
+    high = np.median(gain[(times < 15) | (times > 55)])
+    assert abs(low / high - 0.3) < 0.05
+
+
+def test_following_the_level_is_an_option_and_off_by_default():
+    mixture, _, _ = _ducked_bed()
+    default = separate(mixture, sr=16000, params=RepetParams(voice_model=False))
+    fixed = separate(
+        mixture, sr=16000, params=RepetParams.build(voice_model=False, follow_level=False)
+    )
+    following = separate(
+        mixture, sr=16000, params=RepetParams.build(voice_model=False, follow_level=True)
+    )
+    assert np.array_equal(default.background, fixed.background)
+    assert not np.allclose(following.background, fixed.background, atol=1e-3)

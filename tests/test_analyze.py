@@ -97,3 +97,31 @@ def test_reports_the_spectral_recurrence_of_a_bed_under_a_voice(tmp_path):
     assert "spectral recurrence" in invoke(["analyze", str(path)]).stdout
     # Under a minute it is not measured.
     assert analyze(loop_under_melody(1.5), sr=SR).recurrence is None
+
+
+def test_shows_where_the_lead_sings_and_at_what_pitch(tmp_path):
+    # A loop, and a line at 330 Hz sung over it from 4 to 10 s only.
+    sr = 22050
+    t = np.arange(int(14.0 * sr)) / sr
+    sung = (t > 4.0) & (t < 10.0)
+    line = sum(np.sin(2 * np.pi * 330.0 * k * t) / k for k in range(1, 7)) * sung
+    y = synth.loop(period=1.0, sr=sr, duration=14.0) + (0.25 * line).astype(np.float32)
+    found = analyze(y, sr=sr)
+    assert len(found.voice.passages) == 1
+    start, stop = found.voice.passages[0]
+    assert abs(start - 4.0) < 0.5 and abs(stop - 10.0) < 0.5
+    sung_f0 = found.voice.f0[found.voice.f0 > 0]
+    assert abs(1200 * np.log2(np.median(sung_f0) / 330.0)) < 50
+    from repet_cli import RepetParams
+
+    assert analyze(y, sr=sr, params=RepetParams(voice_model=False)).voice is None
+    path = tmp_path / "song.wav"
+    import soundfile as sf
+
+    sf.write(path, y.T, sr)
+    result = invoke(["analyze", str(path)])
+    assert result.exit_code == 0
+    assert "voice: a pitched lead in" in result.stdout and "sings at 0:04" in result.stdout
+    record = json.loads(invoke(["analyze", str(path), "--json"]).stdout)
+    voice = record["inputs"][0]["segments"][0]["voice"]
+    assert len(voice["passages"]) == 1 and abs(voice["f0_median"] - 330.0) < 10

@@ -49,6 +49,72 @@ def window_spans(n_frames: int, *, frames: float, shortest: float) -> list[tuple
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
+#: Whether the repeating model follows the bed's level over time (in inputs of a minute or
+#: more) unless ``follow_level`` says otherwise (:func:`bed_gain`): a music bed turned down
+#: under speech and up between the words is the template times a slowly varying gain. Off by
+#: default: measured (BSS Eval SDR, bed / voice) on the synthetic podcasts it lifts the bed
+#: from 3.43 and 1.98 dB to 3.72 and 2.75 (the voice from 10.20 and 7.02 to 10.56 and 7.82),
+#: but on the synthetic songs it moves the background by -0.79 to +0.52 dB, and on a loop
+#: ducked under a melody in the tests it cost 0.9 dB with the defaults (0.36 dB gained with
+#: ``mask="wiener"``): its level is measured below 100 Hz, and a bed without bass gives it
+#: nothing to follow.
+DUCKING = False
+#: Seconds over which the bed's level is taken as steady (a median, then a mean, over them).
+GAIN_SECONDS = 3.0
+#: The band the bed's level is measured in, Hz: below the high-pass, where every bin is the
+#: background's and a voice has (almost) nothing.
+GAIN_BAND = (20.0, 100.0)
+GAIN_RANGE = (0.0, 4.0)
+
+
+def bed_gain(
+    V: np.ndarray,
+    template: np.ndarray,
+    offset: np.ndarray,
+    *,
+    sr: int,
+    n_fft: int,
+    frames_per_second: float,
+) -> np.ndarray:
+    """How loud the repeating bed is in each frame against its template (1: as the template).
+
+    The median over repetitions makes one template of a bed that ducks under speech and
+    comes back up between the words, at neither level. The gain of a frame is the square
+    root of the mixture's energy in :data:`GAIN_BAND` over the template's there (both
+    averaged over channels and smoothed over :data:`GAIN_SECONDS` by a running median, then
+    a running mean), within :data:`GAIN_RANGE`; 1 where the template has no energy there.
+
+    Parameters
+    ----------
+    V : np.ndarray, shape (..., n_freq, n_frames)
+        The mixture's magnitude spectrogram.
+    template, offset
+        From :func:`~repet_cli.mask.repeating_template`.
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames,), float32
+    """
+    from scipy.ndimage import median_filter, uniform_filter1d
+
+    f = np.arange(V.shape[-2]) * sr / n_fft
+    rows = (f >= GAIN_BAND[0]) & (f <= GAIN_BAND[1])
+
+    def energy(S):
+        e = np.einsum("...ft,...ft->...t", S[..., rows, :], S[..., rows, :])
+        return e.reshape(-1, e.shape[-1]).mean(axis=0).astype(np.float64)
+
+    width = max(1, round(GAIN_SECONDS * frames_per_second))
+
+    def smooth(x):
+        return np.maximum(uniform_filter1d(median_filter(x, size=width, mode="nearest"), width), 0)
+
+    mixture, model = smooth(energy(V)), smooth(energy(template)[offset])
+    floor = 1e-6 * max(float(model.max()), 1e-20)
+    gain = np.sqrt(np.where(model > floor, mixture / np.maximum(model, floor), 1.0))
+    return np.clip(gain, *GAIN_RANGE).astype(np.float32)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RepetOptions(PeriodRange):
     """Options of REPET.
@@ -60,6 +126,13 @@ class RepetOptions(PeriodRange):
         ``min_period`` and ``max_period``.
     min_period, max_period : float, optional
         Search range of the period detection (see :class:`~.base.PeriodRange`).
+    window : float, optional
+        Seconds per local model (see :data:`DEFAULT_WINDOW`).
+    follow_level : bool, optional
+        In inputs of a minute or more (and with one model for the whole input), the model is
+        the template times the bed's level over time (:func:`bed_gain`), so that a bed ducked
+        under a voice keeps its level changes; default off (:data:`DUCKING`): the template
+        alone, as REPET was published.
     """
 
     name: ClassVar[str] = "repet"
@@ -67,6 +140,7 @@ class RepetOptions(PeriodRange):
 
     period: float | None = None
     window: float | None = None
+    follow_level: bool | None = None
 
     def __post_init__(self) -> None:
         positive("period", self.period)
@@ -79,6 +153,8 @@ class RepetOptions(PeriodRange):
                 f"`window` must be a number of seconds >= 0 (0: the whole input), got "
                 f"{self.window!r}"
             )
+        if self.follow_level is not None and not isinstance(self.follow_level, bool):
+            raise ParameterError(f"`follow_level` must be True or False, got {self.follow_level!r}")
         if self.period is not None and (self.min_period is not None or self.max_period is not None):
             raise ParameterError(
                 "a forced period excludes a period range: give either `period` or "
@@ -155,7 +231,19 @@ class RepetOptions(PeriodRange):
 
     def _one_model(self, spectra: Spectra, *, bounds, threads: int):
         found, template, offset = self._template(spectra, bounds=bounds, threads=threads)
-        return (lambda start, stop: template[..., offset[start:stop]]), found
+        n_samples = spectra.V.shape[-1] * spectra.hop
+        follow = DUCKING if self.follow_level is None else self.follow_level
+        if not follow or n_samples < periods.RECURRENCE_SECONDS * spectra.sr:
+            return (lambda start, stop: template[..., offset[start:stop]]), found
+        gain = bed_gain(
+            spectra.V,
+            template,
+            offset,
+            sr=spectra.sr,
+            n_fft=spectra.n_fft,
+            frames_per_second=spectra.sr / spectra.hop,
+        )
+        return (lambda start, stop: template[..., offset[start:stop]] * gain[start:stop]), found
 
     def _template(self, spectra: Spectra, *, bounds, threads: int):
         found = Found(period_frames=bounds, forced=True)
