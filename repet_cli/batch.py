@@ -47,7 +47,9 @@ from .errors import (
     shown_path,
     write_error,
 )
-from .io import STDIN, AudioInfo, probe, replace_file
+from .files import STDIN, replace_file
+from .formats import AudioInfo
+from .io import probe
 from .parallel import cpu_threads
 from .params import RepetParams
 from .segments import DEFAULT_SEGMENT, describe, segment_warnings
@@ -523,7 +525,7 @@ class Settings:
     threads : int, optional
         Threads for each job (default: one per core).
     format, subtype : str, optional
-        Output format and sample format (see :func:`~repet_cli.io.output_format`).
+        Output format and sample format (see :func:`~repet_cli.formats.output_format`).
     bitrate : int, optional
         Bits per second of a lossy output format (MP3, Opus, M4A); by default a lossy input's
         own (:func:`output_bitrate`), else the format's default.
@@ -839,7 +841,7 @@ def video_target(job: Job, stem: str) -> Path:
 
 def write_video(job: Job, *, settings: Settings, audio: Path | None = None) -> Path:
     """Write the copy of a video input with the stem ``settings.video`` as its audio track
-    (:func:`repet_cli.media.replace_audio`), atomically; its path (:attr:`Job.video`, else
+    (:func:`repet_cli.pyav_remux.replace_audio`), atomically; its path (:attr:`Job.video`, else
     beside the stems). ``audio``: the stem's file, if not the job's own.
 
     Raises
@@ -847,8 +849,8 @@ def write_video(job: Job, *, settings: Settings, audio: Path | None = None) -> P
     RepetError
         The input has no video stream, or the file cannot be written.
     """
-    from . import media
-    from .io import refuse_existing, whole_or_nothing
+    from .files import refuse_existing, whole_or_nothing
+    from .pyav_remux import replace_audio
 
     stem = settings.video
     audio = getattr(job, stem) if audio is None else audio
@@ -860,9 +862,7 @@ def write_video(job: Job, *, settings: Settings, audio: Path | None = None) -> P
         refuse()
     with whole_or_nothing(target, before_rename=refuse) as (tmp, fd):
         os.close(fd)  # the muxer opens the file by its name
-        media.replace_audio(
-            job.source, audio, tmp, bitrate=settings.bitrate, stream=settings.stream
-        )
+        replace_audio(job.source, audio, tmp, bitrate=settings.bitrate, stream=settings.stream)
     return target
 
 
@@ -904,20 +904,20 @@ def _separate_into_video(job: Job, *, settings: Settings, progress=None):
 
 def output_bitrate(source, target, *, settings: Settings) -> int | None:
     """The bit rate of a job's outputs: ``settings.bitrate``, or for a lossy output format
-    (MP3, Opus, M4A) of a lossy input, the input's (:func:`repet_cli.media.lossy_bitrate`),
+    (MP3, Opus, M4A) of a lossy input, the input's (:func:`repet_cli.pyav_probe.lossy_bitrate`),
     so a 128 kbit/s MP3 does not give 192 kbit/s stems, larger than itself; None otherwise
     (the format's default)."""
-    from .io import LOSSY_FORMATS
+    from .formats import LOSSY_FORMATS, default_bitrate
 
     if settings.bitrate is not None:
         return settings.bitrate
     fmt = settings.format or os.path.splitext(os.fspath(target))[1].lower().lstrip(".")
     if fmt not in LOSSY_FORMATS or os.fspath(source) == STDIN:
         return None
-    from . import media
+    from .pyav_probe import lossy_bitrate
 
-    found = media.lossy_bitrate(source, stream=settings.stream)
-    return None if found is None else media.default_bitrate(fmt, source_bitrate=found)
+    found = lossy_bitrate(source, stream=settings.stream)
+    return None if found is None else default_bitrate(fmt, source_bitrate=found)
 
 
 def _separate_file(source, background, foreground, *, settings: Settings, progress=None):
@@ -1329,7 +1329,7 @@ def compare(
     scoring (a scoring counts as :data:`SCORING_WEIGHT` times the song's length).
     """
     from . import evaluate as ev
-    from .io import refuse_existing
+    from .files import refuse_existing
     from .spectral import warm_up
 
     song = Path(song)

@@ -22,7 +22,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .io import replace_file
+from .files import replace_file
 
 TRACKS = "report"  # the folder of the track pages, beside the index
 
