@@ -1281,6 +1281,8 @@ def run(
 ) -> Iterator[Outcome]:
     """The :class:`Outcome` of every job, in input order, as each is known.
 
+    Stopping the iteration early (``--fail-fast``) or an interruption stops the executor.
+
     Parameters
     ----------
     jobs : list of Job
@@ -1292,8 +1294,6 @@ def run(
         unset, each job gets an equal share of the cores.
     progress : callable, optional
         Called with seconds of audio done, as the batch progresses.
-
-    Stopping the iteration early (``--fail-fast``) or an interruption stops the executor.
     """
     import functools
 

@@ -61,6 +61,8 @@ def replace_audio(
     before its start: the audio stays in sync with the picture, and decodes 1024 samples
     longer than ``audio``. (Measured: original starting at 0.476 s, 45124 samples -> 46148.)
 
+    On any error, what was written of ``out`` is removed.
+
     Parameters
     ----------
     video_in : str or os.PathLike
@@ -74,8 +76,6 @@ def replace_audio(
     stream : int, optional
         Which audio stream of ``video_in`` is replaced, counted from 0; the first by default.
         A video without audio gets the new audio as its only audio stream.
-
-    On any error, what was written of ``out`` is removed.
 
     Raises
     ------
