@@ -48,7 +48,9 @@ from .errors import (
     shown_path,
     write_error,
 )
-from .io import STDIN, AudioInfo, probe, replace_file
+from .files import STDIN, replace_file
+from .formats import AudioInfo
+from .io import probe
 from .parallel import cpu_threads
 from .params import RepetParams
 from .segments import DEFAULT_SEGMENT, describe, segment_warnings
@@ -537,7 +539,7 @@ class Settings:
     threads : int, optional
         Threads for each job (default: one per core).
     format, subtype : str, optional
-        Output format and sample format (see :func:`~repet_cli.io.output_format`).
+        Output format and sample format (see :func:`~repet_cli.formats.output_format`).
     bitrate : int, optional
         Bits per second of a lossy output format (MP3, Opus, M4A); by default a lossy input's
         own (:func:`output_bitrate`), else the format's default.
@@ -946,7 +948,7 @@ def video_target(job: Job, stem: str) -> Path:
 
 def write_video(job: Job, *, settings: Settings, audio: Path | None = None) -> Path:
     """Write the copy of a video input with the stem ``settings.video`` as its audio track
-    (:func:`repet_cli.media.replace_audio`), atomically; its path (:attr:`Job.video`, else
+    (:func:`repet_cli.pyav_remux.replace_audio`), atomically; its path (:attr:`Job.video`, else
     beside the stems). ``audio``: the stem's file, if not the job's own.
 
     Raises
@@ -954,8 +956,8 @@ def write_video(job: Job, *, settings: Settings, audio: Path | None = None) -> P
     RepetError
         The input has no video stream, or the file cannot be written.
     """
-    from . import media
-    from .io import refuse_existing, whole_or_nothing
+    from .files import refuse_existing, whole_or_nothing
+    from .pyav_remux import replace_audio
 
     stem = settings.video
     audio = getattr(job, stem) if audio is None else audio
@@ -967,43 +969,49 @@ def write_video(job: Job, *, settings: Settings, audio: Path | None = None) -> P
         refuse()
     with whole_or_nothing(target, before_rename=refuse) as (tmp, fd):
         os.close(fd)  # the muxer opens the file by its name
-        media.replace_audio(
-            job.source, audio, tmp, bitrate=settings.bitrate, stream=settings.stream
-        )
+        replace_audio(job.source, audio, tmp, bitrate=settings.bitrate, stream=settings.stream)
     return target
 
 
 def _separate_into_video(job: Job, *, settings: Settings, progress=None):
     """Separate a job that writes only a video (:attr:`Job.video`): the stem goes to a
-    temporary float WAV (nothing clipped, encoded once), then under the picture; the
-    temporary folder is removed whatever happens. Returns what :func:`separate_job` does,
-    with nothing written as a stem."""
+    temporary file, then under the picture; the temporary folder is removed whatever happens.
+
+    The temporary stem is written as the stem itself would be with these settings (the format
+    and subtype of :func:`_separate_file`), so the video's sound is the same, sample for
+    sample, with or without the stems beside it: an encoder such as AAC turns differences of
+    one part in 2^24 into audible ones. A lossy stem format gives a float WAV instead (the
+    sound is encoded once). Returns what :func:`separate_job` does, with samples a PCM
+    format clipped counted against the video."""
     import shutil
     import tempfile
 
+    from .formats import LOSSY_FORMATS
     from .segments import separate_file
 
     stem = settings.video
     if stem not in STEMS:
         raise ParameterError("a job that writes only a video needs `video`: the stem it sounds")
+    fmt = (settings.format or default_format(job.source)).lower()
+    fmt, subtype = ("wav", "FLOAT") if fmt in LOSSY_FORMATS else (fmt, settings.subtype)
     with signals.deferred():  # removed below, even when interrupted
         scratch = Path(tempfile.mkdtemp(prefix="repet-"))
     try:
-        audio = scratch / f"{stem}.wav"
-        reports, info, _ = separate_file(
+        audio = scratch / f"{stem}.{fmt}"
+        reports, info, written = separate_file(
             job.source,
             audio if stem == "background" else None,
             audio if stem == "foreground" else None,
             params=settings.params,
             segment=settings.segment,
-            format="wav",
-            subtype="FLOAT",
+            format=fmt,
+            subtype=subtype,
             stream=settings.stream,
             threads=settings.threads,
             progress=progress,
         )
         write_video(job, settings=settings, audio=audio)
-        return reports, info, []
+        return reports, info, [dataclasses.replace(w, path=job.video) for w in written]
     finally:
         with signals.deferred():
             shutil.rmtree(scratch, ignore_errors=True)
@@ -1011,20 +1019,20 @@ def _separate_into_video(job: Job, *, settings: Settings, progress=None):
 
 def output_bitrate(source, target, *, settings: Settings) -> int | None:
     """The bit rate of a job's outputs: ``settings.bitrate``, or for a lossy output format
-    (MP3, Opus, M4A) of a lossy input, the input's (:func:`repet_cli.media.lossy_bitrate`),
+    (MP3, Opus, M4A) of a lossy input, the input's (:func:`repet_cli.pyav_probe.lossy_bitrate`),
     so a 128 kbit/s MP3 does not give 192 kbit/s stems, larger than itself; None otherwise
     (the format's default)."""
-    from .io import LOSSY_FORMATS
+    from .formats import LOSSY_FORMATS, default_bitrate
 
     if settings.bitrate is not None:
         return settings.bitrate
     fmt = settings.format or os.path.splitext(os.fspath(target))[1].lower().lstrip(".")
     if fmt not in LOSSY_FORMATS or os.fspath(source) == STDIN:
         return None
-    from . import media
+    from .pyav_probe import lossy_bitrate
 
-    found = media.lossy_bitrate(source, stream=settings.stream)
-    return None if found is None else media.default_bitrate(fmt, source_bitrate=found)
+    found = lossy_bitrate(source, stream=settings.stream)
+    return None if found is None else default_bitrate(fmt, source_bitrate=found)
 
 
 def _separate_file(source, background, foreground, *, settings: Settings, progress=None):
@@ -1507,6 +1515,8 @@ def run(
 ) -> Iterator[Outcome]:
     """The :class:`Outcome` of every job, in input order, as each is known.
 
+    Stopping the iteration early (``--fail-fast``) or an interruption stops the executor.
+
     Parameters
     ----------
     jobs : list of Job
@@ -1518,8 +1528,6 @@ def run(
         unset, each job gets an equal share of the cores.
     progress : callable, optional
         Called with seconds of audio done, as the batch progresses.
-
-    Stopping the iteration early (``--fail-fast``) or an interruption stops the executor.
     """
     import functools
 
@@ -1555,7 +1563,7 @@ def compare(
     scoring (a scoring counts as :data:`SCORING_WEIGHT` times the song's length).
     """
     from . import evaluate as ev
-    from .io import refuse_existing
+    from .files import refuse_existing
     from .spectral import warm_up
 
     song = Path(song)

@@ -440,7 +440,7 @@ def _names_from(path: Path, *, null: bool) -> list[str]:
 
 
 def _check_bitrate(bitrate: str | None, out_format: str | None) -> int | None:
-    from .io import LOSSY_FORMATS
+    from .formats import LOSSY_FORMATS
 
     if bitrate is None:
         return None
@@ -449,7 +449,7 @@ def _check_bitrate(bitrate: str | None, out_format: str | None) -> int | None:
             f"--bitrate is for --format {', '.join(LOSSY_FORMATS)} (the others are lossless, "
             "or Vorbis)"
         )
-    from .media import parse_bitrate
+    from .formats import parse_bitrate
 
     try:
         return parse_bitrate(bitrate)
@@ -513,7 +513,7 @@ def _options_text(params: RepetParams) -> str:
 
 
 def _check_subtype(subtype: str, out_format: str | None) -> None:
-    from .io import LOSSY_FORMATS, OUTPUT_SUBTYPES
+    from .formats import LOSSY_FORMATS, OUTPUT_SUBTYPES
 
     if out_format in LOSSY_FORMATS or out_format == "ogg":
         raise click.UsageError(

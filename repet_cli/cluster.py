@@ -84,7 +84,7 @@ def restore_malloc_thresholds() -> bool:
 def remove_stale_parts(targets) -> list[Path]:
     """Remove the temporary files (``.<name>.<hex>.part``) that an earlier, killed attempt
     left beside ``targets``; the paths removed."""
-    from .io import temporaries_of
+    from .files import temporaries_of
 
     removed = []
     for target in targets:
