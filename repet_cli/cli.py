@@ -292,7 +292,7 @@ def separate(
             write(message, file=report_file)
 
     if cluster or scheduler or scheduler_file:
-        from .cluster import Dask, require_dask
+        from .batch.dask import Dask, require_dask
 
         try:
             require_dask()
@@ -1007,8 +1007,10 @@ def compare(
         references = {"background": reference_background, "foreground": reference_foreground}
 
     rows, failures = [], []
+    from .io import probe
+
     try:
-        duration = batch.probe(song).duration
+        duration = probe(song).duration
     except RepetError:
         duration = 0.0  # the first separation says what is wrong
     weight = 1 + (batch.SCORING_WEIGHT if references is not None else 0)

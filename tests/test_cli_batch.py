@@ -293,7 +293,7 @@ def _interrupt_after(monkeypatch, moment: str) -> None:
             real_write(*args, **kwargs)
             kill()
 
-        monkeypatch.setattr(batch, "write_sidecar", write_sidecar)
+        monkeypatch.setattr(batch.job, "write_sidecar", write_sidecar)
 
 
 @pytest.mark.parametrize(

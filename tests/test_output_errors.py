@@ -32,8 +32,8 @@ def test_a_read_only_output_disk_is_one_error_before_any_work(tmp_path, monkeypa
     def statvfs(path):
         return ReadOnly() if Path(path) == disk else real_statvfs(path)
 
-    monkeypatch.setattr(batch.os, "access", access)
-    monkeypatch.setattr(batch.os, "statvfs", statvfs)
+    monkeypatch.setattr(batch.folders.os, "access", access)
+    monkeypatch.setattr(batch.folders.os, "statvfs", statvfs)
     result = run("separate", *inputs, "-o", disk / "stems")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
@@ -49,7 +49,7 @@ def test_a_folder_without_write_permission_says_so(tmp_path, monkeypatch):
     locked.mkdir()
     real_access = os.access
     monkeypatch.setattr(
-        batch.os,
+        batch.folders.os,
         "access",
         lambda path, mode, *a, **k: False if Path(path) == locked else real_access(path, mode),
     )
