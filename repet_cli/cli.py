@@ -228,6 +228,12 @@ def separate(
             found = dataset_inputs
         else:
             found = batch.find_inputs(names, extensions=ext.split(",") if ext else None)
+            found, repeated = batch.once_each(found)
+            for source, times in [] if quiet else repeated:
+                given = "twice" if times == 2 else f"{times} times"
+                click.echo(
+                    f"warning: {shown_path(source)} is given {given}; separated once", err=True
+                )
         plan = batch.plan(
             found, out, template=filename, format=out_format, stems=chosen, video=video
         )

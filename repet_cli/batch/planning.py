@@ -194,6 +194,27 @@ def find_inputs(
     return found
 
 
+def once_each(found: list) -> tuple[list, list[tuple[Path | str, int]]]:
+    """``found`` (:func:`find_inputs`' pairs, or paths) with each file kept once, where it is
+    first named, and the files named more than once with how many times.
+
+    A file named in a list and found again in a folder given beside it is one input: its
+    first naming decides where its outputs go (a folder's layout, if the folder came first).
+    A local file is the same whatever path names it (``music/a.wav``, ``./music/a.wav``), a
+    URL by its text.
+    """
+    kept, first, count = [], {}, {}
+    for item in found:
+        source = item[0] if isinstance(item, tuple) else item
+        key = source if remote.is_url(source) else os.path.normcase(os.path.abspath(source))
+        if key in first:
+            count[key] += 1
+            continue
+        first[key], count[key] = source, 1
+        kept.append(item)
+    return kept, [(first[key], n) for key, n in count.items() if n > 1]
+
+
 def plan(
     inputs: Iterable[str | os.PathLike | tuple[str | os.PathLike, str | os.PathLike]],
     out: str | os.PathLike,
