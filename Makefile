@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUT ?= separated
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint format samples figures bench bench-quality bench-scoring bench-tools clean
+.PHONY: help demo test docs lint format samples figures bench bench-quality bench-scoring bench-tools clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,11 +22,18 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[docs]'
+	touch $@ $(VENV)/.installed
+
 demo: $(VENV)/.installed  ## Install, then separate the bundled sample into separated/
 	$(BIN)/repet separate sample_audio/*.wav --out $(OUT) --overwrite
 
 test: $(VENV)/.installed-dev  ## Install the dev extras, then run the whole test suite
 	$(BIN)/python -m pytest
+
+docs: $(VENV)/.installed-docs  ## Build the documentation site into build/site (strict: a broken link fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: $(VENV)/.installed-dev  ## ruff check and format check
 	$(BIN)/ruff check .
@@ -55,5 +62,5 @@ bench-scoring: $(VENV)/.installed-dev  ## repet evaluate against mir_eval and mu
 bench-tools:  ## Debian packages the synthetic benchmark set is rendered with (run as root)
 	apt-get update && apt-get install -y --no-install-recommends fluidsynth fluid-soundfont-gm espeak-ng
 
-clean:  ## Remove the virtual environment, caches and separated/
-	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache .hypothesis *.egg-info
+clean:  ## Remove the virtual environment, caches, the built site and separated/
+	rm -rf $(VENV) $(OUT) build .pytest_cache .ruff_cache .hypothesis *.egg-info

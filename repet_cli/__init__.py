@@ -33,7 +33,8 @@ from .errors import (
     ParameterError,
     RepetError,
 )
-from .io import AudioInfo, load_audio, output_subtype, write_audio, write_audio_files
+from .formats import AudioInfo, output_subtype
+from .io import load_audio, write_audio, write_audio_files
 from .params import RepetParams
 from .segments import separate_file
 from .separate import Separation, separate

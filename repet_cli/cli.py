@@ -228,6 +228,12 @@ def separate(
             found = dataset_inputs
         else:
             found = batch.find_inputs(names, extensions=ext.split(",") if ext else None)
+            found, repeated = batch.once_each(found)
+            for source, times in [] if quiet else repeated:
+                given = "twice" if times == 2 else f"{times} times"
+                click.echo(
+                    f"warning: {shown_path(source)} is given {given}; separated once", err=True
+                )
         plan = batch.plan(
             found, out, template=filename, format=out_format, stems=chosen, video=video
         )
@@ -292,7 +298,7 @@ def separate(
             write(message, file=report_file)
 
     if cluster or scheduler or scheduler_file:
-        from .cluster import Dask, require_dask
+        from .batch.dask import Dask, require_dask
 
         try:
             require_dask()
@@ -440,7 +446,7 @@ def _names_from(path: Path, *, null: bool) -> list[str]:
 
 
 def _check_bitrate(bitrate: str | None, out_format: str | None) -> int | None:
-    from .io import LOSSY_FORMATS
+    from .formats import LOSSY_FORMATS
 
     if bitrate is None:
         return None
@@ -449,7 +455,7 @@ def _check_bitrate(bitrate: str | None, out_format: str | None) -> int | None:
             f"--bitrate is for --format {', '.join(LOSSY_FORMATS)} (the others are lossless, "
             "or Vorbis)"
         )
-    from .media import parse_bitrate
+    from .formats import parse_bitrate
 
     try:
         return parse_bitrate(bitrate)
@@ -513,7 +519,7 @@ def _options_text(params: RepetParams) -> str:
 
 
 def _check_subtype(subtype: str, out_format: str | None) -> None:
-    from .io import LOSSY_FORMATS, OUTPUT_SUBTYPES
+    from .formats import LOSSY_FORMATS, OUTPUT_SUBTYPES
 
     if out_format in LOSSY_FORMATS or out_format == "ogg":
         raise click.UsageError(
@@ -1007,8 +1013,10 @@ def compare(
         references = {"background": reference_background, "foreground": reference_foreground}
 
     rows, failures = [], []
+    from .io import probe
+
     try:
-        duration = batch.probe(song).duration
+        duration = probe(song).duration
     except RepetError:
         duration = 0.0  # the first separation says what is wrong
     weight = 1 + (batch.SCORING_WEIGHT if references is not None else 0)

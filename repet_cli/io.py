@@ -1,120 +1,79 @@
-"""Reading and writing audio files: the only module that talks to soundfile.
+"""Audio files in and out, whatever their format: the package's one door to them.
 
-Inside the library audio is a channels-first float32 array ``y[channels, samples]``; this module
-transposes exactly once on the way in and once on the way out.
+Inside the library audio is a channels-first float32 array ``y[channels, samples]``; it is
+transposed exactly once on the way in and once on the way out.
+
+This module chooses the library for each file and imports neither itself: what libsndfile
+reads and writes (WAV, FLAC, Ogg, AIFF, ...) goes through :mod:`repet_cli.soundfile_io`, the
+one module that talks to soundfile; what it cannot (M4A, MP4, MKV, WebM, MP3, Opus, ...) goes
+through the modules that talk to PyAV: :mod:`repet_cli.pyav_probe` reads its header,
+:mod:`repet_cli.pyav_decode` decodes it into a temporary float WAV, and
+:mod:`repet_cli.pyav_encode` writes MP3, Opus and M4A. Imports point one way: this module uses
+those, and none of them uses it (:mod:`repet_cli.pyav_remux`, which reads a stem through
+:class:`AudioReader`, sits above it).
+
+What outputs can be (:mod:`repet_cli.formats`) and files made whole or not at all
+(:mod:`repet_cli.files`) are re-exported here, where callers have always found them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
-import re
-import secrets
 import stat
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import signals
-from .errors import (
-    AudioReadError,
-    AudioWriteError,
-    OutputExistsError,
-    ParameterError,
-    RepetError,
-    write_error,
+from . import files, signals, soundfile_io
+from .errors import AudioReadError, ParameterError, RepetError, write_error
+from .files import (
+    STDIN,
+    TEMPORARY_SUFFIX,
+    refuse_existing,
+    replace_file,
+    temporaries_of,
+    whole_or_nothing,
+)
+from .formats import (
+    FALLBACK_SUBTYPE,
+    LOSSY_FORMATS,
+    OUTPUT_SUBTYPES,
+    WAV_KEEP_SUBTYPES,
+    WRITABLE_FORMATS,
+    AudioInfo,
+    WriteResult,
+    output_format,
+    output_subtype,
 )
 from .parallel import ordered_map
 
-#: WAV subtypes kept as they are for the outputs; anything else (a lossy or compressed input
-#: such as MP3, Vorbis or ADPCM) is written as 32-bit float WAV so nothing is lost.
-WAV_KEEP_SUBTYPES = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
-FALLBACK_SUBTYPE = "FLOAT"
-#: The input name that stands for standard input.
-STDIN = "-"
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    """What the input file was: enough to write outputs in the same shape and format."""
-
-    samplerate: int
-    channels: int
-    frames: int
-    format: str
-    subtype: str
-
-    @property
-    def duration(self) -> float:
-        """Length in seconds."""
-        return self.frames / self.samplerate
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What :func:`write_audio` wrote."""
-
-    path: Path
-    subtype: str
-    clipped: int  # samples beyond full scale, clipped by a PCM output
-
-
-#: Output formats and the subtypes each can hold (FLAC: integer PCM only; the lossy formats:
-#: their codec). WAV, FLAC and Ogg Vorbis are written by libsndfile, the others by
-#: :mod:`repet_cli.media` (PyAV).
-OUTPUT_SUBTYPES = {
-    "wav": WAV_KEEP_SUBTYPES,
-    "flac": ("PCM_S8", "PCM_16", "PCM_24"),
-    "ogg": ("VORBIS",),
-    "mp3": ("MP3",),
-    "opus": ("OPUS",),
-    "m4a": ("AAC",),
-}
-WRITABLE_FORMATS = tuple(OUTPUT_SUBTYPES)
-#: The formats whose size is set by a bit rate (the others are lossless, or Vorbis: quality).
-LOSSY_FORMATS = ("mp3", "opus", "m4a")
-#: libsndfile's name of each format it writes.
-_SOUNDFILE_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
-
-
-def output_subtype(info: AudioInfo) -> str:
-    """The WAV subtype for outputs of an input: the input's own where WAV can hold it."""
-    return output_format(info, format="wav")[1]
-
-
-def output_format(
-    info: AudioInfo, *, format: str | None = None, subtype: str | None = None
-) -> tuple[str, str]:
-    """``(format, subtype)`` of the outputs of an input.
-
-    The format is ``format`` or else the input's own when it is FLAC, WAV otherwise; the
-    subtype is ``subtype`` or else the input's own where the format can hold it, otherwise
-    32-bit float for WAV (nothing lost) and 24-bit for FLAC.
-
-    Raises
-    ------
-    ParameterError
-        An unknown format, or a subtype the format cannot hold.
-    """
-    chosen = format.lower() if format else ("flac" if info.format == "FLAC" else "wav")
-    if chosen not in OUTPUT_SUBTYPES:
-        raise ParameterError(
-            f"`format` must be one of {', '.join(WRITABLE_FORMATS)}, got {format!r}"
-        )
-    allowed = OUTPUT_SUBTYPES[chosen]
-    if subtype is not None:
-        if subtype.upper() not in allowed:
-            raise ParameterError(
-                f"`subtype` {subtype} cannot be written as {chosen.upper()}; "
-                f"choose one of {', '.join(allowed)}"
-            )
-        return chosen, subtype.upper()
-    if info.subtype in allowed:
-        return chosen, info.subtype
-    return chosen, {"wav": FALLBACK_SUBTYPE, "flac": "PCM_24"}.get(chosen, allowed[0])
+__all__ = [
+    "FALLBACK_SUBTYPE",
+    "LOSSY_FORMATS",
+    "OUTPUT_SUBTYPES",
+    "STDIN",
+    "TEMPORARY_SUFFIX",
+    "WAV_KEEP_SUBTYPES",
+    "WRITABLE_FORMATS",
+    "AudioInfo",
+    "AudioReader",
+    "AudioWriter",
+    "WriteResult",
+    "load_audio",
+    "output_format",
+    "output_subtype",
+    "probe",
+    "refuse_existing",
+    "replace_file",
+    "temporaries_of",
+    "whole_or_nothing",
+    "write_audio",
+    "write_audio_files",
+]
 
 
 def probe(path: str | os.PathLike, *, stream: int | None = None) -> AudioInfo | None:
@@ -122,33 +81,23 @@ def probe(path: str | os.PathLike, *, stream: int | None = None) -> AudioInfo | 
     will say why). Reads the header only; standard input and pipes are not touched (None).
 
     For what libsndfile cannot read, the header of the audio stream ``stream`` (default the
-    first) as ffmpeg reads it (:func:`repet_cli.media.probe`); its length in samples is then
-    the header's duration, which can be off by a few milliseconds.
+    first) as ffmpeg reads it (:func:`repet_cli.pyav_probe.probe`); its length in samples is
+    then the header's duration, which can be off by a few milliseconds.
     """
-    import soundfile as sf
-
     try:
         if os.fspath(path) == STDIN or not stat.S_ISREG(os.stat(path).st_mode):
             return None
-        with decoder_notes_hidden():
-            f = sf.info(os.fspath(path))
-    except sf.LibsndfileError:
+        return soundfile_io.info(path)
+    except soundfile_io.Unsupported:
         return _probe_media(path, stream=stream)
     except Exception:  # not there, not audio, not readable: the job that reads it reports it
         return None
-    return AudioInfo(
-        samplerate=int(f.samplerate),
-        channels=int(f.channels),
-        frames=int(f.frames),
-        format=str(f.format),
-        subtype=str(f.subtype),
-    )
 
 
 def _probe_media(path: str | os.PathLike, *, stream: int | None) -> AudioInfo | None:
-    from . import media
+    from . import pyav_probe
 
-    found = media.probe(path)
+    found = pyav_probe.probe(path)
     index = stream or 0
     if found is None or index >= len(found.audio):
         return None
@@ -201,7 +150,10 @@ class AudioReader:
     Parameters
     ----------
     path : str or os.PathLike
-        Any format the installed libsndfile reads (WAV, FLAC, OGG, AIFF, ...).
+        Any format the installed libsndfile reads (WAV, FLAC, OGG, AIFF, ...), or that
+        ffmpeg decodes (decoded into a temporary float WAV first); ``-`` for standard input.
+    stream : int, optional
+        Which audio stream of a media file, counted from 0; the first by default.
 
     Raises
     ------
@@ -220,8 +172,6 @@ class AudioReader:
             raise
 
     def _open(self, stream: int | None) -> None:
-        import soundfile as sf
-
         p = self.path
         if os.fspath(p) == STDIN:
             source = self._spool(sys.stdin.buffer)
@@ -245,23 +195,20 @@ class AudioReader:
                 source = p
         info = None
         try:
-            with decoder_notes_hidden():
-                self._file = sf.SoundFile(source)
+            self._file = soundfile_io.Reader(source, path=p)
             if stream:  # libsndfile's formats hold one stream
                 raise AudioReadError(f"has no audio stream {stream}: it holds one (0)", path=p)
-        except sf.LibsndfileError as exc:
-            info = self._decode(source, stream=stream, reason=_open_failure(exc, p))
+        except soundfile_io.Unsupported as exc:
+            info = self._decode(source, stream=stream, reason=exc.reason)
         except (RuntimeError, OSError, ValueError) as exc:
             raise AudioReadError(f"cannot read audio ({exc})", path=p) from None
-        f = self._file
-        self.info = AudioInfo(
-            samplerate=int(f.samplerate),
-            channels=int(f.channels),
-            frames=int(f.frames),
-            format=str(f.format) if info is None else info.format,
-            subtype=str(f.subtype) if info is None else info.subtype,
+        found = self._file.info
+        self.info = (
+            found
+            if info is None
+            else dataclasses.replace(found, format=info.format, subtype=info.subtype)
         )
-        truncated = None if info is not None else _truncated_data_chunk(f.extra_info)
+        truncated = None if info is not None else self._file.truncated()
         if truncated:
             self.close()
             declared, present = truncated
@@ -277,37 +224,7 @@ class AudioReader:
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Samples ``start <= n < stop`` as ``y[channels, samples]``, float32."""
-        import soundfile as sf
-
-        # 16-bit PCM is read as it is stored and scaled here: the same values as libsndfile's
-        # conversion (x / 32768, exact in float32; tested), in one pass that also puts the
-        # channels first, and integers need no check for NaN.
-        integer = self.info.subtype == "PCM_16"
-        try:
-            self._file.seek(start)
-            data = self._file.read(
-                stop - start, dtype="int16" if integer else "float32", always_2d=True
-            )
-        except sf.LibsndfileError as exc:
-            reason = exc.error_string.rstrip(".") if exc.error_string else str(exc)
-            raise AudioReadError(f"not a readable audio file ({reason})", path=self.path) from None
-        except (RuntimeError, OSError, ValueError) as exc:
-            raise AudioReadError(f"cannot read audio ({exc})", path=self.path) from None
-        if data.shape[0] < stop - start:
-            raise AudioReadError(
-                f"the file is truncated: its header announces {self.info.frames} frames but "
-                f"only {start + data.shape[0]} could be read",
-                path=self.path,
-            )
-        if integer:
-            y = np.empty(data.shape[::-1], dtype=np.float32)
-            np.multiply(data.T, np.float32(1 / 32768), out=y)
-            return y
-        if not np.isfinite(data).all():
-            raise AudioReadError(
-                "the file holds NaN or infinite samples; repair or re-export it", path=self.path
-            )
-        return np.ascontiguousarray(data.T)
+        return self._file.read(start, stop)
 
     def _temporary(self, suffix: str) -> Path:
         """A new temporary file in the system's temporary folder, removed by :meth:`close`."""
@@ -338,23 +255,21 @@ class AudioReader:
 
     def _decode(self, source: Path, *, stream: int | None, reason: str) -> AudioInfo:
         """Decode what libsndfile cannot read (M4A, video, ...) into a temporary float WAV
-        through :mod:`repet_cli.media`, and open that; what the input was."""
-        import soundfile as sf
+        through :mod:`repet_cli.pyav_decode`, and open that; what the input was."""
+        from . import pyav_decode, pyav_probe
 
-        from . import media
-
-        if media.probe(source) is None:
+        if pyav_probe.probe(source) is None:
             raise AudioReadError(
                 f"not a readable audio file ({reason}; nor audio or video that ffmpeg reads)",
                 path=self.path,
             )
         tmp = self._temporary(".wav")
         try:
-            info = media.decode_to_wav(source, tmp, stream=stream)
+            info = pyav_decode.decode_to_wav(source, tmp, stream=stream)
         except RepetError as exc:
             exc.path = os.fspath(self.path)
             raise
-        self._file = sf.SoundFile(tmp)
+        self._file = soundfile_io.Reader(tmp, path=self.path)
         return info
 
     def close(self) -> None:
@@ -371,220 +286,6 @@ class AudioReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-@contextlib.contextmanager
-def decoder_notes_hidden():
-    """Hide what libsndfile's decoders print on the process's standard error themselves.
-
-    Its MP3 decoder (mpg123) writes lines such as "Note: Illegal Audio-MPEG-Header 0x00000000
-    at offset 19." straight to file descriptor 2 when a file is not the MP3 its name says,
-    past Python (``-q`` cannot hide them). The error raised says what is wrong instead. Only
-    the opening of a file is covered, a moment, so another thread's message is unlikely to
-    fall into it.
-    """
-    try:
-        saved = os.dup(2)
-    except OSError:  # no standard error at all: nothing to hide
-        yield
-        return
-    try:
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-    quiet = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(quiet, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(quiet)
-
-
-#: libsndfile's reasons that are not the reason when the file is a regular file: its MP3
-#: decoder failing on a file that is not MP3 gives "File does not exist or is not a regular
-#: file (possibly a pipe?)".
-_MISLEADING_REASONS = ("File does not exist or is not a regular file",)
-
-
-def _open_failure(exc, path: Path) -> str:
-    """Why libsndfile could not open an existing, regular file, in words that fit it."""
-    reason = (exc.error_string or str(exc)).strip().rstrip(".")
-    if reason.startswith(_MISLEADING_REASONS) or not reason:
-        kind = path.suffix.lstrip(".").upper() if os.fspath(path) != STDIN else ""
-        return f"its contents are not {kind} audio" if kind else "its contents are not audio"
-    return reason
-
-
-#: libsndfile's log line for a WAV/RIFF data chunk whose size disagrees with the file.
-_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
-#: Sizes that streaming writers put in the header when they cannot seek back to fix it.
-_STREAMING_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)
-
-
-def _truncated_data_chunk(log: str) -> tuple[int, int] | None:
-    """(declared, present) bytes if libsndfile's log shows a data chunk cut short, else None.
-
-    libsndfile reads a truncated WAV without an error, returning only what is there; the
-    parse log is the one place that tells.
-    """
-    match = _DATA_CHUNK.search(log or "")
-    if match is None:
-        return None
-    declared, present = int(match.group(1)), int(match.group(2))
-    if declared in _STREAMING_SIZES or declared <= present:
-        return None
-    return declared, present
-
-
-def _is_pcm(subtype: str) -> bool:
-    return subtype.startswith("PCM_")
-
-
-def refuse_existing(paths: Iterable[str | os.PathLike]) -> None:
-    """Raise :class:`OutputExistsError` for the first of ``paths`` that exists."""
-    for p in paths:
-        if os.path.lexists(p):
-            raise OutputExistsError("exists already; pass `overwrite` to replace it", path=p)
-
-
-#: The end of the temporary files' names: ``.<name>.<8 hex digits>.part`` beside ``<name>``.
-TEMPORARY_SUFFIX = ".part"
-
-
-def temporaries_of(p: str | os.PathLike) -> list[Path]:
-    """The temporary files beside ``p`` that writers of ``p`` made (:func:`_open_temp`), left
-    behind by a process that was killed before it could remove them."""
-    p = Path(p)
-    if not p.parent.is_dir():
-        return []
-    return sorted(p.parent.glob(f".{p.name}.*{TEMPORARY_SUFFIX}"))
-
-
-def _open_temp(p: Path) -> tuple[Path, int]:
-    """Create a new, empty temporary file beside ``p`` (umask permissions); its descriptor.
-
-    libsndfile writes through the descriptor itself: no Python callbacks run during a write,
-    so an interruption is raised in Python code, never swallowed inside a C callback.
-    """
-    for _ in range(100):
-        tmp = p.parent / f".{p.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
-        try:
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        return tmp, fd
-    raise FileExistsError(f"no free temporary name beside {p}")
-
-
-@contextlib.contextmanager
-def whole_or_nothing(path: str | os.PathLike, *, before_rename=None):
-    """Make ``path`` whole or not at all: yields a new temporary file beside it (its path and
-    an open descriptor, from :func:`_open_temp`) for the caller to fill; when the block ends
-    without an error the temporary file is renamed over ``path`` (after ``before_rename()``,
-    if given, which may still refuse), else it is removed. Creating it and renaming it are
-    done with interruptions held back.
-
-    Raises
-    ------
-    AudioWriteError
-        An ``OSError`` while writing (the message says what to do, see ``write_error``).
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        with signals.deferred():
-            tmp, fd = _open_temp(path)
-        yield tmp, fd
-        with signals.deferred():
-            if before_rename is not None:
-                before_rename()
-            os.replace(tmp, path)
-            tmp = None
-    except OSError as exc:
-        raise write_error(exc, path=path) from None
-    finally:
-        if tmp is not None:
-            with signals.deferred():
-                tmp.unlink(missing_ok=True)
-
-
-def replace_file(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` (text as UTF-8) to ``path`` whole or not at all (:func:`whole_or_nothing`);
-    an interruption is held back over the write too. Returns ``path``.
-
-    Raises
-    ------
-    AudioWriteError
-        The file cannot be written (the message says what to do, see ``write_error``).
-    """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    with whole_or_nothing(path) as (_, fd), signals.deferred(), os.fdopen(fd, "wb") as f:
-        f.write(raw)
-    return Path(path)
-
-
-#: Samples per channel converted and written at a time.
-WRITE_BLOCK = 2**18
-
-
-def _open_sound_file(fd: int, *, sr: int, channels: int, subtype: str, format: str):
-    """A soundfile writer (``format`` WAV or FLAC) on an open file descriptor (kept open),
-    writing no PEAK chunk (:func:`_without_peak_chunk`)."""
-    import soundfile as sf
-
-    f = sf.SoundFile(
-        fd, "w", samplerate=sr, channels=channels, subtype=subtype, format=format, closefd=False
-    )
-    if format == "WAV" and subtype in ("FLOAT", "DOUBLE"):
-        _without_peak_chunk(f)
-    return f
-
-
-#: libsndfile's ``sf_command`` that turns the PEAK chunk of float WAV and AIFF files on or off
-#: (``sndfile.h``; soundfile does not name it).
-_SFC_SET_ADD_PEAK_CHUNK = 0x1050
-
-
-def _without_peak_chunk(f) -> None:
-    """Tell libsndfile not to write a PEAK chunk into the float file ``f``, just opened.
-
-    libsndfile adds one to every float WAV by default: the peak of each channel and the time
-    the file was written, so two runs with the same input and options would give files that
-    differ in those 4 bytes. The chunk is optional (readers take the peak from the samples).
-    soundfile reaches ``sf_command`` only through its private ``_snd``; should that change,
-    the files would carry the chunk again (the byte-identity test says so).
-    """
-    import soundfile as sf
-
-    snd, ffi = getattr(sf, "_snd", None), getattr(sf, "_ffi", None)
-    handle = getattr(f, "_file", None)
-    if snd is None or ffi is None or handle is None:
-        return
-    snd.sf_command(handle, _SFC_SET_ADD_PEAK_CHUNK, ffi.NULL, snd.SF_FALSE)
-
-
-def _write_blocks(f, frames: np.ndarray, *, subtype: str, fast_pcm16: bool) -> int:
-    """Write ``frames[channels, samples]`` to an open soundfile writer, a block at a time.
-
-    A PCM subtype clips samples beyond full scale (their number is returned). 16-bit PCM is
-    converted here, as libsndfile does it (``floor(x * 32768)``, limited to the 16-bit range;
-    the tests check the two agree), at a fraction of its cost (``fast_pcm16``; WAV only).
-    """
-    clipped = 0
-    for start in range(0, frames.shape[-1], WRITE_BLOCK):
-        block = frames[:, start : start + WRITE_BLOCK].T
-        if _is_pcm(subtype):
-            over = int(np.count_nonzero(np.abs(block) > 1.0))
-            if over:
-                clipped += over
-                block = np.clip(block, -1.0, 1.0)
-        if fast_pcm16 and subtype == "PCM_16":
-            scaled = np.floor(block * np.float32(32768))
-            block = np.clip(scaled, -32768, 32767, out=scaled).astype(np.int16)
-        f.write(block)
-    return clipped
 
 
 class AudioWriter:
@@ -616,7 +317,7 @@ class AudioWriter:
         :class:`~repet_cli.errors.OutputExistsError`, before and again just before renaming.
     format : str
         One of :data:`WRITABLE_FORMATS`: ``"wav"``, ``"flac"``, ``"ogg"`` (Vorbis) through
-        libsndfile; ``"mp3"``, ``"opus"``, ``"m4a"`` (AAC) through :mod:`repet_cli.media`.
+        libsndfile; ``"mp3"``, ``"opus"``, ``"m4a"`` (AAC) through :mod:`repet_cli.pyav_encode`.
     bitrate : int, optional
         Bits per second of the lossy formats (:data:`LOSSY_FORMATS`); their encoder's default
         when None.
@@ -648,22 +349,23 @@ class AudioWriter:
             for p in self.paths:
                 self._current = p
                 with signals.deferred():  # an interruption must find the file on the list
-                    tmp, fd = _open_temp(p)
+                    tmp, fd = files.open_temp(p)
                     self._temps.append(tmp)
                     self._handles.append(fd)
-                self._files.append(self._open(tmp, fd))
+                self._files.append(self._open(p, tmp, fd))
 
-    def _open(self, tmp: Path, fd: int):
-        """The writer of one temporary file: libsndfile's on ``fd``, or a media encoder."""
-        if self.format in _SOUNDFILE_FORMATS:
-            return _open_sound_file(
+    def _open(self, p: Path, tmp: Path, fd: int):
+        """The writer of the temporary file of ``p``: libsndfile's on ``fd``, or an encoder."""
+        if self.format in soundfile_io.FORMATS:
+            return soundfile_io.Writer(
                 fd,
                 sr=self.sr,
                 channels=self.channels,
                 subtype=self.subtype,
-                format=_SOUNDFILE_FORMATS[self.format],
+                format=self.format,
+                path=p,
             )
-        from .media import MediaWriter
+        from .pyav_encode import MediaWriter
 
         return MediaWriter(
             tmp, format=self.format, sr=self.sr, channels=self.channels, bitrate=self.bitrate
@@ -681,12 +383,10 @@ class AudioWriter:
             try:
                 frames = np.asarray(blocks[i])
                 frames = frames[np.newaxis, :] if frames.ndim == 1 else frames
-                if self.format not in _SOUNDFILE_FORMATS:
+                if self.format not in soundfile_io.FORMATS:
                     self._files[i].write(frames.astype(np.float32, copy=False))
                     return None
-                self.clipped[i] += _write_blocks(
-                    self._files[i], frames, subtype=self.subtype, fast_pcm16=self.format == "wav"
-                )
+                self.clipped[i] += self._files[i].write(frames)
             except Exception as exc:  # raised below, about its own file
                 return exc
             return None
@@ -743,19 +443,14 @@ class AudioWriter:
 
     @contextlib.contextmanager
     def _errors(self):
-        """Turn OS and libsndfile errors into AudioWriteError about the current file."""
-        import soundfile as sf
-
+        """Turn OS errors into AudioWriteError about the current file (libsndfile's are
+        turned into it by :class:`~repet_cli.soundfile_io.Writer`); remove the temporary
+        files on any error."""
         try:
             yield
         except OSError as exc:
             self.abort()
             raise write_error(exc, path=self._current) from None
-        except sf.LibsndfileError as exc:
-            self.abort()
-            raise AudioWriteError(
-                f"cannot write ({exc.error_string})", path=self._current
-            ) from None
         except BaseException:
             self.abort()
             raise

@@ -23,7 +23,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .io import replace_file
+from .files import replace_file
 
 TRACKS = "report"  # the folder of the track pages, beside the index
 #: How the status of each input reads in the report.

@@ -223,7 +223,7 @@ def separate_file(
         As for :func:`separate_segments`.
     format, subtype : str, optional
         Output format and subtype. The format defaults to the outputs' extension (one of
-        :data:`~repet_cli.io.WRITABLE_FORMATS`), else :func:`~repet_cli.io.output_format`
+        :data:`~repet_cli.formats.WRITABLE_FORMATS`), else :func:`~repet_cli.formats.output_format`
         decides, as it does the subtype (by default the input's where the format holds it).
     bitrate : int, optional
         Bits per second of a lossy output format (MP3, Opus, M4A).
@@ -246,7 +246,8 @@ def separate_file(
     RepetError
         Any problem with the input, the options or the outputs, naming the file.
     """
-    from .io import WRITABLE_FORMATS, AudioReader, AudioWriter, output_format
+    from .formats import WRITABLE_FORMATS, output_format
+    from .io import AudioReader, AudioWriter
 
     targets = [p for p in (background, foreground) if p is not None]
     if not targets:

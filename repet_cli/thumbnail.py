@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import replace_file
+from .files import replace_file
 
 WIDTH = 720
 HEIGHT = 96
@@ -65,16 +65,16 @@ def png(indices: np.ndarray, colours: np.ndarray) -> bytes:
 def columns(path: str | os.PathLike, *, width: int = WIDTH) -> tuple[np.ndarray, int]:
     """Magnitude spectra (width, FRAME // 2 + 1) of the mono sum, one frame per column spread
     over the file, and the sample rate. The file is read once, a block at a time."""
-    import soundfile as sf
+    from .soundfile_io import overlapping_blocks
 
-    with sf.SoundFile(os.fspath(path)) as f:
-        n, sr = f.frames, f.samplerate
+    with overlapping_blocks(path, blocksize=BLOCK, overlap=FRAME) as (info, blocks):
+        n, sr = info.frames, info.samplerate
         starts = np.linspace(0, max(0, n - FRAME), width).astype(int)
         frames = np.zeros((width, FRAME), dtype=np.float32)
         offset, k = 0, 0
         mono = np.zeros(0, dtype=np.float32)
-        average = np.full(f.channels, 1 / f.channels, dtype=np.float32)
-        for block in f.blocks(blocksize=BLOCK, overlap=FRAME, dtype="float32", always_2d=True):
+        average = np.full(info.channels, 1 / info.channels, dtype=np.float32)
+        for block in blocks:
             mono = block @ average  # faster than a mean over the short axis
             while k < width and starts[k] + FRAME <= offset + len(mono):
                 piece = mono[starts[k] - offset : starts[k] - offset + FRAME]

@@ -143,9 +143,9 @@ def test_an_unwritable_output_folder_is_named(tmp_path, monkeypatch):
 
 
 def test_a_full_disk_leaves_no_truncated_output(tmp_path, monkeypatch):
-    from repet_cli import io
+    from repet_cli import soundfile_io
 
-    real = io._write_blocks
+    real = soundfile_io.write_blocks
     calls = []
 
     def fill_up(f, frames, **kwargs):
@@ -154,7 +154,7 @@ def test_a_full_disk_leaves_no_truncated_output(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(f, frames, **kwargs)
 
-    monkeypatch.setattr(io, "_write_blocks", fill_up)
+    monkeypatch.setattr(soundfile_io, "write_blocks", fill_up)
     a = song(tmp_path / "a.wav")
     out = tmp_path / "out"
     result = invoke(["separate", str(a), "-o", str(out)])

@@ -155,7 +155,7 @@ def test_a_signal_taken_by_another_thread_still_stops_the_wait_for_a_worker():
     from concurrent.futures import Future
 
     from repet_cli import signals
-    from repet_cli.batch import _result
+    from repet_cli.batch.executors import _result
 
     future, release = Future(), threading.Event()
 
@@ -194,7 +194,7 @@ def test_stems_are_written_where_another_job_removed_their_empty_folder(tmp_path
 
     removed = []
 
-    monkeypatch.setattr(batch, "make_folders", made_then_removed_by_another_job)
+    monkeypatch.setattr(batch.job, "make_folders", made_then_removed_by_another_job)
     (outcome,) = batch.run([job], settings=batch.Settings(params=RepetParams()))
     assert removed and outcome.status == "ok", outcome.error
     mixture, _ = sf.read(song, dtype="float32")
@@ -217,7 +217,7 @@ def test_a_failing_job_leaves_a_folder_another_job_wrote_into(tmp_path, monkeypa
         monkeypatch.setattr(type(out), "rmdir", another_job_writes_first)
         raise AudioReadError("not a readable audio file (simulated)", path=song)
 
-    monkeypatch.setattr(batch, "_separate_file", fails)
+    monkeypatch.setattr(batch.job, "_separate_file", fails)
     (outcome,) = batch.run([job], settings=batch.Settings(params=RepetParams()))
     assert outcome.status == "failed"
     assert outcome.error.endswith("song.wav: not a readable audio file (simulated)")

@@ -320,7 +320,7 @@ def test_analyze_plot_refuses_two_inputs_that_would_draw_one_figure(tmp_path):
     ("command", "target"),
     [
         (["analyze"], "repet_cli.analyze.analyze_file"),
-        (["compare"], "repet_cli.batch.separate_job"),
+        (["compare"], "repet_cli.batch.comparison.separate_job"),
         (["evaluate", "--references", "."], "repet_cli.evaluate.find_estimates"),
     ],
 )

@@ -42,6 +42,35 @@ def test_skip_existing_resumes_a_batch_without_touching_finished_outputs(tmp_pat
     assert (tmp_path / "out" / "second" / "foreground.wav").exists()
 
 
+def test_an_input_in_a_list_and_in_a_folder_is_separated_once_with_a_warning(tmp_path):
+    """A file named by --files-from and found again in a folder given as INPUT: one job (the
+    first naming's, which keeps the folder's layout) and one warning line per such file; at the
+    folder's top it would otherwise be a usage error ("given twice"), deeper down separated
+    twice into two places."""
+    music = tmp_path / "music"
+    top = write_song(music / "a.wav")
+    deep = write_song(music / "live" / "b.wav", period=1.0)
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{top}\n{deep}\n")
+    out = tmp_path / "out"
+    result = run("separate", music, "--files-from", listing, "-o", out, "-j", "1")
+    assert result.exit_code == 0, result.output
+    twice = [line for line in result.stderr.splitlines() if "twice" in line]
+    assert twice == [
+        f"warning: {top} is given twice; separated once",
+        f"warning: {deep} is given twice; separated once",
+    ]
+    assert "separated 2 of 2 inputs" in result.stdout
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == [
+        "a/background.wav",
+        "a/foreground.wav",
+        "live/b/background.wav",
+        "live/b/foreground.wav",
+    ]
+    quiet = run("separate", music, "--files-from", listing, "-o", out, "--skip-existing", "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
 def test_overwrite_and_skip_existing_exclude_each_other(tmp_path):
     song = write_song(tmp_path / "song.wav")
     result = run("separate", song, "--overwrite", "--skip-existing")
@@ -293,7 +322,7 @@ def _interrupt_after(monkeypatch, moment: str) -> None:
             real_write(*args, **kwargs)
             kill()
 
-        monkeypatch.setattr(batch, "write_sidecar", write_sidecar)
+        monkeypatch.setattr(batch.job, "write_sidecar", write_sidecar)
 
 
 @pytest.mark.parametrize(

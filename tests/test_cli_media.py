@@ -29,7 +29,7 @@ def song(path: Path, *, seconds: float = 6.0, channels: int = 2) -> Path:
     mixture, _ = synth.mix(background, melody, ratio_db=-3)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix in (".m4a", ".mp4", ".mkv", ".mp3", ".opus"):
-        from repet_cli.media import MediaWriter
+        from repet_cli.pyav_encode import MediaWriter
 
         fmt = {".mp4": "m4a", ".mkv": "m4a"}.get(path.suffix, path.suffix[1:])
         with MediaWriter(path, format=fmt, sr=SR, channels=channels) as writer:

@@ -27,7 +27,7 @@ def wav(path: Path, *, seconds: float = 6.0, sr: int = SR) -> Path:
 
 def mp3(path: Path, *, seconds: float = 6.0, bitrate: int = 64_000, sr: int = SR) -> Path:
     """A loop under a melody, as an MP3 at ``bitrate`` (PyAV's encoder, as `--format mp3`)."""
-    from repet_cli.media import MediaWriter
+    from repet_cli.pyav_encode import MediaWriter
 
     background = synth.loop(period=1.5, sr=sr, duration=seconds, channels=2)
     mixture, _ = synth.mix(
@@ -262,9 +262,9 @@ def test_a_text_file_named_mp3_is_one_line_saying_what_is_wrong(tmp_path, quiet)
 
 
 def bitrate_of(path: Path) -> int:
-    from repet_cli import media
+    from repet_cli import pyav_probe
 
-    return media.probe(path).audio[0].bitrate
+    return pyav_probe.probe(path).audio[0].bitrate
 
 
 def test_lossy_stems_of_a_lossy_input_keep_its_bit_rate(tmp_path):

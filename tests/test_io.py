@@ -196,16 +196,16 @@ def test_a_signal_between_the_renames_waits_until_both_files_are_in_place(tmp_pa
 def test_a_signal_just_after_a_temporary_file_is_made_leaves_nothing_behind(tmp_path, monkeypatch):
     import signal
 
-    from repet_cli import io, signals
+    from repet_cli import files, signals
 
-    real_open_temp = io._open_temp
+    real_open_temp = files.open_temp
 
     def open_then_signal(p):
         made = real_open_temp(p)
         os.kill(os.getpid(), signal.SIGTERM)  # lands before the writer has noted the file
         return made
 
-    monkeypatch.setattr(io, "_open_temp", open_then_signal)
+    monkeypatch.setattr(files, "open_temp", open_then_signal)
     y = np.zeros((2, 1000), dtype=np.float32)
     with signals.handled(), pytest.raises(signals.Terminated):
         write_audio_files({tmp_path / "bg.wav": y, tmp_path / "fg.wav": y}, sr=8000)

@@ -1,4 +1,5 @@
-"""repet_cli.media: decoding and encoding through PyAV, every file made here with PyAV."""
+"""The modules that talk to PyAV (repet_cli.pyav_probe, pyav_decode, pyav_encode, pyav_remux):
+probing, decoding, encoding and a video's sound replaced, every file made here with PyAV."""
 
 from __future__ import annotations
 
@@ -11,15 +12,11 @@ import pytest
 import soundfile as sf
 
 from repet_cli.errors import AudioReadError, AudioWriteError, ParameterError
-from repet_cli.media import (
-    MediaWriter,
-    decode_to_wav,
-    encoder_rate,
-    friendly_name,
-    parse_bitrate,
-    probe,
-    replace_audio,
-)
+from repet_cli.formats import parse_bitrate
+from repet_cli.pyav_decode import decode_to_wav
+from repet_cli.pyav_encode import MediaWriter, encoder_rate
+from repet_cli.pyav_probe import friendly_name, probe
+from repet_cli.pyav_remux import replace_audio
 
 av = pytest.importorskip("av")
 
@@ -109,8 +106,11 @@ def video_packets(path) -> list[tuple[bytes, int, int]]:
 # --- pure helpers ------------------------------------------------------------------------
 
 
-def test_importing_the_module_does_not_import_av():
-    code = "import sys, repet_cli.media; print('av' in sys.modules)"
+@pytest.mark.parametrize(
+    "module", ["pyav_probe", "pyav_decode", "pyav_encode", "pyav_remux", "media", "io"]
+)
+def test_importing_the_module_does_not_import_av(module):
+    code = f"import sys, repet_cli.{module}; print('av' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
@@ -556,7 +556,8 @@ def test_replace_audio_needs_a_video(tmp_path):
 
 
 def test_a_lossy_inputs_bit_rate_is_the_default_of_its_lossy_outputs(tmp_path):
-    from repet_cli.media import MediaWriter, default_bitrate, lossy_bitrate
+    from repet_cli.formats import default_bitrate
+    from repet_cli.pyav_probe import lossy_bitrate
 
     y = 0.1 * np.sin(np.linspace(0, 2000, 44100 * 2, dtype=np.float32))[None, :]
     coded = tmp_path / "in.m4a"

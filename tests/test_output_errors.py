@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from helpers import leftovers, run
-from repet_cli import batch, io
+from repet_cli import batch, files
 from synth import write_song
 
 SR = 16000
@@ -32,8 +32,8 @@ def test_a_read_only_output_disk_is_one_error_before_any_work(tmp_path, monkeypa
     def statvfs(path):
         return ReadOnly() if Path(path) == disk else real_statvfs(path)
 
-    monkeypatch.setattr(batch.os, "access", access)
-    monkeypatch.setattr(batch.os, "statvfs", statvfs)
+    monkeypatch.setattr(batch.folders.os, "access", access)
+    monkeypatch.setattr(batch.folders.os, "statvfs", statvfs)
     result = run("separate", *inputs, "-o", disk / "stems")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
@@ -49,7 +49,7 @@ def test_a_folder_without_write_permission_says_so(tmp_path, monkeypatch):
     locked.mkdir()
     real_access = os.access
     monkeypatch.setattr(
-        batch.os,
+        batch.folders.os,
         "access",
         lambda path, mode, *a, **k: False if Path(path) == locked else real_access(path, mode),
     )
@@ -63,7 +63,7 @@ def test_a_disk_that_fills_up_stops_the_batch_with_one_error(tmp_path, monkeypat
     inputs = songs(tmp_path / "in", 4)
     out = tmp_path / "out"
     calls = []
-    real_open_temp = io._open_temp
+    real_open_temp = files.open_temp
 
     def open_temp(p):
         if p.suffix == ".wav":  # stems; each input's record (repet.json) goes through here too
@@ -72,7 +72,7 @@ def test_a_disk_that_fills_up_stops_the_batch_with_one_error(tmp_path, monkeypat
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_open_temp(p)
 
-    monkeypatch.setattr(io, "_open_temp", open_temp)
+    monkeypatch.setattr(files, "open_temp", open_temp)
     result = run("separate", *inputs, "-o", out, "-j", "1", "--json")
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if "No space left" in line]
