@@ -209,11 +209,12 @@ def shared_separation_options(command):
     return command
 
 
-ANALYSIS_OPTIONS = ("min_period", "max_period", "n_fft", "hop")
+ANALYSIS_OPTIONS = ("min_period", "max_period", "voice_model", "n_fft", "hop")
 
 
 def analysis_options(command):
-    """The separation options an analysis uses: the period range and the STFT sizes."""
+    """The separation options an analysis uses: the period range, the voice model (whose pitch
+    track it shows) and the STFT sizes."""
     chosen = [o for o in SEPARATION_OPTIONS if _option_name(o) in ANALYSIS_OPTIONS]
     for option in reversed(chosen):
         command = option(command)

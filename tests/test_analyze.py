@@ -122,6 +122,8 @@ def test_shows_where_the_lead_sings_and_at_what_pitch(tmp_path):
     result = invoke(["analyze", str(path)])
     assert result.exit_code == 0
     assert "voice: a pitched lead in" in result.stdout and "sings at 0:04" in result.stdout
+    without = invoke(["analyze", str(path), "--no-voice-model"])
+    assert without.exit_code == 0 and "voice:" not in without.stdout
     record = json.loads(invoke(["analyze", str(path), "--json"]).stdout)
     voice = record["inputs"][0]["segments"][0]["voice"]
     assert len(voice["passages"]) == 1 and abs(voice["f0_median"] - 330.0) < 10
