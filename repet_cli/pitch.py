@@ -93,6 +93,16 @@ def summation_matrix(frequencies: np.ndarray, f0s: np.ndarray):
     return matrix
 
 
+def log_whitened(x: np.ndarray, *, bins: int = WHITEN_BINS) -> np.ndarray:
+    """``log(1 + x / mean x)`` per frame (``x`` of shape (n_rows, n_frames), float32), less
+    its moving average over ``bins`` rows: a level-free log spectrum whose peaks stand out."""
+    from scipy.ndimage import uniform_filter1d
+
+    L = np.log1p(x / (x.mean(axis=0, keepdims=True) + np.float32(1e-9)))
+    L -= uniform_filter1d(L, bins, axis=0)
+    return L
+
+
 def whitened(F: np.ndarray, *, frequencies: np.ndarray) -> np.ndarray:
     """The peaks of a magnitude spectrogram, level-free: ``log(1 + F / mean F)`` less its
     moving average over :data:`WHITEN_BINS` bins, negative values set to 0.
@@ -100,14 +110,10 @@ def whitened(F: np.ndarray, *, frequencies: np.ndarray) -> np.ndarray:
     ``F`` has shape (n_freq, n_frames); the result is float32 of the same shape, zero above
     :data:`HARMONIC_CEILING`.
     """
-    from scipy.ndimage import uniform_filter1d
-
     f = np.asarray(frequencies)
     rows = f < HARMONIC_CEILING + 2 * (f[1] - f[0])
-    x = np.asarray(F, dtype=np.float32)[rows]
     out = np.zeros(np.shape(F), dtype=np.float32)
-    L = np.log1p(x / (x.mean(axis=0, keepdims=True) + np.float32(1e-9)))
-    L -= uniform_filter1d(L, WHITEN_BINS, axis=0)
+    L = log_whitened(np.asarray(F, dtype=np.float32)[rows])
     np.maximum(L, 0, out=L)
     out[rows] = L
     return out

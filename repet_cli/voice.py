@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .pitch import log_whitened
+
 #: Band of the log spectrum that is searched for harmonics, in Hz.
 BAND = (80.0, 5000.0)
 #: Harmonic spacings looked for, in Hz: sung and spoken fundamentals, and the higher ones of
@@ -71,15 +73,13 @@ def pitch_salience(F: np.ndarray, *, frequencies: np.ndarray) -> np.ndarray:
 def pitch(F: np.ndarray, *, frequencies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`pitch_salience` and the harmonic spacing in Hz where it peaks (0 where none)."""
     import scipy.fft
-    from scipy.ndimage import uniform_filter1d
 
     f = np.asarray(frequencies, dtype=np.float64)
     rows = (f > BAND[0]) & (f < BAND[1])
     x = np.asarray(F, dtype=np.float32)[rows]
     if x.shape[0] < 2:
         return np.zeros(x.shape[-1]), np.zeros(x.shape[-1])
-    L = np.log1p(x / (x.mean(axis=0, keepdims=True) + np.float32(1e-9)))
-    L -= uniform_filter1d(L, WHITEN_BINS, axis=0)
+    L = log_whitened(x, bins=WHITEN_BINS)
     # Any length of at least 2 * rows - 1 gives the same (linear) autocorrelation; a length
     # with small prime factors only is fast (2 * 229 rows at 44.1 kHz took 8 times as long).
     n = scipy.fft.next_fast_len(2 * L.shape[0], real=True)
