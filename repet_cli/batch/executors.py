@@ -102,7 +102,11 @@ class ProcessPool:
                 # What the workers had finished when they stopped is on disk: it is counted.
                 yield from _finished(futures[given:], jobs[given:], exc)
             raise
-        pool.shutdown()
+        # A signal now would stop the shutdown half-way, and the interpreter's exit would then
+        # wait for ever for a worker that never got its end-of-work message: it waits until
+        # the workers have exited (they are idle; it takes milliseconds).
+        with signals.deferred():
+            pool.shutdown()
 
 
 #: Seconds between the main thread's checks for a signal while it waits for a worker's result.
