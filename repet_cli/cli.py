@@ -329,7 +329,10 @@ def separate(
                         outputs=tuple(map(str, job.targets)),
                     )
                 else:
-                    outcome = _for_user(next(running))
+                    outcome = next(running, None)
+                    if outcome is None:  # the executor was stopped (--fail-fast): no more
+                        break
+                    outcome = _for_user(outcome)
                     if record is not None:
                         record.append(outcome)
                     if to_stdout and outcome.outputs:  # not the temporary file copied there
@@ -347,7 +350,9 @@ def separate(
                 if outcome.interruption is not None:  # stopped: what is whole still comes
                     interrupted = outcome.interruption
                 if outcome.status == "failed" and (fail_fast or outcome.stops_batch):
-                    break
+                    if getattr(executor, "stop", None) is None:
+                        break
+                    executor.stop()  # what had finished still comes, then the end
             running.close()  # the executor stops here, where an interruption is still handled
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM
             interrupted = exc
@@ -775,6 +780,9 @@ def analyze(
 
 def main() -> None:
     """Entry point of the ``repet`` console script; Ctrl-C and SIGTERM exit 130 and 143."""
+    # Once the command is over, a Ctrl-C ends the process as the system does, with no
+    # traceback from the interpreter's exit (nothing is left to clean up by then).
+    signals.default_after()
     with signals.handled():
         try:
             code = cli.main(prog_name="repet", standalone_mode=False)

@@ -99,6 +99,15 @@ def handled():
         _GUARD.installed = False
 
 
+def default_after() -> None:
+    """Let SIGINT end this process as the system's default does, without Python's
+    KeyboardInterrupt, once :func:`handled` blocks have restored the handlers they replaced:
+    for a command-line entry point, whose work is over by then. No-op outside the main thread.
+    """
+    if _in_main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def worker_handlers() -> None:
     """Install the handlers of a batch's worker process (a process pool's initializer).
 
@@ -109,6 +118,8 @@ def worker_handlers() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _GUARD.handle)
     _GUARD.installed, _GUARD.idle_exit = True, True
+    # A forked worker starts with a copy of its parent's state: none of it is its own.
+    _GUARD.depth, _GUARD.pending, _GUARD.raised, _GUARD.busy = 0, None, False, False
     if hasattr(signal, "pthread_sigmask"):  # started within blocked(): now they may come
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
 

@@ -2,6 +2,7 @@
 
 import functools
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,35 +147,41 @@ def test_compare_reports_progress_within_each_separation_and_scoring(tmp_path):
     assert sum(seen) == pytest.approx(2 * 40.0 * (1 + SCORING_WEIGHT), rel=0.01)
 
 
-def test_a_signal_taken_by_another_thread_still_stops_the_wait_for_a_worker():
+def _sleeping_job(job, progress=None):
+    """A job that says it started, then takes far longer than any test waits."""
+    Path(job.source).with_suffix(".started").touch()
+    time.sleep(300)
+
+
+def test_a_signal_taken_by_another_thread_still_stops_the_wait_for_a_worker(tmp_path):
     # Linux may hand a process's SIGTERM to any thread that does not block it (the progress
-    # bar's, the pool's): the main thread, waiting for a worker's result, must still act on it
-    # at once, not once that result is in (a whole input later).
+    # bar's): the main thread, waiting for a worker, must still act on it at once, not once
+    # that worker's input is done (a whole input later).
     import signal
     import threading
-    from concurrent.futures import Future
 
     from repet_cli import signals
-    from repet_cli.batch.executors import _result
 
-    future, release = Future(), threading.Event()
+    song = write_song(tmp_path / "song.wav")
+    (job,) = batch.plan([song], tmp_path / "out")
+    started = song.with_suffix(".started")
+    done = threading.Event()
 
     def elsewhere():
-        while not future._condition._waiters:  # until the main thread waits for the result
-            time.sleep(0.001)
+        while not started.exists():
+            if done.wait(0.01):
+                return
         signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # to this thread only
-        release.wait(30)
-        future.set_result("the input's outcome")  # what a wait without a timeout waits for
 
     helper = threading.Thread(target=elsewhere)
     start = time.monotonic()
     try:
         with signals.handled(), pytest.raises(signals.Terminated):
             helper.start()
-            _result(future)
-        assert time.monotonic() - start < 10
+            list(batch.ProcessPool(1).outcomes(_sleeping_job, [job], None))
+        assert time.monotonic() - start < 60
     finally:
-        release.set()
+        done.set()
         helper.join()
 
 

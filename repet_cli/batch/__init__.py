@@ -25,8 +25,9 @@ One module per job, imports pointing down the list:
   scoring against true stems and a figure; every failure becomes an :class:`Outcome`, so a
   batch goes on.
 - :mod:`~repet_cli.batch.executors`: :func:`run` runs many jobs on an executor,
-  :class:`InProcess` or :class:`ProcessPool` (or :class:`~repet_cli.batch.dask.Dask`), and
-  yields their outcomes in input order; the outputs are the same whichever runs them.
+  :class:`InProcess`, :class:`~repet_cli.batch.pool.ProcessPool` (worker processes, a
+  bounded number of jobs in flight) or :class:`~repet_cli.batch.dask.Dask`, and yields their
+  outcomes in input order; the outputs are the same whichever runs them.
 - :mod:`~repet_cli.batch.comparison`: `repet compare`, one song and several algorithms.
 
 Messages name library parameters in backticks (`` `overwrite` ``); the command line shows

@@ -28,10 +28,9 @@ import collections
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 from ..errors import MissingDependencyError, ParameterError
-from .folders import remove_empty_folders
+from .folders import clean_up_after, remove_stale_parts
 from .settings import Outcome
 
 #: Tasks in flight per worker thread of the cluster.
@@ -82,21 +81,6 @@ def restore_malloc_thresholds() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     )
-
-
-def remove_stale_parts(targets) -> list[Path]:
-    """Remove the temporary files (``.<name>.<hex>.part``) that an earlier, killed attempt
-    left beside ``targets``; the paths removed."""
-    from ..files import temporaries_of
-
-    removed = []
-    for target in targets:
-        if isinstance(target, str):  # a URL: its stems were uploaded whole, or not at all
-            continue
-        for stale in temporaries_of(target):
-            stale.unlink(missing_ok=True)
-            removed.append(stale)
-    return removed
 
 
 def _task(task, job):
@@ -252,7 +236,7 @@ class Dask:
                     if type(exc).__name__ == "KilledWorker" and i not in isolated:
                         suspects.append(i)
                     else:
-                        _clean_up(jobs[i].targets)  # what the killed attempts left, if seen here
+                        clean_up_after(jobs[i].targets)  # what the killed attempts left
                         done[i] = Outcome(
                             source=str(jobs[i].source),
                             status="failed",
@@ -270,13 +254,6 @@ class Dask:
             client.close()
             if cluster is not None:
                 cluster.close()
-
-
-def _clean_up(targets) -> None:
-    """Remove a dead job's temporary files and the folders they leave empty, where this
-    process sees its outputs (a shared file system)."""
-    remove_stale_parts(targets)
-    remove_empty_folders(dict.fromkeys(Path(t).parent for t in targets))
 
 
 def _death(exc: BaseException) -> str:

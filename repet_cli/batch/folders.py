@@ -88,3 +88,25 @@ def remove_empty_folders(folders: Iterable[Path]) -> None:
             folder.rmdir()
         except OSError:
             pass
+
+
+def remove_stale_parts(targets) -> list[Path]:
+    """Remove the temporary files (``.<name>.<hex>.part``) that an earlier, killed attempt
+    left beside ``targets``; the paths removed."""
+    from ..files import temporaries_of
+
+    removed = []
+    for target in targets:
+        if isinstance(target, str):  # a URL: its stems were uploaded whole, or not at all
+            continue
+        for stale in temporaries_of(target):
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
+
+
+def clean_up_after(targets) -> None:
+    """Remove what a killed job left: its temporary files and the folders they leave empty
+    (where this process sees its outputs)."""
+    remove_stale_parts(targets)
+    remove_empty_folders(dict.fromkeys(Path(t).parent for t in targets if not isinstance(t, str)))
