@@ -1,8 +1,10 @@
 """The REPET pipeline as one pure function: ``separate(y, sr=..., params=...)``.
 
-STFT -> beat spectrum -> period -> repeating model -> mask (-> multichannel Wiener filter)
--> reconstruction. No I/O, no
-printing; errors are :class:`~repet_cli.errors.RepetError` subclasses.
+Spectrogram -> repeating model (period) -> the model's masks -> voice gate and voice model ->
+final masks (-> multichannel Wiener filter) -> reconstruction; each stage is a function of
+:mod:`repet_cli.stages`, and :func:`separate` calls them in that order. Also what the input
+itself warrants saying (:func:`separation_warnings`). No I/O, no printing; errors are
+:class:`~repet_cli.errors.RepetError` subclasses.
 """
 
 from __future__ import annotations
@@ -46,9 +48,10 @@ class Separation:
         The beat spectrum the period was detected from (``repet``; None when forced), or the
         beat spectrogram of ``adaptive``, shape (n_windows, n_lags).
     mask : np.ndarray or None, shape (channels, n_freq, n_frames), float32
-        Background mask from the repeating model (soft or binary, high-pass applied), when
-        asked for (``keep_mask``). With ``mask="wiener"`` it is the soft mask that the Wiener
-        filter started from.
+        The final background mask, when asked for (``keep_mask``): the repeating model's
+        (kernel-additive, soft or binary) with the high-pass, the voice gate and the voice
+        model applied where they are on. With ``mask="kam"`` or ``"wiener"`` it is the mask
+        the Wiener filter started from.
     sr, n_fft, hop : int
         Sample rate and STFT sizes used.
     confidence : float or None

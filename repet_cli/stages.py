@@ -325,8 +325,9 @@ def final_mask(
     the background; the foreground returns over ``ramp`` Hz above it); the voice gate
     (``1 - (1 - M) * gain``: where no pitched lead sings, the foreground goes back to the
     background); the voice model (:func:`repet_cli.voice.with_voice`: in voiced frames the
-    foreground keeps mostly the bins of the lead's partials, in unvoiced ones a tenth of its
-    share). Without ``voice``'s parts, the high-pass at ``high_pass`` Hz alone.
+    foreground keeps mostly the bins of the lead's partials; in unvoiced ones it weighs
+    :data:`~repet_cli.voice.UNVOICED` in every bin). With an empty ``voice``, the high-pass
+    at ``high_pass`` Hz alone.
     """
     cutoff = high_pass if voice.cutoffs is None else voice.cutoffs[frames]
     M = masks.apply_high_pass(M, frequencies=frequencies, cutoff=cutoff, ramp=ramp)
