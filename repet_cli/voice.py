@@ -172,8 +172,10 @@ def harmonic_weight(
     """The voice model's foreground weight per bin, from a pitch track.
 
     In a voiced frame (``f0 > 0``) a bin near a partial ``h * f0`` (within the comb's width,
-    triangular) weighs up to ``peak``, a bin between partials ``leak``; above
-    :data:`COMB_CEILING` Hz and in unvoiced frames the weight is 1 (the model says nothing).
+    triangular) weighs up to ``peak``, a bin between partials ``leak``, and above
+    :data:`COMB_CEILING` Hz 1 (the model says nothing there). In an unvoiced frame every bin
+    weighs :data:`UNVOICED`: where no lead is tracked, the foreground is weighed down alike
+    in every bin.
 
     Parameters
     ----------

@@ -294,7 +294,7 @@ def test_wiener_statistics_from_every_other_frame_of_a_long_input_change_the_ste
 ):
     import importlib
 
-    module = importlib.import_module("repet_cli.separate")
+    module = importlib.import_module("repet_cli.stages")
     sr, seconds = 8000, 140.0
     background = synth.loop(period=1.5, sr=sr, duration=seconds, channels=2)
     foreground = synth.melody(sr=sr, duration=seconds, channels=2)
