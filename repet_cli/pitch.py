@@ -48,8 +48,11 @@ SWITCH_COST = 1.5
 VOICING = 0.55
 
 
-def candidates(*, f0_range: tuple[float, float] = F0_RANGE, step: float = STEP_CENTS):
-    """The candidate fundamentals in Hz: a geometric grid ``step`` cents apart."""
+def candidates(*, f0_range: tuple[float, float] | None = None, step: float | None = None):
+    """The candidate fundamentals in Hz: a geometric grid ``step`` cents apart (by default
+    :data:`F0_RANGE` and :data:`STEP_CENTS`, read when called)."""
+    f0_range = F0_RANGE if f0_range is None else f0_range
+    step = STEP_CENTS if step is None else step
     n = int(math.floor(1200 * math.log2(f0_range[1] / f0_range[0]) / step)) + 1
     return f0_range[0] * 2.0 ** (np.arange(n) * step / 1200)
 

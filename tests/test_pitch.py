@@ -109,3 +109,13 @@ def test_the_voice_model_keeps_a_sung_line_and_returns_a_non_repeating_hum_to_th
     frames = (np.arange(with_model.voice.f0.size) * (with_model.hop)).clip(max=t.size - 1)
     singing = (t[frames] > 3.5) & (t[frames] < 8.5)
     assert with_model.voice.voiced[singing].mean() > 0.8
+
+
+def test_the_candidate_range_is_read_when_used(monkeypatch):
+    # The module's range is a setting to experiment with: changing it changes the grid (it was
+    # bound once, when the module was imported, and an experiment with it silently did nothing).
+    from repet_cli import pitch
+
+    monkeypatch.setattr(pitch, "F0_RANGE", (100.0, 2000.0))
+    grid = pitch.candidates()
+    assert grid[0] == 100.0 and 1990.0 < grid[-1] <= 2000.0
