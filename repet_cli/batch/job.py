@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import remote, signals
-from ..errors import AudioWriteError, OutputExistsError, RepetError, shown_path
+from ..errors import AudioReadError, AudioWriteError, OutputExistsError, RepetError, shown_path
 from ..files import STDIN
 from ..formats import AudioInfo
 from ..segments import describe, segment_warnings
@@ -236,6 +236,10 @@ def separate_job(job: Job, *, settings: Settings, progress=None, on_written=None
                     "exists already; pass `overwrite` to replace it or `skip_existing` to keep it",
                     path=target,
                 )
+    if os.fspath(job.source) != STDIN and not os.path.lexists(job.source):
+        # As reading it would say, without making and removing its folders first (a list of
+        # a million names, most of them gone, spent half its time on those).
+        raise AudioReadError("no such file", path=job.source)
     created: list[Path] = []
     before = {target: identity(target) for target in job.targets}
     whole = False  # the stems and their record are in place
