@@ -303,7 +303,7 @@ def _serve(conn, task) -> None:
         if message is None:
             return
         index, job = message
-        sent = False
+        outcome, sent = None, False
         try:
             with signals.busy():
                 outcome = task(job, progress=_reporter(conn, index, job))
@@ -319,10 +319,14 @@ def _serve(conn, task) -> None:
             )
             with signals.deferred():
                 conn.send(("done", index, outcome))
-        except KeyboardInterrupt:  # the job's temporary files are gone (or it was sent)
+        except KeyboardInterrupt as exc:
             if not sent:
                 with signals.deferred():
-                    conn.send(("stopped", index, None))
+                    if outcome is None:  # the job stopped and removed what it had written
+                        conn.send(("stopped", index, None))
+                    else:  # it had returned: its stems are whole
+                        done = dataclasses.replace(outcome, interruption=exc)
+                        conn.send(("done", index, done))
             os._exit(143)
         if outcome.interruption is not None:  # told to stop while its job was finishing
             os._exit(143)
