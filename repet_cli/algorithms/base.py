@@ -86,6 +86,12 @@ class AlgorithmOptions:
             if getattr(self, f.name) is not None
         }
 
+    def effective(self) -> dict[str, Any]:
+        """Every option with the value the model uses: as given, else its default; None where
+        the value is found in the input instead (a detected period) or the option does not
+        apply. What the record beside the stems holds (JSON-ready)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def needs_power(self) -> bool:
         """Whether :meth:`model` needs the channel-averaged power spectrogram."""
         return False
@@ -153,6 +159,10 @@ class PeriodRange(AlgorithmOptions):
         lo = DEFAULT_MIN_PERIOD if self.min_period is None else self.min_period
         hi = DEFAULT_MAX_PERIOD if self.max_period is None else self.max_period
         return lo, hi
+
+    def effective(self) -> dict[str, Any]:
+        lo, hi = self.period_range
+        return super().effective() | {"min_period": lo, "max_period": hi}
 
     def shortest_segment(self) -> float:
         return segment_holding(periods.MIN_REPETITIONS_DETECTED * self.period_range[0])

@@ -222,6 +222,14 @@ class Ft2dOptions(AlgorithmOptions):
                 f"`peak_threshold` must be a number >= 0, got {self.peak_threshold!r}"
             )
 
+    def effective(self) -> dict:
+        return super().effective() | {
+            "rate_width": DEFAULT_RATE_WIDTH if self.rate_width is None else self.rate_width,
+            "peak_threshold": (
+                DEFAULT_THRESHOLD if self.peak_threshold is None else self.peak_threshold
+            ),
+        }
+
     def model(self, spectra: Spectra, *, bounds, threads: int) -> tuple[Model, Found]:
         keywords = {"rate_width": self.rate_width, "threshold": self.peak_threshold}
         W = ft2d_model(

@@ -584,6 +584,19 @@ class SimilarityOptions(AlgorithmOptions):
                 f"`similarity_threshold` must lie in [-1, 1], got {self.similarity_threshold!r}"
             )
 
+    def effective(self) -> dict:
+        return super().effective() | {
+            "neighbors": DEFAULT_NEIGHBORS if self.neighbors is None else self.neighbors,
+            "min_separation": (
+                DEFAULT_MIN_SEPARATION if self.min_separation is None else self.min_separation
+            ),
+            "similarity_threshold": (
+                DEFAULT_THRESHOLD
+                if self.similarity_threshold is None
+                else self.similarity_threshold
+            ),
+        }
+
     def model(self, spectra: Spectra, *, bounds, threads: int) -> tuple[Model, Found]:
         keywords = {OPTION_KEYWORDS[k]: v for k, v in self.given().items()}
         W = similarity_model(spectra.V, sr=spectra.sr, hop=spectra.hop, threads=threads, **keywords)
