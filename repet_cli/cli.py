@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from .options import (
     shared_separation_options,
     usage,
 )
-from .params import ALGORITHM_OPTIONS, RepetParams
+from .params import RepetParams
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Batches up to this many inputs have every header read first, for a progress bar with a
@@ -303,7 +302,7 @@ def analyze(
     A song that does not repeat clearly gets a warning: try --algorithm repet-sim or a
     forced --period when separating it.
     """
-    from .analyze import analyze_file, as_record, as_text, pitch_curve
+    from .analyze import analyze_files, as_text, figure_paths
     from .batch import find_inputs
 
     try:
@@ -311,64 +310,42 @@ def analyze(
     except ParameterError as exc:
         raise usage(exc) from None
     found = find_inputs(inputs, extensions=ext.split(",") if ext else None)
-    inputs = tuple(source for source, _ in found)
-    # As separate lays out a folder's files: OUT/<folder inside the input>/<name>/.
-    figures = {source: out / folder / source.stem / "repet.png" for source, folder in found}
+    figures = None
     if plot:
         _require_plotting()
-        drawn: dict[Path, Path] = {}
-        for source, figure in figures.items():
-            other = drawn.setdefault(figure, source)
-            if other != source:
-                raise click.UsageError(
-                    f"{other} and {source} would both draw {figure}; analyze them into "
-                    "different --out folders"
-                )
-    records, failures = [], 0
-    # Many inputs: a bar in files on a terminal (one input takes about 0.2 s a minute).
-    show = len(inputs) > 1 and sys.stderr.isatty()
-    bar, write = _progress_bar(len(inputs), enabled=show, unit="files")
-
-    def echo(message: str, *, err: bool = False) -> None:
-        write(message, file=sys.stderr if err else sys.stdout)
-
-    for source in inputs:
         try:
-            info, parts = analyze_file(source, params=params, segment=segment, count=candidates)
-        except RepetError as exc:
-            failures += 1
-            message = option_names(str(exc))
-            echo(f"error: {message}", err=True)
-            records.append({"input": str(source), "status": "failed", "error": message})
+            figures = figure_paths(found, out)
+        except ParameterError as exc:
+            raise usage(exc) from None
+    sources = [source for source, _ in found]
+    # Many inputs: a bar in files on a terminal (one input takes about 0.2 s a minute).
+    show = len(sources) > 1 and sys.stderr.isatty()
+    bar, write = _progress_bar(len(sources), enabled=show, unit="files")
+    records = []
+    analyses = analyze_files(
+        sources, params=params, segment=segment, count=candidates, rename=option_names
+    )
+    for source, (record, found) in zip(sources, analyses, strict=True):
+        records.append(record)
+        if found is None:
+            write(f"error: {record['error']}", file=sys.stderr)
             bar.update(1)
             continue
-        record = as_record(source, info, parts, rename=option_names)
-        if plot:
-            from .plot import draw_file
+        if figures is not None:
+            from .plot import draw_analysis
 
-            first = parts[0][2]
-            title = f"{source.name}: period {first.period:.3f} s, confidence {first.confidence:.2f}"
-            draw_file(
-                figures[source],
-                source,
-                params=params,
-                period=first.period,
-                segment=segment,
-                title=title,
-                pitch=pitch_curve(parts, info),
-            )
+            draw_analysis(figures[source], source, *found, params=params, segment=segment)
             record["figure"] = str(figures[source])
-        records.append(record)
         if not as_json:
-            echo(as_text(source, record))
+            write(as_text(source, record), file=sys.stdout)
         for part in record["segments"]:
             for warning in part["warnings"]:
-                echo(f"warning: {source}: {warning}", err=True)
+                write(f"warning: {source}: {warning}", file=sys.stderr)
         bar.update(1)
     bar.close()
     if as_json:
         click.echo(json.dumps({"inputs": records}, indent=2))
-    if failures:
+    if any(record["status"] == "failed" for record in records):
         ctx.exit(1)
 
 
@@ -439,34 +416,22 @@ def evaluate(
     To separate and score a whole MUSDB18-HQ-style dataset in one go (resumable):
     repet separate --dataset musdb18hq/test -o results/
     """
-    single = reference_background is not None or reference_foreground is not None
-    if single and (reference_background is None or reference_foreground is None):
-        raise click.UsageError("give both --reference-background and --reference-foreground")
-    if single == (references is not None):
-        raise click.UsageError(
-            "give either --reference-background/--reference-foreground (one track) or "
-            "--references DIR (many tracks)"
-        )
-
     from tqdm import tqdm
 
-    from . import evaluate as ev
-
-    try:
-        tracks = ev.find_estimates(list(estimates))
-    except RepetError as exc:
-        raise click.ClickException(str(exc)) from None
-    if single and len(tracks) != 1:
-        raise click.UsageError(
-            f"--reference-background/--reference-foreground describe one track, but "
-            f"{len(tracks)} estimate folders were found; use --references DIR for many"
-        )
-
+    from . import scorecard
+    from .evaluate import reference_files
     from .parallel import cpu_threads
 
-    rows: list[tuple[str, dict]] = []
-    sisec: list[tuple[str, dict]] = []
-    windows: dict[str, dict] = {}
+    try:
+        single = scorecard.single_track(
+            background=reference_background, foreground=reference_foreground, folder=references
+        )
+        tracks = scorecard.tracks_of(estimates, single=single is not None)
+    except ParameterError as exc:
+        raise usage(exc) from None
+    except RepetError as exc:
+        raise click.ClickException(str(exc)) from None
+    scored: dict[str, scorecard.TrackScores] = {}
     failures: list[str] = []
     bar = tqdm(
         total=len(tracks),
@@ -478,60 +443,23 @@ def evaluate(
     for k, (name, folder) in enumerate(tracks.items()):
         bar.set_description(name[:30])
         try:
-            if single:
-                refs = {"background": reference_background, "foreground": reference_foreground}
-            else:
-                refs = ev.reference_files(references / name)
-            ests = {stem: folder / ev.ESTIMATE_NAMES[stem] for stem in ev.STEMS}
-            ref, est, sr = ev.load_stems(refs, ests)
-            bar.update(0.1)
-            options = dict(workers=cpu_threads(), progress=lambda f: bar.update(0.9 * f))
-            if framewise:
-                whole, frames, medians = ev.framewise_scores_of(ref, est, sr, **options)
-                sisec.append((name, medians))
-                windows[name] = frames
-            else:
-                whole = ev.scores_of(ref, est, **options)
-            del ref, est
-            rows.append((name, whole))
+            truth = single or reference_files(references / name)
+            scored[name] = scorecard.score_track(
+                folder, truth, framewise=framewise, workers=cpu_threads(), progress=bar.update
+            )
         except RepetError as exc:
             tqdm.write(f"error: {name}: {exc}", file=sys.stderr)
             failures.append(f"{name}: {exc}")
         bar.n = k + 1  # exactly, whatever the fractions added up to
         bar.refresh()
     bar.close()
-
-    mean = ev.average([scores for _, scores in rows]) if rows else None
     if as_json:
-        summary = {"tracks": dict(rows), "mean": mean, "failed": failures}
-        if framewise:
-            summary["framewise"] = {
-                "window_s": ev.FRAME_SECONDS,
-                "tracks": {name: {"median": m, "frames": windows[name]} for name, m in sisec},
-                "median": ev.median_over_tracks([m for _, m in sisec]) if sisec else None,
-            }
-        click.echo(json.dumps(_finite(summary), indent=2))
-    elif not quiet and framewise and sisec:
-        median = ev.median_over_tracks([m for _, m in sisec])
-        table = sisec + ([("median", median)] if len(sisec) > 1 else [])
-        click.echo("SiSEC 2018 (BSS Eval v4, median over 1-s windows):")
-        click.echo(ev.format_table(table, metrics=ev.FRAME_METRICS))
-    elif not quiet and rows:
-        table = rows + ([("mean", mean)] if len(rows) > 1 else [])
-        click.echo(ev.format_table(table))
+        click.echo(json.dumps(scorecard.summary(scored, failures, framewise=framewise), indent=2))
+    elif not quiet:
+        for line in scorecard.table_lines(scored, framewise=framewise):
+            click.echo(line)
     if failures:
         ctx.exit(1)
-
-
-def _finite(value):
-    """JSON has no NaN or infinity: those become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 @cli.command(cls=Sectioned, context_settings=CONTEXT)
@@ -592,44 +520,20 @@ def compare(
             "(repet separate and repet analyze take folders)"
         )
     chosen = list(dict.fromkeys(algorithms)) or list(ALGORITHMS)
-    given = {k: v for k, v in options.items() if ctx.get_parameter_source(k).name != "DEFAULT"}
-    for name, value in given.items():
-        owners = ALGORITHM_OPTIONS.get(name)
-        if owners and value is not None and not set(owners) & set(chosen):
-            raise click.UsageError(
-                option_names(f"`{name}` applies to {' or '.join(owners)}, which is not run")
-            )
-    per_algorithm = {}
-    for algorithm in chosen:
-        values = {
-            k: v
-            for k, v in options.items()
-            if k not in ALGORITHM_OPTIONS or algorithm in ALGORITHM_OPTIONS[k]
-        }
-        per_algorithm[algorithm] = params_from(**values, algorithm=algorithm)
+    given = [k for k in options if ctx.get_parameter_source(k).name != "DEFAULT"]
+    try:
+        values = batch.comparison.algorithm_values(chosen, options, given=given)
+    except ParameterError as exc:
+        raise usage(exc) from None
+    per_algorithm = {a: params_from(**v, algorithm=a) for a, v in values.items()}
     references = None
     if reference_background is not None:
         references = {"background": reference_background, "foreground": reference_foreground}
-
     rows, failures = [], []
-    from .io import probe
-
-    try:
-        duration = probe(song).duration
-    except RepetError:
-        duration = 0.0  # the first separation says what is wrong
-    weight = 1 + (batch.SCORING_WEIGHT if references is not None else 0)
-    total = round(duration * weight * len(per_algorithm)) or None
-    bar, write = _progress_bar(total, enabled=sys.stderr.isatty())
-    done = 0.0
-
-    def moved(seconds: float) -> None:  # whole seconds to the bar, as they add up
-        nonlocal done
-        before = round(done)
-        done += seconds
-        if round(done) > before:
-            bar.update(round(done) - before)
-
+    seconds = batch.comparison.expected_seconds(
+        song, algorithms=len(per_algorithm), scored=references is not None
+    )
+    bar, write = _progress_bar(round(seconds) or None, enabled=sys.stderr.isatty())
     with signals.handled():
         found = batch.compare(
             song,
@@ -638,7 +542,7 @@ def compare(
             segment=segment,
             overwrite=overwrite,
             references=references,
-            progress=moved,
+            progress=batch.comparison.in_whole_seconds(bar.update),
         )
         for algorithm, row in found:
             if isinstance(row, RepetError):

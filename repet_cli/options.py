@@ -35,6 +35,7 @@ COMMAND_NAMES = ("overwrite", "skip_existing", "segment", "subtype", "format", "
 COMMAND_NAMES += ("shard", "stems", "ext", "video", "stream", "bitrate", "ledger", "fail_fast")
 COMMAND_NAMES += ("cluster", "scheduler", "scheduler_file", "files_from", "dataset")
 COMMAND_NAMES += ("references", "framewise", "plot", "report", "json")
+COMMAND_NAMES += ("reference_background", "reference_foreground")
 #: What the command line calls otherwise than ``--name``.
 SPELLED = {"inputs": "INPUT", "out='-'": "-o -", "verbose": "-v"}
 
