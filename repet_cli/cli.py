@@ -100,32 +100,28 @@ def separate(
     and (where the format holds it) sample format. Exit status: 0 all done (or skipped), 1 some
     input failed, 2 usage error, 130 / 143 interrupted (Ctrl-C / SIGTERM).
     """
-    from .batch.request import Request
-
-    try:
-        request = Request(
-            inputs=inputs,
-            outputs=outputs,
-            params=params,
-            segment=segment,
-            running=running,
-            extras=extras,
-        )
-    except ParameterError as exc:
-        raise usage(exc) from None
-    prepared = _prepare(request, shown)
+    prepared = _prepare(
+        shown,
+        inputs=inputs,
+        outputs=outputs,
+        params=params,
+        segment=segment,
+        running=running,
+        extras=extras,
+    )
     prepared, bar, tell = _progress(prepared, shown)
     outcomes, interrupted = _run(prepared, shown, bar=bar, tell=tell)
     _tell_the_end(ctx, prepared, outcomes, interrupted, shown=shown, tell=tell)
 
 
-def _prepare(request, shown: Shown):
-    """The batch a request asks for, planned; a usage error where it cannot be."""
-    from .batch.request import prepare
+def _prepare(shown: Shown, **options):
+    """The batch the options ask for (:class:`~repet_cli.batch.request.Request`), planned; a
+    usage error where they contradict each other or it cannot be planned."""
+    from .batch.request import Request, prepare
 
     warn = None if shown.quiet else lambda text: click.echo(f"warning: {text}", err=True)
     try:
-        return prepare(request, warn=warn)
+        return prepare(Request(**options), warn=warn)
     except ParameterError as exc:
         raise usage(exc) from None
 
