@@ -49,11 +49,10 @@ def expected_seconds(song: str | os.PathLike, *, algorithms: int, scored: bool) 
     """Seconds of audio a comparison goes through, for a progress bar: the song's length for
     each separation and :data:`SCORING_WEIGHT` of it for each scoring; 0 where the song cannot
     be read (its first separation says why)."""
-    try:
-        duration = probe(song).duration
-    except RepetError:
+    info = probe(song)
+    if info is None:
         return 0.0
-    return duration * (1 + (SCORING_WEIGHT if scored else 0)) * algorithms
+    return info.duration * (1 + (SCORING_WEIGHT if scored else 0)) * algorithms
 
 
 def in_whole_seconds(update: Callable[[int], None]) -> Callable[[float], None]:
