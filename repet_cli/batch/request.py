@@ -281,16 +281,14 @@ def prepare(request: Request, *, warn: Callable[[str], None] | None = None) -> P
     ------
     ParameterError
         A usage error (a command line's exit status 2).
-    RepetError
-        The output folder cannot be written; an input folder holds no audio.
+    AudioWriteError
+        The output folder cannot be written.
     """
     from .. import remote
-    from . import piping
     from .folders import check_output_folder
-    from .planning import check_figures, find_inputs, once_each, plan, shard
+    from .planning import check_figures, plan, shard
 
-    extras, running = request.extras, request.running
-    if extras.plot:
+    if request.extras.plot:
         from ..plot import require_matplotlib
 
         try:
@@ -298,39 +296,74 @@ def prepare(request: Request, *, warn: Callable[[str], None] | None = None) -> P
         except RepetError as exc:
             raise ParameterError(f"`plot`: {exc}") from None
     names, dataset = input_names(request)
-    out = request.outputs.out
+    out, to_stdout, fmt = _destination(request, names)
+    found = dataset or _found(names, ext=request.inputs.ext, warn=warn)
+    jobs = plan(
+        found, out, template=request.filename, format=fmt, stems=request.stems, video=request.video
+    )
+    if request.extras.plot:
+        check_figures(jobs)
+    if request.running.shard is not None:
+        jobs = shard(jobs, request.running.shard)
+    if not to_stdout and not remote.is_url(out):
+        check_output_folder(out)  # read-only or forbidden: one error now, not one per input
+    if to_stdout:
+        out.mkdir()  # removed again by piping.emit
+    settings = _settings(request, fmt=fmt, to_stdout=to_stdout)
+    ledger = None
+    vouched: frozenset[int] = frozenset()
+    if request.running.ledger is not None:
+        ledger = Ledger(request.running.ledger, settings=settings)
+        if settings.skip_existing:
+            vouched = _vouched(ledger, jobs)
+            # The ledger decides: outputs it has no record of (other options?) are not kept.
+            settings = dataclasses.replace(settings, skip_existing=False)
+    return Prepared(
+        request=request,
+        jobs=jobs,
+        settings=settings,
+        out=out,
+        to_stdout=to_stdout,
+        vouched=vouched,
+        ledger=ledger,
+    )
+
+
+def _destination(request: Request, names: list) -> tuple[Path | str, bool, str | None]:
+    """Where the outputs go, whether that is standard output (then a temporary folder, not
+    made yet), and their format; what a URL or standard output cannot take is refused."""
+    from .. import remote
+    from . import piping
+
+    out, fmt, extras = request.outputs.out, request.format, request.extras
     if remote.is_url(out) or any(remote.is_url(n) for n in names):
         local = ("plot", extras.plot), ("video", request.video)
         for name, used in local + (("references", request.references is not None),):
             if used:
                 raise ParameterError(f"`{name}` needs local files, not URLs")
-    else:
-        out = Path(out)
-    to_stdout = os.fspath(out) == piping.STDOUT
-    fmt = request.format
-    if to_stdout:
-        piping.check(names, request.stems, plot=extras.plot, report=extras.report or extras.json)
-        out, fmt = piping.folder(), fmt or "wav"
-    if dataset:  # each track's stems in OUT/<track>/, its layout kept
-        found = dataset
-    else:
-        ext = request.inputs.ext
-        found, repeated = once_each(find_inputs(names, extensions=ext.split(",") if ext else None))
-        for source, times in repeated if warn is not None else ():
-            given = "twice" if times == 2 else f"{times} times"
-            warn(f"{shown_path(source)} is given {given}; separated once")
-    jobs = plan(
-        found, out, template=request.filename, format=fmt, stems=request.stems, video=request.video
-    )
-    if extras.plot:
-        check_figures(jobs)
-    if running.shard is not None:
-        jobs = shard(jobs, running.shard)
-    if not to_stdout and not remote.is_url(out):
-        check_output_folder(out)  # read-only or forbidden: one error now, not one per input
-    if to_stdout:
-        out.mkdir()  # removed again by piping.emit
-    settings = Settings(
+        return out, False, fmt
+    if os.fspath(out) != piping.STDOUT:
+        return Path(out), False, fmt
+    piping.check(names, request.stems, plot=extras.plot, report=extras.report or extras.json)
+    return piping.folder(), True, fmt or "wav"
+
+
+def _found(names: list, *, ext: str | None, warn) -> list:
+    """The files to separate (folders searched), each once; ``warn`` is told of the others."""
+    from .planning import find_inputs, once_each
+
+    found, repeated = once_each(find_inputs(names, extensions=ext.split(",") if ext else None))
+    for source, times in repeated if warn is not None else ():
+        given = "twice" if times == 2 else f"{times} times"
+        warn(f"{shown_path(source)} is given {given}; separated once")
+    return found
+
+
+def _settings(request: Request, *, fmt: str | None, to_stdout: bool) -> Settings:
+    """What every job of a request is told (a stem for standard output goes into a new
+    folder: nothing there to keep)."""
+    running, extras = request.running, request.extras
+    return Settings(
         params=request.params,
         overwrite=running.overwrite or to_stdout,
         skip_existing=request.skip_existing,
@@ -345,25 +378,15 @@ def prepare(request: Request, *, warn: Callable[[str], None] | None = None) -> P
         references=request.references,
         framewise=request.framewise,
     )
-    ledger = Ledger(running.ledger, settings=settings) if running.ledger is not None else None
-    vouched: frozenset[int] = frozenset()
-    if ledger is not None and settings.skip_existing:
-        done = ledger.done()
-        vouched = frozenset(
-            i
-            for i, job in enumerate(jobs)
-            if os.path.abspath(job.source) in done and all(os.path.lexists(p) for p in job.targets)
-        )
-        # The ledger decides: outputs it has no record of (other options?) are not kept.
-        settings = dataclasses.replace(settings, skip_existing=False)
-    return Prepared(
-        request=request,
-        jobs=jobs,
-        settings=settings,
-        out=out,
-        to_stdout=to_stdout,
-        vouched=vouched,
-        ledger=ledger,
+
+
+def _vouched(ledger: Ledger, jobs: list[Job]) -> frozenset[int]:
+    """The jobs the ledger records as done with these options, their outputs all there."""
+    done = ledger.done()
+    return frozenset(
+        i
+        for i, job in enumerate(jobs)
+        if os.path.abspath(job.source) in done and all(os.path.lexists(p) for p in job.targets)
     )
 
 
