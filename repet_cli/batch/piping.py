@@ -15,7 +15,7 @@ from .settings import Outcome
 STDOUT = "-"
 
 
-def check(names, stems, *, plot: bool, report: bool) -> None:
+def check_stdout(names, stems, *, plot: bool, report: bool) -> None:
     """Refuse what standard output cannot take: more than one input or stem, figures or a
     report (or a JSON summary: ``report``), or a terminal (audio bytes would flood it).
 
@@ -36,7 +36,7 @@ def check(names, stems, *, plot: bool, report: bool) -> None:
         )
 
 
-def folder() -> Path:
+def temporary_folder() -> Path:
     """A new name for the temporary folder the stem is written into (not made yet)."""
     import tempfile
 

@@ -333,7 +333,7 @@ def _destination(request: Request, names: list) -> tuple[Path | str, bool, str |
     """Where the outputs go, whether that is standard output (then a temporary folder, not
     made yet), and their format; what a URL or standard output cannot take is refused."""
     from .. import remote
-    from . import piping
+    from .piping import STDOUT, check_stdout, temporary_folder
 
     out, fmt, extras = request.outputs.out, request.format, request.extras
     if remote.is_url(out) or any(remote.is_url(n) for n in names):
@@ -342,10 +342,10 @@ def _destination(request: Request, names: list) -> tuple[Path | str, bool, str |
             if used:
                 raise ParameterError(f"`{name}` needs local files, not URLs")
         return out, False, fmt
-    if os.fspath(out) != piping.STDOUT:
+    if os.fspath(out) != STDOUT:
         return Path(out), False, fmt
-    piping.check(names, request.stems, plot=extras.plot, report=extras.report or extras.json)
-    return piping.folder(), True, fmt or "wav"
+    check_stdout(names, request.stems, plot=extras.plot, report=extras.report or extras.json)
+    return temporary_folder(), True, fmt or "wav"
 
 
 def _found(names: list, *, ext: str | None, warn) -> list:
