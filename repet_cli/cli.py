@@ -20,7 +20,6 @@ from .batch.request import Extras, Inputs, Outputs, Running
 from .errors import ParameterError, RepetError
 from .options import (
     PATH,
-    Sectioned,
     Shown,
     analysis_options,
     batch_options,
@@ -35,6 +34,7 @@ from .options import (
     usage,
 )
 from .params import RepetParams
+from .sections import Sectioned
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Batches up to this many inputs have every header read first, for a progress bar with a

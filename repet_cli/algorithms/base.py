@@ -116,6 +116,19 @@ class AlgorithmOptions:
         raise NotImplementedError
 
 
+def model_defaults(values: dict[str, Any], model: Callable, keywords: dict[str, str]) -> dict:
+    """``values`` (:meth:`AlgorithmOptions.effective`) with each option not given (None) that
+    is passed to ``model`` under the name ``keywords[option]`` replaced by ``model``'s default
+    for it: the value it then uses."""
+    import inspect
+
+    defaults = inspect.signature(model).parameters
+    return {
+        k: defaults[keywords[k]].default if v is None and k in keywords else v
+        for k, v in values.items()
+    }
+
+
 def positive(name: str, value: float | None, *, unit: str = "seconds") -> None:
     """Refuse a value that is set but not a positive finite number."""
     if value is not None and not (

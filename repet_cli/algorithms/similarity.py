@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import ParameterError
 from ..parallel import blas_threads, thread_budget
 from ..period import seconds_to_frames
-from .base import AlgorithmOptions, Found, Model, Spectra, positive_int
+from .base import AlgorithmOptions, Found, Model, Spectra, model_defaults, positive_int
 
 #: Most frames picked for each frame besides itself. Rafii & Pardo allow up to 100 on whole
 #: songs; the median needs enough of them to outvote a foreground present in some of them.
@@ -585,17 +585,7 @@ class SimilarityOptions(AlgorithmOptions):
             )
 
     def effective(self) -> dict:
-        return super().effective() | {
-            "neighbors": DEFAULT_NEIGHBORS if self.neighbors is None else self.neighbors,
-            "min_separation": (
-                DEFAULT_MIN_SEPARATION if self.min_separation is None else self.min_separation
-            ),
-            "similarity_threshold": (
-                DEFAULT_THRESHOLD
-                if self.similarity_threshold is None
-                else self.similarity_threshold
-            ),
-        }
+        return model_defaults(super().effective(), similarity_model, OPTION_KEYWORDS)
 
     def model(self, spectra: Spectra, *, bounds, threads: int) -> tuple[Model, Found]:
         keywords = {OPTION_KEYWORDS[k]: v for k, v in self.given().items()}
