@@ -321,16 +321,16 @@ def analyze(
     analyses = analyze_files(
         sources, params=params, segment=segment, count=candidates, rename=option_names
     )
-    for source, (record, found) in zip(sources, analyses, strict=True):
+    for source, (record, analysis) in zip(sources, analyses, strict=True):
         records.append(record)
-        if found is None:
+        if analysis is None:
             write(f"error: {record['error']}", file=sys.stderr)
             bar.update(1)
             continue
         if figures is not None:
             from .plot import draw_analysis
 
-            draw_analysis(figures[source], source, *found, params=params, segment=segment)
+            draw_analysis(figures[source], source, *analysis, params=params, segment=segment)
             record["figure"] = str(figures[source])
         if not as_json:
             write(as_text(source, record), file=sys.stdout)
