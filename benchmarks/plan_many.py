@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from repet_cli import batch
-from repet_cli.cli import _names_from
+from repet_cli.batch.planning import names_from
 
 
 def main() -> int:
@@ -32,7 +32,7 @@ def main() -> int:
         listing.write_text("\n".join(names) + "\n")
         times = {}
         start = time.perf_counter()
-        found = _names_from(listing, null=False)
+        found = names_from(listing, null=False)
         times["read the list"] = time.perf_counter() - start
         start = time.perf_counter()
         inputs = batch.find_inputs(found)

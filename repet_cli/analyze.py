@@ -6,7 +6,9 @@ Only the channel-averaged power spectrogram and its beat spectrum are computed (
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -312,6 +314,55 @@ def as_record(source, info, parts, *, rename=lambda message: message) -> dict:
             }
         )
     return {"input": str(source), "status": "ok", "segments": segments}
+
+
+def figure_paths(found, out) -> dict:
+    """Where each input's figure goes, from :func:`~repet_cli.batch.find_inputs`' pairs: as
+    `repet separate` lays out a folder's files, ``out/<folder inside the input>/<name>/``.
+
+    Raises
+    ------
+    ParameterError
+        Two inputs would draw the same figure.
+    """
+    from .batch.planning import FIGURE
+
+    figures = {source: Path(out) / folder / Path(source).stem / FIGURE for source, folder in found}
+    drawn: dict = {}
+    for source, figure in figures.items():
+        other = drawn.setdefault(figure, source)
+        if other != source:
+            raise ParameterError(
+                f"{other} and {source} would both draw {figure}; analyze them into different "
+                "`out` folders"
+            )
+    return figures
+
+
+def analyze_files(
+    sources: Iterable,
+    *,
+    params: RepetParams | None = None,
+    segment: float = 0.0,
+    count: int = 5,
+    rename: Callable[[str], str] = str,
+) -> Iterator[tuple[dict, tuple | None]]:
+    """Analyze each input in turn (:func:`analyze_file`): its record (:func:`as_record`) and
+    what :func:`analyze_file` returned, ``(info, parts)``; or a record of its failure
+    (``"status": "failed"`` and the ``"error"``) and None.
+
+    ``rename`` turns the parameter names quoted in errors and warnings into what the reader
+    knows them as.
+    """
+    from .errors import RepetError
+
+    for source in sources:
+        try:
+            info, parts = analyze_file(source, params=params, segment=segment, count=count)
+        except RepetError as exc:
+            yield {"input": str(source), "status": "failed", "error": rename(str(exc))}, None
+            continue
+        yield as_record(source, info, parts, rename=rename), (info, parts)
 
 
 def pitch_curve(parts, info) -> tuple[np.ndarray, np.ndarray] | None:

@@ -162,6 +162,43 @@ def check_bitrate(bitrate: int | str | None, fmt: str) -> int:
     return value
 
 
+def requested_bitrate(bitrate: int | str | None, fmt: str | None) -> int | None:
+    """Bits per second asked for outputs of format ``fmt`` (None: the default), checked
+    before any work: a bit rate needs a lossy format (:data:`LOSSY_FORMATS`).
+
+    Raises
+    ------
+    ParameterError
+    """
+    if bitrate is None:
+        return None
+    if fmt not in LOSSY_FORMATS:
+        raise ParameterError(
+            f"`bitrate` is for `format` {', '.join(LOSSY_FORMATS)} (the others are lossless, "
+            "or Vorbis)"
+        )
+    return parse_bitrate(bitrate)
+
+
+def check_requested_subtype(subtype: str, fmt: str | None) -> None:
+    """Refuse a sample format that outputs of format ``fmt`` cannot hold (None: WAV or
+    FLAC, by input), before any work.
+
+    Raises
+    ------
+    ParameterError
+    """
+    if fmt in LOSSY_FORMATS or fmt == "ogg":
+        raise ParameterError(f"`subtype` is for wav and flac; {fmt} has its codec (set `bitrate`)")
+    formats = [fmt] if fmt else ["wav", "flac"]
+    if not any(subtype.upper() in OUTPUT_SUBTYPES[f] for f in formats):
+        known = sorted({s for f in formats for s in OUTPUT_SUBTYPES[f]})
+        raise ParameterError(
+            f"`subtype` {subtype} is not one of {', '.join(known)}"
+            + (f" (for {fmt})" if fmt else "")
+        )
+
+
 def check_channels(channels: int, fmt: str) -> None:
     """Raise :class:`ParameterError` unless a ``fmt`` file holds ``channels`` channels."""
     most = MAX_CHANNELS[fmt]

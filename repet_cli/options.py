@@ -1,7 +1,13 @@
-"""The command-line options that several commands share (click declarations only)."""
+"""The command-line options that several commands share: their click declarations, the
+groups a command gets them in (:class:`~repet_cli.batch.request.Inputs`, ...), and how its
+messages name them."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,8 +19,61 @@ from .algorithms import repet as repet_defaults
 from .algorithms import similarity as similarity_defaults
 from .algorithms.base import DEFAULT_MAX_PERIOD, DEFAULT_MIN_PERIOD
 from .batch import DEFAULT_FILENAME, STEM_ALIASES, STEMS
-from .params import DEFAULT_FOREGROUND_GAIN, DEFAULT_HIGH_PASS, DEFAULT_KAM_RAMP
+from .batch.request import Extras, Inputs, Outputs, Running
+from .errors import ParameterError, RepetError
+from .params import (
+    ALGORITHM_OPTIONS,
+    DEFAULT_FOREGROUND_GAIN,
+    DEFAULT_HIGH_PASS,
+    DEFAULT_KAM_RAMP,
+    RepetParams,
+)
 from .segments import CROSSFADE, DEFAULT_SEGMENT
+
+#: Library parameter names that messages may quote, besides the separation options.
+COMMAND_NAMES = ("overwrite", "skip_existing", "segment", "subtype", "format", "filename", "out")
+COMMAND_NAMES += ("shard", "stems", "ext", "video", "stream", "bitrate", "ledger", "fail_fast")
+COMMAND_NAMES += ("cluster", "scheduler", "scheduler_file", "files_from", "dataset")
+COMMAND_NAMES += ("references", "framewise", "plot", "report", "json")
+COMMAND_NAMES += ("reference_background", "reference_foreground")
+#: What the command line calls otherwise than ``--name``.
+SPELLED = {"inputs": "INPUT", "out='-'": "-o -", "verbose": "-v"}
+
+
+def option_names(message: str) -> str:
+    """Name parameters in a library message as the options that set them.
+
+    The library quotes parameter names in backticks (`` `min_period` ``); here they become
+    ``--min-period`` (or as :data:`SPELLED` says).
+    """
+    names = [f.name for f in dataclasses.fields(RepetParams)] + list(ALGORITHM_OPTIONS)
+    fields = "|".join(re.escape(n) for n in names + list(COMMAND_NAMES) + list(SPELLED))
+    return re.sub(
+        rf"`({fields})`",
+        lambda m: SPELLED.get(m.group(1)) or "--" + m.group(1).replace("_", "-"),
+        message,
+    )
+
+
+def usage(exc: RepetError) -> click.UsageError:
+    """A library error as a usage error (exit status 2), its options named as given."""
+    return click.UsageError(option_names(str(exc)))
+
+
+def grouped(name: str, build: Callable, names) -> Callable:
+    """A decorator: the command gets the options ``names`` as one argument,
+    ``name=build(**their values)``, instead of one argument each."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def with_group(*args, **kwargs):
+            kwargs[name] = build(**{key: kwargs.pop(key) for key in names if key in kwargs})
+            return command(*args, **kwargs)
+
+        return with_group
+
+    return decorate
+
 
 #: Paths are checked by the commands themselves, one file at a time (click's own readability
 #: check would stop a whole batch at one unreadable file).
@@ -195,11 +254,26 @@ segment_option = click.option(
 )
 
 
+def params_from(**values) -> RepetParams:
+    """The separation options as parameters (``--no-phase`` is ``--phase none``); a usage
+    error where they are wrong."""
+    if values.pop("no_phase", False):
+        if values["phase"] == "mixture":
+            raise click.UsageError("--no-phase contradicts --phase mixture; give one of them")
+        values["phase"] = "none"
+    values["phase"] = values.get("phase") or "mixture"
+    try:
+        return RepetParams.build(**values)
+    except ParameterError as exc:
+        raise usage(exc) from None
+
+
 def separation_options(command):
-    """The options that choose how to separate (`separate`)."""
+    """The options that choose how to separate (`separate`), as ``params``: a
+    :class:`~repet_cli.params.RepetParams`."""
     for option in reversed(SEPARATION_OPTIONS):
         command = option(command)
-    return command
+    return grouped("params", params_from, [_option_name(o) for o in SEPARATION_OPTIONS])(command)
 
 
 def shared_separation_options(command):
@@ -324,18 +398,29 @@ INPUT_OPTIONS: list = [
 ]
 
 
+def _inputs(inputs=(), **values) -> Inputs:
+    return Inputs(names=tuple(inputs), **values)
+
+
 def input_options(command):
-    """What `separate` reads: lists of names, folder searches, the audio stream."""
+    """What `separate` reads: lists of names, folder searches, the audio stream; as
+    ``inputs``, an :class:`~repet_cli.batch.request.Inputs` (with the INPUT arguments)."""
     for option in reversed(INPUT_OPTIONS):
         command = option(command)
-    return command
+    names = ["inputs"] + [_option_name(o) for o in INPUT_OPTIONS]
+    return grouped("inputs", _inputs, names)(command)
+
+
+def _outputs(out_format=None, **values) -> Outputs:
+    return Outputs(format=out_format, **values)
 
 
 def output_options(command):
-    """Where and how `separate` writes: the folder, the file names, the format."""
+    """Where and how `separate` writes: the folder, the file names, the format; as
+    ``outputs``, an :class:`~repet_cli.batch.request.Outputs`."""
     for option in reversed(OUTPUT_OPTIONS):
         command = option(command)
-    return command
+    return grouped("outputs", _outputs, [_option_name(o) for o in OUTPUT_OPTIONS])(command)
 
 
 BATCH_OPTIONS: list = [
@@ -449,84 +534,32 @@ BATCH_OPTIONS: list = [
 ]
 
 
-def batch_options(command):
-    """How `separate` runs a batch and what it reports."""
-    for option in reversed(BATCH_OPTIONS):
-        command = option(command)
-    return command
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Shown:
+    """What the command prints besides errors: nothing (``quiet``), or more (``verbose``)."""
+
+    quiet: bool = False
+    verbose: bool = False
 
 
-#: The sections of a command's help, in order, and the options in each; the algorithm-specific
-#: options get a section per algorithm after "Separation", the rest go to "Other options".
-SECTIONS = (
-    ("Input", ("files_from", "null", "ext", "stream")),
-    (
-        "Output",
-        ("out", "filename", "out_format", "bitrate", "subtype", "stems", "video", "overwrite"),
-    ),
-    (
-        "Separation",
-        (
-            "algorithm",
-            "mask",
-            "foreground_gain",
-            "voice_gate",
-            "voice_model",
-            "threshold",
-            "phase",
-            "no_phase",
-            "high_pass",
-            "high_pass_ramp",
-            "n_fft",
-            "hop",
-            "segment",
-        ),
-    ),
-    ("Batches", ("jobs", "skip_existing", "fail_fast", "retries", "shard", "ledger")),
-    ("Batches on Dask", ("cluster", "scheduler", "scheduler_file")),
-    ("Scoring against true stems", ("references", "framewise", "dataset")),
-    ("What is shown", ("plot", "report", "as_json", "quiet", "verbose")),
+def _extras(as_json=False, **values) -> Extras:
+    return Extras(json=as_json, **values)
+
+
+#: The groups of :data:`BATCH_OPTIONS`: each group's name, what builds it, and its options.
+BATCH_GROUPS = (
+    ("running", Running, [f.name for f in dataclasses.fields(Running)]),
+    ("extras", _extras, ["plot", "references", "framewise", "dataset", "report", "as_json"]),
+    ("shown", Shown, ["quiet", "verbose"]),
 )
 
-#: Unknown options are offered only look-alikes at least this similar (click offers more).
-SUGGESTION_SIMILARITY = 0.75
 
-
-class Sectioned(click.Command):
-    """A command whose help lists its options by section (:data:`SECTIONS`), and whose
-    "did you mean" offers only options that look alike."""
-
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from .algorithms import option_owners
-
-        placed = {name: title for title, names in SECTIONS for name in names}
-        for option, owners in option_owners().items():
-            placed.setdefault(option, f"With --algorithm {' or '.join(owners)}")
-        rows: dict[str, list[tuple[str, str]]] = {}
-        for param in self.get_params(ctx):
-            if not isinstance(param, click.Option):
-                continue
-            record = param.get_help_record(ctx)
-            if record is not None:
-                rows.setdefault(placed.get(param.name, "Other options"), []).append(record)
-        order = [title for title, _ in SECTIONS[:3]]
-        order += sorted(t for t in rows if t.startswith("With --algorithm"))
-        order += [title for title, _ in SECTIONS[3:]] + ["Other options"]
-        for title in order:
-            if rows.get(title):
-                with formatter.section(title):
-                    formatter.write_dl(rows[title])
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        import difflib
-
-        try:
-            return super().parse_args(ctx, args)
-        except click.NoSuchOption as exc:
-            exc.possibilities = [
-                p
-                for p in exc.possibilities or []
-                if difflib.SequenceMatcher(None, exc.option_name, p).ratio()
-                >= SUGGESTION_SIMILARITY
-            ]
-            raise
+def batch_options(command):
+    """How `separate` runs a batch and what it reports; as ``running``, ``extras`` and
+    ``shown``: a :class:`~repet_cli.batch.request.Running`, an
+    :class:`~repet_cli.batch.request.Extras` and a :class:`Shown`."""
+    for option in reversed(BATCH_OPTIONS):
+        command = option(command)
+    for name, build, names in BATCH_GROUPS:
+        command = grouped(name, build, names)(command)
+    return command

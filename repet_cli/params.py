@@ -273,6 +273,26 @@ class RepetParams:
         """The binary mask's decision point, default filled in."""
         return DEFAULT_THRESHOLD if self.threshold is None else self.threshold
 
+    def effective(self, *, sr: float | None = None) -> dict:
+        """The parameters as the separation uses them, JSON-ready (what the record beside the
+        stems holds): every default filled in, the algorithm's options' too
+        (:meth:`~repet_cli.algorithms.AlgorithmOptions.effective`), and with ``sr`` the STFT
+        sizes; None where an option does not apply (``threshold`` but with the binary mask,
+        ``foreground_gain`` but with ``"kam"``), or where its value is found in the input (a
+        detected period; the STFT sizes without ``sr``)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        n_fft, hop = (self.n_fft, self.hop) if sr is None else self.stft_sizes(sr)
+        return values | {
+            "options": self.options.effective(),
+            "threshold": self.binary_threshold if self.mask == "binary" else None,
+            "foreground_gain": self.kam_gain if self.mask == "kam" else None,
+            "high_pass_ramp": self.ramp,
+            "voice_gate": self.gated,
+            "voice_model": self.voiced,
+            "n_fft": n_fft,
+            "hop": hop,
+        }
+
     def stft_sizes(self, sr: float) -> tuple[int, int]:
         """``(n_fft, hop)`` for sample rate ``sr``, defaults filled in and checked together."""
         n_fft = default_n_fft(sr) if self.n_fft is None else self.n_fft

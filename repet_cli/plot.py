@@ -292,6 +292,29 @@ def panels_from_files(
     )
 
 
+def draw_analysis(
+    path: str | os.PathLike, source, info, parts, *, params=None, segment: float = 0.0
+):
+    """Draw the figure of an analysis (:func:`~repet_cli.analyze.analyze_file`'s ``info``
+    and ``parts``) into ``path``: the spectrogram with the lead's pitch, the beat spectrum,
+    the period found. Returns the path written."""
+    from pathlib import Path
+
+    from .analyze import pitch_curve
+
+    first = parts[0][2]
+    title = f"{Path(source).name}: period {first.period:.3f} s, confidence {first.confidence:.2f}"
+    return draw_file(
+        path,
+        source,
+        params=params,
+        period=first.period,
+        segment=segment,
+        title=title,
+        pitch=pitch_curve(parts, info),
+    )
+
+
 def draw_file(
     path: str | os.PathLike,
     source,

@@ -127,3 +127,36 @@ def test_shows_where_the_lead_sings_and_at_what_pitch(tmp_path):
     record = json.loads(invoke(["analyze", str(path), "--json"]).stdout)
     voice = record["inputs"][0]["segments"][0]["voice"]
     assert len(voice["passages"]) == 1 and abs(voice["f0_median"] - 330.0) < 10
+
+
+def test_figures_go_where_separate_puts_a_folders_files_and_never_on_each_other(tmp_path):
+    from pathlib import Path
+
+    from repet_cli import ParameterError
+    from repet_cli.analyze import figure_paths
+
+    a, b = Path("music/live/a.wav"), Path("b.wav")
+    found = [(a, Path("live")), (b, Path("."))]
+    assert figure_paths(found, tmp_path) == {
+        a: tmp_path / "live" / "a" / "repet.png",
+        b: tmp_path / "b" / "repet.png",
+    }
+    twins = [(Path("x/mixture.wav"), Path(".")), (Path("y/mixture.wav"), Path("."))]
+    with pytest.raises(ParameterError, match="would both draw .*different `out` folders"):
+        figure_paths(twins, tmp_path)
+
+
+def test_analyze_files_gives_a_record_per_input_and_a_failure_its_own(tmp_path):
+    from repet_cli.analyze import analyze_files
+
+    song = synth.write_song(tmp_path / "song.wav", sr=8000, seconds=8.0, period=1.5)
+    missing = tmp_path / "missing.wav"
+    (failed, none), (record, found) = analyze_files([missing, song], rename=str.upper)
+    assert none is None and failed == {
+        "input": str(missing),
+        "status": "failed",
+        "error": f"{missing}: no such file".upper(),
+    }
+    info, parts = found
+    assert record["status"] == "ok" and info.samplerate == 8000 and len(parts) == 1
+    assert abs(record["segments"][0]["period"] - 1.5) < 0.05

@@ -248,3 +248,53 @@ def test_plan_with_no_stems_and_a_video_writes_only_the_video(tmp_path):
     assert job.sidecar == tmp_path / "talk" / f"mkv.{batch.SIDECAR}"
     with pytest.raises(ParameterError, match="`video`"):
         batch.plan(["talk.mp4"], tmp_path, stems=())
+
+
+def test_names_from_reads_a_list_by_lines_or_nul_and_names_an_unreadable_one(tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text("a.wav\n  \nmy song.wav\n")
+    assert batch.names_from(listing) == ["a.wav", "my song.wav"]
+    listing.write_bytes(b"a.wav\0line\nbreak.wav\0\0")
+    assert batch.names_from(listing, null=True) == ["a.wav", "line\nbreak.wav"]
+    with pytest.raises(ParameterError, match=r"`files_from` .*missing.txt: No such file"):
+        batch.names_from(tmp_path / "missing.txt")
+
+
+def test_dataset_inputs_finds_musdb18hq_and_musdb18_tracks_in_order(tmp_path):
+    for track in ("test/b", "test/a", "train/c"):
+        (tmp_path / track).mkdir(parents=True)
+        (tmp_path / track / "mixture.wav").write_bytes(b"")
+    (tmp_path / "test" / "d.stem.mp4").write_bytes(b"")
+    found = batch.dataset_inputs(tmp_path)
+    assert [(p.relative_to(tmp_path).as_posix(), str(f)) for p, f in found] == [
+        ("test/d.stem.mp4", "test/d"),
+        ("test/a/mixture.wav", "test/a"),
+        ("test/b/mixture.wav", "test/b"),
+        ("train/c/mixture.wav", "train/c"),
+    ]
+    with pytest.raises(ParameterError, match="`dataset`: .* is not a folder"):
+        batch.dataset_inputs(tmp_path / "test" / "d.stem.mp4")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ParameterError, match="`dataset`: no <track>/mixture.wav"):
+        batch.dataset_inputs(tmp_path / "empty")
+
+
+def test_a_comparison_gives_each_algorithm_the_shared_options_and_its_own(tmp_path):
+    from repet_cli.batch.comparison import algorithm_values, expected_seconds, in_whole_seconds
+
+    values = {"mask": "soft", "period": None, "neighbors": 5, "rate_width": None}
+    found = algorithm_values(["repet", "repet-sim"], values, given=["mask", "neighbors"])
+    assert found == {
+        "repet": {"mask": "soft", "period": None},
+        "repet-sim": {"mask": "soft", "neighbors": 5},
+    }
+    with pytest.raises(ParameterError, match="`neighbors` applies to repet-sim, which is not"):
+        algorithm_values(["repet", "2dft"], values, given=["neighbors"])
+    song = write_song(tmp_path / "song.wav", seconds=4.0)
+    assert expected_seconds(song, algorithms=2, scored=True) == 4.0 * 1.5 * 2
+    assert expected_seconds(tmp_path / "missing.wav", algorithms=2, scored=False) == 0.0
+    steps = []
+    advance = in_whole_seconds(steps.append)
+    for seconds in (0.3, 0.3, 0.3, 1.6, 0.01):
+        advance(seconds)
+    assert steps == [1, 1, 1]  # as the whole seconds add up: 0.9, 2.5, 2.51

@@ -236,6 +236,19 @@ def test_compare_refuses_an_option_of_an_algorithm_it_does_not_run(tmp_path):
     assert result.exit_code == 2 and "--repetitions" in result.stderr
 
 
+def test_compare_says_a_song_is_missing_as_each_separation_finds_it(tmp_path):
+    """Not a crash before the first separation (the progress bar's length): each algorithm's
+    run fails on the missing file, naming it."""
+    missing = tmp_path / "missing.wav"
+    out = tmp_path / "out"
+    result = run("compare", missing, "-o", out, "--algorithm", "repet", "--algorithm", "2dft")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {algorithm}: {missing}: no such file" for algorithm in ("repet", "2dft")
+    ]
+    assert not out.exists()  # the folders the failed runs made are gone again
+
+
 def test_algorithm_options_belong_to_their_algorithm(tmp_path):
     song = write_song(tmp_path / "song.wav")
     result = run("separate", song, "-o", tmp_path / "out", "--analysis-window", "6")

@@ -125,3 +125,39 @@ def test_params_still_copy_and_pickle():
     p = RepetParams(mask="soft")
     assert pickle.loads(pickle.dumps(p)) == p
     assert dataclasses.replace(p, mask="binary").mask == "binary"
+
+
+def test_effective_values_fill_in_every_default_of_every_algorithm():
+    """What the record beside the stems holds: no None for an option that has a value."""
+    filled = {
+        "repet": {"min_period": 0.8, "max_period": 16.0, "window": 0.0, "follow_level": False},
+        "repet-sim": {"neighbors": 20, "min_separation": 1.0, "similarity_threshold": 0.0},
+        "adaptive": {
+            "min_period": 0.8,
+            "max_period": 16.0,
+            "analysis_window": 24.0,
+            "analysis_step": 4.0,
+            "repetitions": 3,
+        },
+        "2dft": {"rate_width": 3.0, "peak_threshold": 1.5},
+    }
+    assert set(filled) == set(ALGORITHMS)
+    for name, options in filled.items():
+        values = RepetParams(algorithm=name).effective(sr=44100)
+        assert {k: v for k, v in values["options"].items() if v is not None} == options
+        assert values["algorithm"] == name and values["mask"] == "kam"
+        assert (values["n_fft"], values["hop"]) == (2048, 512)
+        assert values["voice_gate"] is values["voice_model"] is True
+
+
+def test_effective_values_are_the_given_ones_and_none_where_nothing_applies():
+    p = RepetParams.build(period=2.0, mask="binary", hop=256, voice_gate=True)
+    values = p.effective()
+    assert values["options"]["period"] == 2.0
+    assert values["options"]["min_period"] is None  # a forced period searches no range
+    assert values["threshold"] == 0.5 and values["foreground_gain"] is None
+    assert values["voice_gate"] is True and values["voice_model"] is False  # kam's only
+    assert (values["n_fft"], values["hop"]) == (None, 256)  # n_fft: by the sample rate
+    assert p.effective(sr=8000)["n_fft"] == 512
+    assert RepetParams().effective()["options"] == RepetOptions().effective()
+    assert dataclasses.asdict(p).keys() == values.keys()

@@ -104,3 +104,88 @@ def read_song(path):
 
     y, _ = sf.read(path, dtype="float32")
     return y[None, :] if y.ndim == 1 else y.T
+
+
+def test_the_record_holds_the_values_used_for_options_not_given(tmp_path):
+    """Options left at their defaults are recorded with the values the separation used (the
+    STFT sizes for the input's sample rate), not as null: the record alone says what made the
+    stems. Null stays only where a value does not apply or is found in the input."""
+    song = write_song(tmp_path / "song.wav", sr=SR, seconds=4.0)
+    out = tmp_path / "out"
+    assert run("separate", song, "-o", out).exit_code == 0
+    options = json.loads((out / "song" / "repet.json").read_text())["options"]
+    params = options["params"]
+    assert params["options"] == {
+        "min_period": 0.8,
+        "max_period": 16.0,
+        "period": None,  # detected: the record's "periods" give it
+        "window": 0.0,
+        "follow_level": False,
+    }
+    assert {k: v for k, v in params.items() if k != "options"} == {
+        "algorithm": "repet",
+        "mask": "kam",
+        "threshold": None,  # the binary mask's only
+        "foreground_gain": 0.8,
+        "phase": "mixture",
+        "high_pass": 150.0,
+        "high_pass_ramp": 50.0,
+        "voice_gate": True,
+        "voice_model": True,
+        "n_fft": 1024,  # 40 ms at 16 kHz, rounded up to a power of two
+        "hop": 256,
+    }
+    assert options["stream"] == 0 and options["segment"] == 300.0
+
+
+def test_other_algorithms_record_the_values_they_used(tmp_path):
+    song = write_song(tmp_path / "song.wav", sr=SR, seconds=4.0)
+    out = tmp_path / "out"
+    given = ("--mask", "binary", "--no-voice-gate", "--n-fft", "512", "--algorithm", "repet-sim")
+    assert run("separate", song, "-o", out, *given, "--neighbors", "5").exit_code == 0
+    params = json.loads((out / "song" / "repet.json").read_text())["options"]["params"]
+    assert params["options"] == {
+        "neighbors": 5,
+        "min_separation": 1.0,
+        "similarity_threshold": 0.0,
+    }
+    assert params["threshold"] == 0.5 and params["foreground_gain"] is None
+    assert params["high_pass_ramp"] == 0.0  # a hard cut without the kernel-additive mask
+    assert params["voice_gate"] is False and params["voice_model"] is False
+    assert (params["n_fft"], params["hop"]) == (512, 128)
+
+
+def test_records_written_before_they_held_the_values_used_still_vouch_for_their_stems(
+    tmp_path,
+):
+    """The options' hash is made of the options as given, as it was before records showed
+    the values used: a record of stems made with the same options, written by an earlier
+    version (nulls for the defaults), is still a match for --skip-existing and --ledger."""
+    import dataclasses
+
+    from repet_cli import RepetParams
+    from repet_cli.batch import Settings, options_hash
+
+    # The hash that records and ledgers of earlier versions hold for the default options.
+    assert options_hash(Settings()) == "6ebc97fbe5df1d96"
+    song = write_song(tmp_path / "song.wav", sr=SR, seconds=4.0)
+    out = tmp_path / "out"
+    assert run("separate", song, "-o", out).exit_code == 0
+    sidecar = out / "song" / "repet.json"
+    record = json.loads(sidecar.read_text())
+    assert record["options_hash"] == options_hash(Settings())
+    # As an earlier version wrote it: the options as given, the defaults left null.
+    record["options"]["params"] = dataclasses.asdict(RepetParams())
+    record["options"]["stream"] = None
+    sidecar.write_text(json.dumps(record, indent=1) + "\n")
+    stem = out / "song" / "foreground.wav"
+    before = stem.read_bytes()
+    for given in ((), ("--mask", "kam", "--phase", "mixture")):
+        again = run("separate", song, "-o", out, "--skip-existing", *given, "--json")
+        assert again.exit_code == 0, again.stderr
+        (entry,) = json.loads(again.stdout)["inputs"]
+        assert entry["status"] == "skipped" and "warnings" not in entry
+        assert "other options" not in again.stderr
+    assert stem.read_bytes() == before
+    other = run("separate", song, "-o", out, "--skip-existing", "--high-pass", "100")
+    assert "made with other options (see repet.json); kept" in other.stderr

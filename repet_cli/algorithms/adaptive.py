@@ -166,6 +166,14 @@ class AdaptiveOptions(PeriodRange):
             DEFAULT_REPETITIONS if self.repetitions is None else self.repetitions,
         )
 
+    def effective(self) -> dict:
+        window, step, repetitions = self.filled
+        return super().effective() | {
+            "analysis_window": window,
+            "analysis_step": step,
+            "repetitions": repetitions,
+        }
+
     def needs_power(self) -> bool:
         return True
 

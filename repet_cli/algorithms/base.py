@@ -86,6 +86,12 @@ class AlgorithmOptions:
             if getattr(self, f.name) is not None
         }
 
+    def effective(self) -> dict[str, Any]:
+        """Every option with the value the model uses: as given, else its default; None where
+        the value is found in the input instead (a detected period) or the option does not
+        apply. What the record beside the stems holds (JSON-ready)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def needs_power(self) -> bool:
         """Whether :meth:`model` needs the channel-averaged power spectrogram."""
         return False
@@ -108,6 +114,19 @@ class AlgorithmOptions:
     def model(self, spectra: Spectra, *, bounds: Any, threads: int) -> tuple[Model, Found]:
         """The background model of the spectrogram and what was found on the way."""
         raise NotImplementedError
+
+
+def model_defaults(values: dict[str, Any], model: Callable, keywords: dict[str, str]) -> dict:
+    """``values`` (:meth:`AlgorithmOptions.effective`) with each option not given (None) that
+    is passed to ``model`` under the name ``keywords[option]`` replaced by ``model``'s default
+    for it: the value it then uses."""
+    import inspect
+
+    defaults = inspect.signature(model).parameters
+    return {
+        k: defaults[keywords[k]].default if v is None and k in keywords else v
+        for k, v in values.items()
+    }
 
 
 def positive(name: str, value: float | None, *, unit: str = "seconds") -> None:
@@ -153,6 +172,10 @@ class PeriodRange(AlgorithmOptions):
         lo = DEFAULT_MIN_PERIOD if self.min_period is None else self.min_period
         hi = DEFAULT_MAX_PERIOD if self.max_period is None else self.max_period
         return lo, hi
+
+    def effective(self) -> dict[str, Any]:
+        lo, hi = self.period_range
+        return super().effective() | {"min_period": lo, "max_period": hi}
 
     def shortest_segment(self) -> float:
         return segment_holding(periods.MIN_REPETITIONS_DETECTED * self.period_range[0])

@@ -57,7 +57,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..parallel import thread_budget
-from .base import AlgorithmOptions, Found, Model, Spectra, positive
+from .base import AlgorithmOptions, Found, Model, Spectra, model_defaults, positive
 
 #: Width in Hz, along the rate (modulation) axis, of the neighbourhood a peak must top.
 DEFAULT_RATE_WIDTH = 3.0
@@ -193,6 +193,10 @@ def _rate_neighbourhood(
     return local_max, local_mean
 
 
+#: The 2DFT options as :func:`ft2d_model` names them (``peak_threshold`` is its ``threshold``).
+OPTION_KEYWORDS = {"rate_width": "rate_width", "peak_threshold": "threshold"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Ft2dOptions(AlgorithmOptions):
     """Options of the 2DFT model.
@@ -222,14 +226,16 @@ class Ft2dOptions(AlgorithmOptions):
                 f"`peak_threshold` must be a number >= 0, got {self.peak_threshold!r}"
             )
 
+    def effective(self) -> dict:
+        return model_defaults(super().effective(), ft2d_model, OPTION_KEYWORDS)
+
     def model(self, spectra: Spectra, *, bounds, threads: int) -> tuple[Model, Found]:
-        keywords = {"rate_width": self.rate_width, "threshold": self.peak_threshold}
         W = ft2d_model(
             spectra.V,
             sr=spectra.sr,
             hop=spectra.hop,
             n_fft=spectra.n_fft,
             threads=threads,
-            **{k: v for k, v in keywords.items() if v is not None},
+            **{OPTION_KEYWORDS[k]: v for k, v in self.given().items()},
         )
         return (lambda start, stop: W[..., start:stop]), Found()

@@ -181,6 +181,18 @@ class RepetOptions(PeriodRange):
         """Seconds per local model, default filled in; 0: one model for the whole input."""
         return DEFAULT_WINDOW if self.window is None else self.window
 
+    @property
+    def level_followed(self) -> bool:
+        """Whether the model follows the bed's level (in inputs of a minute or more), default
+        filled in."""
+        return DUCKING if self.follow_level is None else self.follow_level
+
+    def effective(self) -> dict:
+        values = super().effective()
+        if self.period is not None:  # forced: no range is searched
+            values.update(min_period=None, max_period=None)
+        return values | {"window": self.window_seconds, "follow_level": self.level_followed}
+
     def model(self, spectra: Spectra, *, bounds, threads: int) -> tuple[Model, Found]:
         n_frames = spectra.V.shape[-1]
         spans = window_spans(
@@ -232,8 +244,7 @@ class RepetOptions(PeriodRange):
     def _one_model(self, spectra: Spectra, *, bounds, threads: int):
         found, template, offset = self._template(spectra, bounds=bounds, threads=threads)
         n_samples = spectra.V.shape[-1] * spectra.hop
-        follow = DUCKING if self.follow_level is None else self.follow_level
-        if not follow or n_samples < periods.RECURRENCE_SECONDS * spectra.sr:
+        if not self.level_followed or n_samples < periods.RECURRENCE_SECONDS * spectra.sr:
             return (lambda start, stop: template[..., offset[start:stop]]), found
         gain = bed_gain(
             spectra.V,

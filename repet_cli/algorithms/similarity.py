@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import ParameterError
 from ..parallel import blas_threads, thread_budget
 from ..period import seconds_to_frames
-from .base import AlgorithmOptions, Found, Model, Spectra, positive_int
+from .base import AlgorithmOptions, Found, Model, Spectra, model_defaults, positive_int
 
 #: Most frames picked for each frame besides itself. Rafii & Pardo allow up to 100 on whole
 #: songs; the median needs enough of them to outvote a foreground present in some of them.
@@ -583,6 +583,9 @@ class SimilarityOptions(AlgorithmOptions):
             raise ParameterError(
                 f"`similarity_threshold` must lie in [-1, 1], got {self.similarity_threshold!r}"
             )
+
+    def effective(self) -> dict:
+        return model_defaults(super().effective(), similarity_model, OPTION_KEYWORDS)
 
     def model(self, spectra: Spectra, *, bounds, threads: int) -> tuple[Model, Found]:
         keywords = {OPTION_KEYWORDS[k]: v for k, v in self.given().items()}

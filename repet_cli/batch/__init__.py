@@ -28,6 +28,12 @@ One module per job, imports pointing down the list:
   :class:`InProcess`, :class:`~repet_cli.batch.pool.ProcessPool` (worker processes, a
   bounded number of jobs in flight) or :class:`~repet_cli.batch.dask.Dask`, and yields their
   outcomes in input order; the outputs are the same whichever runs them.
+- :mod:`~repet_cli.batch.request`: a `repet separate` run as data: :class:`Request` (its
+  options in groups, :class:`Inputs`, :class:`Outputs`, :class:`Running`, :class:`Extras`,
+  checked together on construction), :func:`prepare` (inputs found, outputs planned, before
+  any work) and :func:`outcomes` (the run, with its ledger); with
+  :mod:`~repet_cli.batch.piping` (one stem to standard output) and
+  :mod:`~repet_cli.batch.messages` (what the run tells its user, as text).
 - :mod:`~repet_cli.batch.comparison`: `repet compare`, one song and several algorithms.
 
 Messages name library parameters in backticks (`` `overwrite` ``); the command line shows
@@ -55,8 +61,10 @@ from .planning import (
     Job,
     check_figures,
     check_template,
+    dataset_inputs,
     default_format,
     find_inputs,
+    names_from,
     once_each,
     plan,
     shard,
@@ -65,6 +73,17 @@ from .planning import (
     with_headers,
 )
 from .provenance import SCORES_FILE, Ledger, on_disk, options_hash, read_record, write_sidecar
+from .request import (
+    Extras,
+    Inputs,
+    Outputs,
+    Prepared,
+    Request,
+    Running,
+    executor_of,
+    outcomes,
+    prepare,
+)
 from .scoring import reference_folder, references_of, score, track_name
 from .settings import STATUSES, Outcome, Progress, Settings, Summary
 from .video import video_target, write_video
@@ -84,12 +103,18 @@ __all__ = [
     "STEMS",
     "STEM_ALIASES",
     "VIDEO_EXTENSIONS",
+    "Extras",
     "InProcess",
+    "Inputs",
     "Job",
     "Ledger",
     "Outcome",
+    "Outputs",
+    "Prepared",
     "ProcessPool",
     "Progress",
+    "Request",
+    "Running",
     "Settings",
     "Summary",
     "check_figures",
@@ -97,14 +122,19 @@ __all__ = [
     "check_template",
     "compare",
     "compare_table",
+    "dataset_inputs",
     "default_format",
+    "executor_of",
     "find_inputs",
     "make_folders",
+    "names_from",
     "on_disk",
     "once_each",
     "options_hash",
+    "outcomes",
     "output_bitrate",
     "plan",
+    "prepare",
     "read_record",
     "reference_folder",
     "references_of",

@@ -7,17 +7,67 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..errors import RepetError
+from ..errors import ParameterError, RepetError
 from ..io import probe
 from ..parallel import cpu_threads
-from ..params import RepetParams
+from ..params import ALGORITHM_OPTIONS, RepetParams
 from ..segments import DEFAULT_SEGMENT, describe
 from .job import separate_job
 from .planning import STEMS, Job
 from .settings import Settings
+
+
+def algorithm_values(
+    algorithms: list[str], values: dict, *, given: Iterable[str] = ()
+) -> dict[str, dict]:
+    """Each algorithm's keywords for :meth:`~repet_cli.params.RepetParams.build` out of one set
+    of flat ``values``: the shared options, and those of its own.
+
+    Raises
+    ------
+    ParameterError
+        An option ``given`` (with a value) belongs to none of the ``algorithms``.
+    """
+    for name in given:
+        owners = ALGORITHM_OPTIONS.get(name)
+        if owners and values.get(name) is not None and not set(owners) & set(algorithms):
+            raise ParameterError(f"`{name}` applies to {' or '.join(owners)}, which is not run")
+    return {
+        algorithm: {
+            k: v
+            for k, v in values.items()
+            if k not in ALGORITHM_OPTIONS or algorithm in ALGORITHM_OPTIONS[k]
+        }
+        for algorithm in algorithms
+    }
+
+
+def expected_seconds(song: str | os.PathLike, *, algorithms: int, scored: bool) -> float:
+    """Seconds of audio a comparison goes through, for a progress bar: the song's length for
+    each separation and :data:`SCORING_WEIGHT` of it for each scoring; 0 where the song cannot
+    be read (its first separation says why)."""
+    info = probe(song)
+    if info is None:
+        return 0.0
+    return info.duration * (1 + (SCORING_WEIGHT if scored else 0)) * algorithms
+
+
+def in_whole_seconds(update: Callable[[int], None]) -> Callable[[float], None]:
+    """:func:`compare`'s progress (seconds done, in fractions) as whole seconds, passed on to
+    ``update`` as they add up."""
+    done = 0.0
+
+    def advance(seconds: float) -> None:
+        nonlocal done
+        before = round(done)
+        done += seconds
+        if round(done) > before:
+            update(round(done) - before)
+
+    return advance
 
 
 def compare(

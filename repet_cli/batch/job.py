@@ -114,6 +114,7 @@ def _separated(job: Job, reports, info: AudioInfo, written, *, settings: Setting
         details=details,
         warnings=warnings,
         outputs=tuple(str(p) for p in job.targets),
+        samplerate=info.samplerate,
     )
 
 

@@ -3,7 +3,8 @@
 :func:`find_inputs` turns folders into the files under them; :func:`plan` gives each input a
 :class:`Job` (its stems' paths from a ``filename`` template, and where the record of how they
 were made goes), refusing inputs that would write the same file or overwrite an input;
-:func:`shard` picks one share of a batch for a job array. Nothing here opens an input but
+:func:`shard` picks one share of a batch for a job array; :func:`names_from` reads a list of
+inputs and :func:`dataset_inputs` finds a dataset's mixtures. Nothing here opens an input but
 :func:`with_headers` and :meth:`Job.in_folder`.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import string
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +215,60 @@ def once_each(found: list) -> tuple[list, list[tuple[Path | str, int]]]:
         first[key], count[key] = source, 1
         kept.append(item)
     return kept, [(first[key], n) for key, n in count.items() if n > 1]
+
+
+def names_from(path: str | os.PathLike, *, null: bool = False) -> list[str]:
+    """The input names listed in a file (standard input for ``-``), one per line, or ending
+    with NUL where ``null`` (as ``find -print0`` writes them); empty names are passed over.
+
+    Raises
+    ------
+    ParameterError
+        The list cannot be read.
+    """
+    try:
+        if os.fspath(path) == STDIN:
+            data = sys.stdin.buffer.read()
+        else:
+            data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ParameterError(f"`files_from` {path}: {exc.strerror or exc}") from None
+    text = os.fsdecode(data)
+    names = text.split("\0") if null else text.splitlines()
+    return [n for n in names if n and (null or n.strip())]
+
+
+def dataset_inputs(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """A dataset's mixtures as :func:`find_inputs` gives files: ``(…/<track>/mixture.wav,
+    <track>'s folder under out)`` for MUSDB18-HQ, ``(…/<track>.stem.mp4, <track>)`` for
+    MUSDB18, in sorted order.
+
+    Raises
+    ------
+    ParameterError
+        ``folder`` is not a folder, or holds no track.
+    """
+    from ..evaluate import STEM_MP4
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ParameterError(f"`dataset`: {folder} is not a folder")
+    found = []
+    for here, dirs, files in os.walk(folder):
+        dirs.sort()
+        if "mixture.wav" in files:
+            track = Path(here)
+            found.append((track / "mixture.wav", track.relative_to(folder)))
+        for name in sorted(files):  # MUSDB18: <subset>/<track>.stem.mp4, all stems inside
+            if name.lower().endswith(STEM_MP4):
+                path = Path(here) / name
+                found.append((path, path.parent.relative_to(folder) / name[: -len(STEM_MP4)]))
+    if not found:
+        raise ParameterError(
+            f"`dataset`: no <track>/mixture.wav (MUSDB18-HQ) or <track>.stem.mp4 (MUSDB18) "
+            f"under {folder}"
+        )
+    return found
 
 
 def plan(

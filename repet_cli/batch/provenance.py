@@ -23,7 +23,12 @@ from .settings import Outcome, Settings
 
 def options_hash(settings: Settings) -> str:
     """A short hash of everything in ``settings`` that changes the stems' content or format
-    (not where they go, nor how the batch runs), for the ledger."""
+    (not where they go, nor how the batch runs), for the ledger and the record beside the
+    stems.
+
+    It is made of the settings as given (options not given are None), not of the effective
+    values a record shows (:func:`write_sidecar`): records and ledgers written before records
+    showed those still match, and the hash does not depend on the input's sample rate."""
     import hashlib
     import json
 
@@ -148,7 +153,9 @@ def made_otherwise(job: Job, settings: Settings) -> bool:
 
 
 def write_sidecar(job: Job, outcome: Outcome, *, settings: Settings) -> None:
-    """Record beside the stems how they were made: repet's version, every option, the
+    """Record beside the stems how they were made: repet's version, every option with the
+    value the separation used (:meth:`~repet_cli.params.RepetParams.effective`: defaults filled
+    in, the STFT sizes for the input's sample rate) and their hash (:func:`options_hash`), the
     algorithm, the periods and confidences found, the warnings, the input's checksum and
     duration, the time taken, the outputs with their sizes (which tie the record to these
     files), and the scores and figure when there are some (a file written whole, or not at
@@ -162,12 +169,12 @@ def write_sidecar(job: Job, outcome: Outcome, *, settings: Settings) -> None:
         "duration": outcome.duration,
         "options_hash": options_hash(settings),
         "options": {
-            "params": dataclasses.asdict(settings.params),
+            "params": settings.params.effective(sr=outcome.samplerate),
             "segment": settings.segment,
             "format": settings.format,
             "subtype": settings.subtype,
             "bitrate": settings.bitrate,
-            "stream": settings.stream,
+            "stream": 0 if settings.stream is None else settings.stream,
         },
         "algorithm": settings.params.algorithm,
         "found": outcome.found,

@@ -90,6 +90,7 @@ class Outcome:
     scores: dict | None = None  # stem -> metric -> dB, with references
     framewise: dict | None = None  # stem -> metric -> median dB over 1-s windows
     input_sha256: str | None = None
+    samplerate: int | None = None  # the input's, where it was separated
     duration: float = 0.0
     seconds: float = 0.0
     attempts: int = 1
