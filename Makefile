@@ -46,9 +46,10 @@ format: $(VENV)/.installed-dev  ## Apply ruff's fixes and formatting
 samples: $(VENV)/.installed  ## Regenerate sample_audio/loop_and_melody.wav
 	$(BIN)/python sample_audio/make_sample.py
 
-bench: $(VENV)/.installed-dev  ## Speed and memory of whole runs -> benchmarks/results/speed.md; planning 150k inputs
+bench: $(VENV)/.installed-dev  ## Speed and memory of whole runs -> benchmarks/results/speed.md; planning 10^6 inputs; a batch of 10^6 names
 	$(BIN)/python benchmarks/speed.py --hour
-	$(BIN)/python benchmarks/plan_many.py
+	$(BIN)/python benchmarks/plan_many.py --count 1000000
+	$(BIN)/python benchmarks/many_names.py --count 1000000
 
 figures: $(VENV)/.installed-dev  ## Redraw the README's figure of the bundled sample
 	$(BIN)/python sample_audio/make_figure.py

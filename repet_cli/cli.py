@@ -200,8 +200,14 @@ def _tell_the_end(ctx: click.Context, prepared, outcomes, interrupted, *, shown:
         tell([("info", f"report: {path}")])
     what = None if interrupted is None else signals.describe(interrupted)
     if extras.json:
-        record = messages.json_summary(prepared, outcomes, interrupted=what)
-        click.echo(json.dumps(record, indent=2))
+        pieces, size = [], 0
+        for piece in messages.json_chunks(prepared, outcomes, interrupted=what):
+            pieces.append(piece)
+            size += len(piece)
+            if size > 1 << 20:  # written a megabyte at a time
+                click.echo("".join(pieces), nl=False)
+                pieces, size = [], 0
+        click.echo("".join(pieces))
     if prepared.to_stdout:
         piping.emit(prepared.jobs[0], outcomes, folder=prepared.out)
     if interrupted is not None:

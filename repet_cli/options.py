@@ -46,13 +46,19 @@ def option_names(message: str) -> str:
     The library quotes parameter names in backticks (`` `min_period` ``); here they become
     ``--min-period`` (or as :data:`SPELLED` says).
     """
+    if "`" not in message:  # most are plain (a batch's messages: one per input)
+        return message
+    return _quoted().sub(
+        lambda m: SPELLED.get(m.group(1)) or "--" + m.group(1).replace("_", "-"), message
+    )
+
+
+@functools.cache
+def _quoted() -> re.Pattern:
+    """What :func:`option_names` replaces: a parameter's name in backticks."""
     names = [f.name for f in dataclasses.fields(RepetParams)] + list(ALGORITHM_OPTIONS)
     fields = "|".join(re.escape(n) for n in names + list(COMMAND_NAMES) + list(SPELLED))
-    return re.sub(
-        rf"`({fields})`",
-        lambda m: SPELLED.get(m.group(1)) or "--" + m.group(1).replace("_", "-"),
-        message,
-    )
+    return re.compile(rf"`({fields})`")
 
 
 def usage(exc: RepetError) -> click.UsageError:

@@ -192,6 +192,7 @@ class Dask:
             def setup(self, worker):
                 restore_malloc_thresholds()
 
+        jobs = list(jobs)  # indexed below, by the futures' keys
         client, cluster = self._connect()
         try:
             client.register_plugin(Thresholds())

@@ -11,7 +11,8 @@ only. Options are named in backticks (`` `fail_fast` ``), as in the library's er
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 
 from ..errors import STANDARD_OUTPUT, shown_path
 from ..params import RepetParams
@@ -98,6 +99,11 @@ def closing_lines(prepared: Prepared, outcomes: list[Outcome]) -> list[Line]:
     return lines
 
 
+#: The failures repeated together at the end of a batch, at most (each was told as it
+#: happened): a list of a million missing names does not print them all twice.
+FAILURES_REPEATED = 100
+
+
 def failure_lines(prepared: Prepared, outcomes: list[Outcome]) -> list[Line]:
     """The errors of a batch together at its end (each was told as it happened), and why it
     stopped early, if it did."""
@@ -107,7 +113,13 @@ def failure_lines(prepared: Prepared, outcomes: list[Outcome]) -> list[Line]:
         return []
     lines = []
     if planned > 1:
-        failures = "\n".join(f"  {o.error}" for o in outcomes if o.status == "failed")
+        failed = (o.error for o in outcomes if o.status == "failed")
+        failures = "\n".join(f"  {error}" for error in itertools.islice(failed, FAILURES_REPEATED))
+        if summary.failed > FAILURES_REPEATED:
+            failures += (
+                f"\n  ... and {summary.failed - FAILURES_REPEATED} more (each was told as it "
+                "happened; `json` lists every input)"
+            )
         lines.append(("error", f"{summary.failed} of {planned} inputs failed:\n{failures}"))
     if summary.not_started and outcomes[-1].stops_batch:
         lines.append(
@@ -170,6 +182,48 @@ def json_summary(
     if interrupted is not None:
         record["interrupted"] = interrupted
     return record
+
+
+def json_chunks(
+    prepared: Prepared, outcomes: list[Outcome], *, interrupted: str | None = None
+) -> Iterator[str]:
+    """:func:`json_summary` as ``json.dumps(record, indent=2)`` writes it, in pieces: the
+    inputs one at a time (a million of them are not one string of 300 MB in memory)."""
+    import json
+
+    from .. import __version__
+    from .provenance import options_hash
+
+    jobs = prepared.jobs
+    record = {  # as json_summary makes it, the inputs apart
+        "repet": __version__,
+        "options": options_text(prepared.request.params),
+        "options_hash": options_hash(prepared.settings),
+        "inputs": None,
+        "summary": Summary.of(outcomes, planned=len(jobs)).as_dict(),
+    }
+    if interrupted is not None:
+        record["interrupted"] = interrupted
+
+    def inputs() -> Iterator[dict]:
+        for outcome in outcomes:
+            yield outcome.as_dict()
+        for job in jobs[len(outcomes) :]:
+            yield {"input": str(job.source), "status": "not started"}
+
+    yield "{"
+    for n, (key, value) in enumerate(record.items()):
+        yield ("," if n else "") + "\n  " + json.dumps(key) + ": "
+        if key != "inputs":
+            yield json.dumps(value, indent=2).replace("\n", "\n  ")
+            continue
+        empty = True
+        for item in inputs():
+            text = json.dumps(item, indent=2).replace("\n", "\n    ")
+            yield ("[\n    " if empty else ",\n    ") + text
+            empty = False
+        yield "[]" if empty else "\n  ]"
+    yield "\n}"
 
 
 def write_batch_report(

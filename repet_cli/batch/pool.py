@@ -128,8 +128,17 @@ class _Batch:
     def start(self, count: int) -> None:
         sys.stdout.flush()  # buffered output is not written again by a forked child
         sys.stderr.flush()
-        with signals.blocked():  # the workers install their own handlers first
-            started = [_Worker(self.context, self.task) for _ in range(count)]
+        import gc
+
+        # The objects this process holds are frozen out of the workers' garbage collection:
+        # a collection writes into every object it visits, and a forked worker would then
+        # copy all of this process's memory (a batch of a million names: 500 MB each).
+        gc.freeze()
+        try:
+            with signals.blocked():  # the workers install their own handlers first
+                started = [_Worker(self.context, self.task) for _ in range(count)]
+        finally:
+            gc.unfreeze()
         self.workers += started
         self.idle += started
 

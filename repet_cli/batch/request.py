@@ -350,9 +350,9 @@ def _destination(request: Request, names: list) -> tuple[Path | str, bool, str |
 
 def _found(names: list, *, ext: str | None, warn) -> list:
     """The files to separate (folders searched), each once; ``warn`` is told of the others."""
-    from .planning import find_inputs, once_each
+    from .planning import found_inputs, once_each
 
-    found, repeated = once_each(find_inputs(names, extensions=ext.split(",") if ext else None))
+    found, repeated = once_each(found_inputs(names, extensions=ext.split(",") if ext else None))
     for source, times in repeated if warn is not None else ():
         given = "twice" if times == 2 else f"{times} times"
         warn(f"{shown_path(source)} is given {given}; separated once")
@@ -443,23 +443,45 @@ def outcomes(
     """
     from .executors import InProcess, run
 
-    jobs, vouched = prepared.jobs, prepared.vouched
     executor = InProcess() if executor is None else executor
-    todo = [job for i, job in enumerate(jobs) if i not in vouched]
+    todo = _Todo(prepared)
     running = iter(run(todo, settings=prepared.settings, executor=executor, progress=progress))
-    return _paired(prepared, running, rename, getattr(executor, "stop", None))
+    return _paired(prepared, running, rename, getattr(executor, "stop", None), todo.handed)
 
 
-def _paired(prepared: Prepared, running, rename, stop) -> Iterator[tuple[Job, Outcome]]:
+class _Todo:
+    """The jobs to run, made one at a time as the executor takes them (a plan of a million
+    inputs is not a million jobs in memory); each is kept until its outcome comes back."""
+
+    def __init__(self, prepared: Prepared):
+        import collections
+
+        self.prepared = prepared
+        self.handed: collections.deque[Job] = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self.prepared.jobs) - len(self.prepared.vouched)
+
+    def __iter__(self) -> Iterator[Job]:
+        vouched = self.prepared.vouched
+        for i, job in enumerate(self.prepared.jobs):
+            if i not in vouched:
+                self.handed.append(job)
+                yield job
+
+
+def _paired(prepared: Prepared, running, rename, stop, handed) -> Iterator[tuple[Job, Outcome]]:
     try:
-        for i, job in enumerate(prepared.jobs):
+        for i in range(len(prepared.jobs)):
             if i in prepared.vouched:
+                job = prepared.jobs[i]
                 targets = tuple(map(str, job.targets))
                 outcome = Outcome(source=str(job.source), status="skipped", outputs=targets)
             else:
                 outcome = next(running, None)
                 if outcome is None:  # the executor was stopped: nothing more comes
                     return
+                job = handed.popleft()  # the executor hands outcomes back in input order
                 outcome = renamed(outcome, rename)
                 if prepared.ledger is not None:
                     prepared.ledger.append(outcome)
