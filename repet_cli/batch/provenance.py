@@ -56,12 +56,13 @@ class Ledger:
         self.path = Path(path)
         self.options = options_hash(settings)
 
-    def done(self) -> dict[str, dict]:
-        """The last ``ok`` record of each input made with the same options, by input path;
-        lines that are not whole JSON records (a line cut by a crash) are passed over."""
+    def done(self) -> set[str]:
+        """The inputs (absolute paths) with an ``ok`` record made with the same options; lines
+        that are not whole JSON records (a line cut by a crash) are passed over. Only the
+        paths are kept: a ledger of a million inputs is read in the memory of their names."""
         import json
 
-        found: dict[str, dict] = {}
+        found: set[str] = set()
         if not self.path.is_file():
             return found
         with open(self.path, encoding="utf-8") as f:
@@ -71,7 +72,7 @@ class Ledger:
                 except ValueError:
                     continue
                 if record.get("status") == "ok" and record.get("options") == self.options:
-                    found[os.path.abspath(record["input"])] = record
+                    found.add(os.path.abspath(record["input"]))
         return found
 
     def append(self, outcome: Outcome) -> None:

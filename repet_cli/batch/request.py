@@ -383,10 +383,13 @@ def _settings(request: Request, *, fmt: str | None, to_stdout: bool) -> Settings
 def _vouched(ledger: Ledger, jobs: list[Job]) -> frozenset[int]:
     """The jobs the ledger records as done with these options, their outputs all there."""
     done = ledger.done()
+    if not done:
+        return frozenset()
+    source = getattr(jobs, "source", lambda i: jobs[i].source)  # a Plan's, without its job
     return frozenset(
         i
-        for i, job in enumerate(jobs)
-        if os.path.abspath(job.source) in done and all(os.path.lexists(p) for p in job.targets)
+        for i in range(len(jobs))
+        if os.path.abspath(source(i)) in done and all(os.path.lexists(p) for p in jobs[i].targets)
     )
 
 
