@@ -230,7 +230,28 @@ def test_worker_jobs_slurm_refuses_are_an_error_at_once(slurm, tmp_path):
     assert slurm.jobs() == [] and not (tmp_path / "out").exists()
 
 
-# Without SLURM: what --cluster slurm checks before anything starts.
+# Without SLURM: what a killed task leaves, what --cluster slurm checks before it starts.
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_running_a_killed_task_again_removes_its_temporary_files(tmp_path, jobs):
+    """A task killed outright while it wrote (SIGKILL: the OOM killer, its time limit and
+    KillWait past, a node lost) cannot clean up; the same command run again does."""
+    inputs = songs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert run("separate", inputs[0], "-o", out).exit_code == 0
+    (out / "s1").mkdir()  # what the killed run was writing when it died
+    for name in ("background.wav", "foreground.wav", "repet.json"):
+        (out / "s1" / f".{name}.0123abcd.part").write_bytes(b"RIFF, cut short")
+    result = run("separate", *inputs, "-o", out, "--skip-existing", "-j", jobs, "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in json.loads(result.stdout)["inputs"]] == ["skipped", "ok"]
+    assert leftovers(out) == []
+    assert sorted(p.name for p in (out / "s1").iterdir()) == [
+        "background.wav",
+        "foreground.wav",
+        "repet.json",
+    ]
 
 
 def settings_folder(tmp_path: Path, text: str) -> Path:
