@@ -134,8 +134,10 @@ class Slurm:
         self.node = socket.gethostname().split(".")[0]
         self.cpus = max(2, os.cpu_count() or 1)
         #: The environment of a SLURM command for this cluster (and of the jobs it submits:
-        #: sbatch exports the submitting environment to the job by default).
-        self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
+        #: sbatch exports the submitting environment to the job by default); none of the
+        #: SLURM_ variables of a job the tests may themselves be running in.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+        self.env["SLURM_CONF"] = str(self.conf)
         self.daemons: dict[str, subprocess.Popen] = {}
 
     # -- commands ----------------------------------------------------------------------------
