@@ -172,3 +172,21 @@ def deferred():
             signum, _GUARD.pending = _GUARD.pending, None
             if not _GUARD.raised:
                 _GUARD.raise_for(signum)
+
+
+@contextlib.contextmanager
+def kept():
+    """Put back the handlers of SIGINT and SIGTERM that the block replaced: around the import
+    of a library that installs its own when imported (dask-jobqueue's runner makes Ctrl-C a
+    ``sys.exit()``, which ended a batch with exit status 0, no summary and no ``--json``).
+    No-op outside the main thread."""
+    if not _in_main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in _STOPPING}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            if handler is not None and signal.getsignal(s) is not handler:
+                signal.signal(s, handler)

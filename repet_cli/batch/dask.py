@@ -20,6 +20,10 @@ another.
   in again, and a separation took 2-3x as long (measured: 4.0 s instead of 1.4-1.9 s for a
   30-s song). A local cluster is started without the variable; on workers started elsewhere
   a worker plugin restores thresholds like glibc's dynamic ones with ``mallopt``.
+- A SLURM cluster (dask-jobqueue's ``SLURMCluster``) is checked before anything starts: its
+  settings must give the jobs' size (:func:`check_slurm_settings`), and SLURM is asked whether
+  it would accept the worker jobs (``sbatch --test-only``) before they are submitted, since
+  dask-jobqueue retries a refused submission for ever while the batch waits for workers.
 """
 
 from __future__ import annotations
@@ -107,6 +111,14 @@ class Dask:
     log : callable, optional
         Called with lines worth showing (the dashboard's address); a local cluster starts
         its dashboard only when there is a ``log``.
+
+    Raises
+    ------
+    ParameterError
+        Not one of ``scheduler``, ``scheduler_file`` and ``cluster``; an unknown ``cluster``;
+        ``slurm`` without the size of its jobs in dask-jobqueue's settings.
+    MissingDependencyError
+        ``slurm`` without dask-jobqueue, or without SLURM's ``sbatch``.
     """
 
     def __init__(
@@ -131,6 +143,8 @@ class Dask:
         self.log = log or (lambda line: None)
         from ..parallel import cpu_threads
 
+        if cluster == "slurm":
+            check_slurm_settings()
         if cluster == "local":
             self.workers = max(1, workers or cpu_threads())
             #: Each local worker process runs one input at a time with its share of the cores.
@@ -169,15 +183,28 @@ class Dask:
                 )
             return Client(cluster), cluster
         if self.cluster == "slurm":
+            from dask_jobqueue import SLURMCluster
+
             try:
-                from dask_jobqueue import SLURMCluster
-            except ImportError:
-                raise MissingDependencyError(
-                    "--cluster slurm needs dask-jobqueue: pip install 'repet[slurm]'"
+                cluster = SLURMCluster()
+            except ValueError as exc:  # a setting dask-jobqueue cannot use
+                raise ParameterError(
+                    f"`cluster` slurm: dask-jobqueue's settings ({_jobqueue_file()}): {exc}"
                 ) from None
-            cluster = SLURMCluster()
-            cluster.scale(jobs=self.workers)
-            return Client(cluster), cluster
+            try:
+                # dask-jobqueue submits the jobs in the background and, when sbatch refuses
+                # them, retries for ever while the batch waits for workers that never come.
+                refused = _refused(cluster.job_script())
+                if refused is not None:
+                    raise ParameterError(
+                        f"`cluster` slurm: SLURM refuses the worker jobs ({refused}); they are "
+                        f"made from dask-jobqueue's settings in {_jobqueue_file()}"
+                    )
+                cluster.scale(jobs=self.workers)
+                return Client(cluster), cluster
+            except BaseException:
+                cluster.close()
+                raise
         if self.scheduler_file is not None:
             return Client(scheduler_file=os.fspath(self.scheduler_file)), None
         return Client(self.scheduler), None
@@ -255,6 +282,78 @@ class Dask:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _jobqueue_file() -> str:
+    """Where dask-jobqueue's settings are read from: ``jobqueue.yaml`` in dask's configuration
+    folder (``~/.config/dask``, or ``$DASK_CONFIG``)."""
+    import dask.config
+
+    return os.path.join(dask.config.PATH, "jobqueue.yaml")
+
+
+def check_slurm_settings() -> None:
+    """Raise unless a SLURM cluster can be started from here: dask-jobqueue installed, the size
+    of the worker jobs (``cores``, ``memory``) set in dask-jobqueue's settings (it has no
+    defaults for them), and SLURM's ``sbatch`` on PATH.
+
+    Raises
+    ------
+    MissingDependencyError
+        dask-jobqueue or ``sbatch`` is missing.
+    ParameterError
+        ``cores`` or ``memory`` is not set.
+    """
+    import shutil
+
+    from .. import signals
+
+    try:
+        import dask
+
+        with signals.kept():  # dask-jobqueue replaces the SIGINT handler when imported
+            import dask_jobqueue  # noqa: F401  (adds its defaults to dask's settings)
+    except ImportError:
+        raise MissingDependencyError(
+            "`cluster` slurm needs dask-jobqueue: pip install 'repet[slurm]'"
+        ) from None
+    settings = dask.config.get("jobqueue.slurm", default={}) or {}
+    missing = [key for key in ("cores", "memory") if settings.get(key) is None]
+    if missing:
+        raise ParameterError(
+            f"`cluster` slurm needs the size of its worker jobs: set {' and '.join(missing)} "
+            f"under jobqueue: slurm: in {_jobqueue_file()} (the documentation's 'Dask clusters' "
+            "has a whole file)"
+        )
+    if shutil.which("sbatch") is None:
+        raise MissingDependencyError(
+            "`cluster` slurm submits its workers with SLURM's sbatch, which is not on PATH: "
+            "run repet where SLURM jobs are submitted"
+        )
+
+
+def _refused(script: str) -> str | None:
+    """Why SLURM would refuse the job ``script`` (``sbatch --test-only``, which submits
+    nothing), or None if it would accept it."""
+    import subprocess
+
+    try:
+        answer = subprocess.run(
+            ["sbatch", "--test-only"],
+            input=script,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        return "sbatch --test-only did not answer within 120 s"
+    if answer.returncode == 0:
+        return None
+    lines = [
+        line.removeprefix("sbatch: ").removeprefix("error: ").strip()
+        for line in answer.stderr.splitlines()
+    ]
+    return "; ".join(line for line in lines if line) or f"sbatch exit status {answer.returncode}"
 
 
 def _death(exc: BaseException) -> str:

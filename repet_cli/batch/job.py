@@ -19,7 +19,13 @@ from ..errors import AudioReadError, AudioWriteError, OutputExistsError, RepetEr
 from ..files import STDIN
 from ..formats import AudioInfo
 from ..segments import describe, segment_warnings
-from .folders import identity, make_folders, remove_empty_folders, remove_written
+from .folders import (
+    identity,
+    make_folders,
+    remove_empty_folders,
+    remove_stale_parts,
+    remove_written,
+)
 from .planning import Job
 from .provenance import SCORES_FILE, input_sha256, made_otherwise, write_sidecar
 from .scoring import score
@@ -42,6 +48,10 @@ def run_job(job: Job, *, settings: Settings, progress: Callable[[int], None] | N
     base = {"source": str(job.source), "duration": job.duration}
     if settings.skip_existing and all(_exists(p) for p in job.targets):
         return _kept(job, settings=settings, base=base)
+    # What an earlier run killed while writing left (SIGKILL: the OOM killer, a SLURM task
+    # past its time limit and KillWait, a node lost): its temporary files go before the work.
+    with signals.deferred():
+        remove_stale_parts([*job.targets, *([job.sidecar] if job.sidecar is not None else [])])
     digest = input_sha256(job)
     done: dict = {}  # the outcome (and reports) once the stems and their record are in place
     attempt = 1
