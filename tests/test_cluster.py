@@ -220,3 +220,32 @@ def test_a_local_cluster_restarts_a_killed_worker_and_retries_its_input(tmp_path
     assert json.loads(stdout)["inputs"][0]["status"] == "ok"
     assert tree(out) == tree(tmp_path / "ref")
     assert leftovers(out) == []
+
+
+def test_jobs_reach_the_cluster_as_a_stream_with_a_bounded_number_held(tmp_path, scheduler):
+    # A batch of a million names is never a million jobs in this process: the executor takes
+    # them from an iterator as slots free up, like the process pool.
+    import functools
+
+    from repet_cli import batch
+    from repet_cli.batch.dask import HELD_PER_SLOT, IN_FLIGHT_PER_THREAD, Dask
+
+    song = write_song(tmp_path / "song.wav", sr=SR, seconds=1.0)
+    jobs = [batch.Job.in_folder(song, tmp_path / "out" / str(k)) for k in range(80)]
+    taken = []
+
+    def stream():
+        for job in jobs:
+            taken.append(job)
+            yield job
+
+    executor = Dask(scheduler_file=scheduler)
+    with distributed.Client(scheduler_file=str(scheduler)) as client:
+        threads = sum(client.nthreads().values())
+    quick = functools.partial(batch.Outcome, status="ok")  # a task that takes no time
+    outcomes = executor.outcomes(quick, stream(), None)
+    first = next(outcomes)
+    slots = max(2, IN_FLIGHT_PER_THREAD * threads)
+    assert first.source == jobs[0] and len(taken) <= HELD_PER_SLOT * slots + 1 < len(jobs)
+    rest = list(outcomes)
+    assert [o.source for o in [first, *rest]] == jobs  # every one, in input order

@@ -39,6 +39,8 @@ from .settings import Outcome
 
 #: Tasks in flight per worker thread of the cluster.
 IN_FLIGHT_PER_THREAD = 2
+#: Jobs held (in flight, or done and waiting for an earlier one) per task slot, at most.
+HELD_PER_SLOT = 4
 #: glibc ``mallopt`` parameters and the values the plugin sets (the dynamic thresholds' caps
 #: on 64-bit systems: mmap 32 MiB, trim twice that).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -219,7 +221,7 @@ class Dask:
             def setup(self, worker):
                 restore_malloc_thresholds()
 
-        jobs = list(jobs)  # indexed below, by the futures' keys
+        stream = enumerate(jobs)  # taken as tasks are submitted: a plan is never a list here
         client, cluster = self._connect()
         try:
             client.register_plugin(Thresholds())
@@ -227,18 +229,20 @@ class Dask:
                 self.log(f"Dask dashboard: {client.dashboard_link}")
             threads = sum(client.nthreads().values()) or self.workers
             slots = max(2, IN_FLIGHT_PER_THREAD * threads)
-            pending = collections.deque(enumerate(jobs))
+            held: dict[int, object] = {}  # the jobs submitted whose outcomes are not handed on
+            exhausted = False
             suspects: collections.deque[int] = collections.deque()
             isolated: set[int] = set()
             futures = {}
             running = as_completed()
 
             def submit(i: int, key: str) -> None:
-                future = client.submit(_task, task, jobs[i], pure=False, key=key)
+                future = client.submit(_task, task, held[i], pure=False, key=key)
                 futures[future] = i
                 running.add(future)
 
             def submit_more():
+                nonlocal exhausted
                 # A dead worker fails every task it held, the one that killed it and the ones
                 # queued beside it: those are tried again alone, one at a time, so only an
                 # input that kills its worker by itself is failed.
@@ -250,8 +254,14 @@ class Dask:
                         isolated.add(i)
                         submit(i, f"repet-{i}-alone")
                     return
-                while pending and len(futures) < slots:
-                    submit(pending[0][0], f"repet-{pending.popleft()[0]}")
+                # Outcomes wait for the ones before them: what is held is bounded too.
+                while not exhausted and len(futures) < slots and len(held) < HELD_PER_SLOT * slots:
+                    item = next(stream, None)
+                    if item is None:
+                        exhausted = True
+                        break
+                    held[item[0]] = item[1]
+                    submit(item[0], f"repet-{item[0]}")
 
             submit_more()
             done: dict[int, Outcome] = {}
@@ -264,20 +274,21 @@ class Dask:
                     if type(exc).__name__ == "KilledWorker" and i not in isolated:
                         suspects.append(i)
                     else:
-                        clean_up_after(jobs[i].targets)  # what the killed attempts left
+                        clean_up_after(held[i].targets)  # what the killed attempts left
                         done[i] = Outcome(
-                            source=str(jobs[i].source),
+                            source=str(held[i].source),
                             status="failed",
-                            error=f"{jobs[i].source}: {_death(exc)}",
+                            error=f"{held[i].source}: {_death(exc)}",
                         )
                 future.release()
-                submit_more()
                 while following in done:
                     outcome = done.pop(following)
+                    held.pop(following)
                     if progress is not None and round(outcome.duration) > 0:
                         progress(round(outcome.duration))
                     following += 1
                     yield outcome
+                submit_more()  # after the outcomes handed on, which make room
         finally:
             client.close()
             if cluster is not None:
