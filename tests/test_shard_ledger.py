@@ -6,6 +6,7 @@ import json
 import pytest
 
 from helpers import run
+from repet_cli import RepetParams
 from synth import write_song
 
 SR = 16000
@@ -73,3 +74,30 @@ def test_json_says_how_the_stems_were_made(tmp_path):
     again = run("separate", song, "-o", tmp_path / "o2", "--mask", "soft", "--ledger", ledger)
     assert again.exit_code == 0
     assert json.loads(ledger.read_text())["options"] == record["options_hash"]
+
+
+def _append_many(path: str, tag: int, count: int) -> None:
+    from repet_cli.batch import Ledger, Outcome, Settings
+
+    ledger = Ledger(path, settings=Settings(params=RepetParams()))
+    for k in range(count):
+        # a long input name, so that a line is several kilobytes
+        ledger.append(Outcome(source=f"/in/{tag}/{k}/" + "x" * 3000 + ".wav", status="failed"))
+
+
+def test_a_ledger_shared_by_concurrent_runs_keeps_every_line_whole(tmp_path):
+    # The runs of a job array may append to one ledger at the same time.
+    import multiprocessing
+
+    path = str(tmp_path / "ledger.jsonl")
+    context = multiprocessing.get_context("fork")
+    runs = [context.Process(target=_append_many, args=(path, t, 300)) for t in range(4)]
+    for run_ in runs:
+        run_.start()
+    for run_ in runs:
+        run_.join(120)
+        assert run_.exitcode == 0
+    lines = (tmp_path / "ledger.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line whole JSON
+    assert len(records) == 4 * 300
+    assert {r["input"].split("/")[2] for r in records} == {"0", "1", "2", "3"}

@@ -9,6 +9,7 @@ made with other options (:func:`made_otherwise`) and a report can describe what 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import time
@@ -103,9 +104,19 @@ class Ledger:
             "options": self.options,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        line = (json.dumps(record) + "\n").encode("utf-8")
         try:
-            with signals.deferred(), open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+            # One write(2) of the whole line to a file opened for appending: the runs of a job
+            # array may share one ledger, and their lines never interleave (on a local file
+            # system; tests/test_shard_ledger.py writes one from four processes at once).
+            with signals.deferred():
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+                try:
+                    written = os.write(fd, line)
+                finally:
+                    os.close(fd)
+            if written != len(line):
+                raise OSError(errno.EIO, "the ledger took part of a line")
         except OSError as exc:
             raise write_error(exc, path=self.path) from None
 
