@@ -45,6 +45,21 @@ def peak_memory(pid: int, seen: dict) -> None:
         time.sleep(0.2)
 
 
+def run_measured(command: list[str], folder: Path) -> tuple[int, float, float, str]:
+    """Run ``command`` (its output into files in ``folder``): its exit status, wall time in
+    seconds, peak resident memory in MB, and standard output."""
+    start = time.perf_counter()
+    with open(folder / "stdout.txt", "w") as out, open(folder / "stderr.txt", "w") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        seen: dict = {}
+        watcher = threading.Thread(target=peak_memory, args=(process.pid, seen))
+        watcher.start()
+        code = process.wait()
+        watcher.join()
+    seconds = time.perf_counter() - start
+    return code, seconds, seen.get("kB", 0) / 1024, (folder / "stdout.txt").read_text()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000, help="names in the list")
@@ -60,16 +75,8 @@ def main() -> int:
             sys.executable, "-m", "repet_cli", "separate", "--files-from", str(listing),
             "-o", str(root / "out"), "-j", str(args.jobs), "--json", "-q",
         ]  # fmt: skip
-        start = time.perf_counter()
-        with open(root / "stdout.json", "w") as out, open(root / "stderr.txt", "w") as err:
-            process = subprocess.Popen(command, stdout=out, stderr=err)
-            seen: dict = {}
-            watcher = threading.Thread(target=peak_memory, args=(process.pid, seen))
-            watcher.start()
-            code = process.wait()
-            watcher.join()
-        seconds = time.perf_counter() - start
-        record = json.loads((root / "stdout.json").read_text())
+        code, seconds, peak, stdout = run_measured(command, root)
+        record = json.loads(stdout)
         inputs = record["inputs"]
         expected = [f"{root}/corpus/{k // 1000:04d}/{k:07d}.mp3" for k in range(args.count)]
         in_order = [r["input"] for r in inputs] == expected
@@ -77,7 +84,7 @@ def main() -> int:
         print(f"{args.count:,} missing names, repet separate --files-from -j {args.jobs} --json:")
         print(f"  exit status          {code} (1 expected: every input failed)")
         print(f"  wall time            {seconds:7.1f} s")
-        print(f"  parent peak memory   {seen.get('kB', 0) / 1024:7.0f} MB")
+        print(f"  parent peak memory   {peak:7.0f} MB")
         print(f"  --json               {len(inputs):,} inputs, in order: {in_order}, "
               f"all failed: {all_failed}, summary {record['summary']}")  # fmt: skip
         print(f"measured on {platform.machine()}, Python {platform.python_version()}")

@@ -157,7 +157,7 @@ def test_an_empty_folder_fails_alone(tmp_path):
     result = run("separate", tmp_path / "empty", good, "-o", tmp_path / "out")
     assert result.exit_code == 1
     assert f"error: {tmp_path / 'empty'}: is a folder with no audio or video file" in result.stderr
-    assert (tmp_path / "out" / "good" / "background.wav").is_file()
+    assert (tmp_path / "out" / "good" / "background.wav").is_file(), result.stderr
 
 
 @pytest.mark.parametrize("null", [False, True])
