@@ -3,7 +3,7 @@
 Writes N names into a list, a ledger that records each as done with the default options, and
 each one's two stems (empty files: the rerun must not open them), then runs
 
-    repet separate --files-from LIST -o OUT --ledger LEDGER -j 2 --json -q
+    repet separate --files-from LIST -o OUT --ledger LEDGER --skip-existing -j 2 --json -q
 
 and reports its wall time, the parent's peak memory, and that every input was skipped.
 
@@ -34,7 +34,8 @@ def main() -> int:
         # The options' hash the command records (one missing input, run once).
         (root / "one.txt").write_text(f"{root}/missing.wav\n")
         probe = [sys.executable, "-m", "repet_cli", "separate", "--files-from",
-                 str(root / "one.txt"), "-o", str(root / "o"), "--json", "-q"]  # fmt: skip
+                 str(root / "one.txt"), "-o", str(root / "o"), "--skip-existing",
+                 "--json", "-q"]  # fmt: skip
         options = json.loads(run_measured(probe, root)[3])["options_hash"]
         names = [f"{root}/corpus/{k // 1000:04d}/{k:07d}.wav" for k in range(args.count)]
         (root / "list.txt").write_text("\n".join(names) + "\n")
@@ -52,8 +53,8 @@ def main() -> int:
               f"{time.perf_counter() - start:.0f} s")  # fmt: skip
         command = [
             sys.executable, "-m", "repet_cli", "separate", "--files-from", str(root / "list.txt"),
-            "-o", str(root / "out"), "--ledger", str(root / "ledger.jsonl"), "-j", "2",
-            "--json", "-q",
+            "-o", str(root / "out"), "--ledger", str(root / "ledger.jsonl"), "--skip-existing",
+            "-j", "2", "--json", "-q",
         ]  # fmt: skip
         code, seconds, peak, stdout = run_measured(command, root)
         record = json.loads(stdout)
