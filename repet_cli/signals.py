@@ -56,10 +56,10 @@ class _Guard:
         self.busy = False
 
     def handle(self, signum: int, frame) -> None:
-        if self.idle_exit and not self.busy:
-            os._exit(128 + signum)
         if self.raised:
             return  # clean-up of the first interruption is running: let it finish
+        if self.idle_exit and not self.busy:
+            os._exit(128 + signum)
         if self.depth:
             self.pending = self.pending or signum
             return

@@ -38,6 +38,8 @@ AHEAD = 4
 SIGNAL_POLL = 0.1
 #: Seconds a stopped worker has to clean up and report before it is killed.
 STOP_GRACE = 60.0
+#: Seconds between the SIGTERMs sent to a stopped worker that has not reported yet.
+RESIGNAL = 1.0
 
 
 class ProcessPool:
@@ -84,9 +86,9 @@ class ProcessPool:
                         break
                     batch.hand(*item)
                 while following in batch.done:
-                    outcome = batch.done.pop(following)
-                    following += 1
                     with signals.deferred():  # held back until the consumer asks for more
+                        outcome = batch.done.pop(following)
+                        following += 1
                         closing = True
                         yield outcome
                         closing = False
@@ -143,12 +145,13 @@ class _Batch:
         self.idle += started
 
     def hand(self, index: int, job: Job) -> None:
-        worker = self.idle.pop()
-        self.jobs[index], self.counted[index] = job, 0
-        self.planned = index + 1
-        self.running[worker] = index
-        if not worker.send((index, job)):  # it had died idle
-            self._died(worker)
+        with signals.deferred():  # the worker is in one list or the other, never in neither
+            worker = self.idle.pop()
+            self.jobs[index], self.counted[index] = job, 0
+            self.planned = index + 1
+            self.running[worker] = index
+            if not worker.send((index, job)):  # it had died idle
+                self._died(worker)
 
     def wait(self) -> None:
         """Take what the busy workers sent, waiting up to :data:`SIGNAL_POLL` seconds (a signal
@@ -159,15 +162,20 @@ class _Batch:
         ready = set(
             wait([w.conn for w in workers] + [w.process.sentinel for w in workers], SIGNAL_POLL)
         )
-        for worker in workers:
-            if worker.conn in ready or worker.process.sentinel in ready:
-                self._take(worker)
+        # A Ctrl-C that lands meanwhile is raised once what was read is recorded: a message
+        # taken from a pipe and then dropped would count a finished input as stopped.
+        with signals.deferred():
+            for worker in workers:
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    self._take(worker, gone=worker.process.sentinel in ready)
 
-    def _take(self, worker: _Worker) -> None:
+    def _take(self, worker: _Worker, *, gone: bool = False) -> None:
+        """Record what ``worker`` sent; ``gone``: its process has ended (its sentinel is
+        ready), so once its pipe is empty it is counted as dead, whatever ``waitpid`` says."""
         while worker in self.running:
             message = worker.receive()
             if message is None:  # nothing (more) in the pipe
-                if not worker.process.is_alive():
+                if gone or not worker.process.is_alive():
                     self._died(worker)
                 return
             kind, index, value = message
@@ -226,8 +234,16 @@ class _Batch:
             for worker in self.running:
                 worker.process.terminate()  # SIGTERM: the job cleans up, then reports
             deadline = time.monotonic() + STOP_GRACE
+            sent = time.monotonic()
             while self.running and time.monotonic() < deadline:
                 self.wait()
+                if self.running and time.monotonic() - sent >= RESIGNAL:
+                    # A signal that lands just before a blocking call (a sleep, a read) is
+                    # acted on only when the call returns: one more wakes the call up. A job
+                    # cleaning up already ignores it.
+                    for worker in self.running:
+                        worker.process.terminate()
+                    sent = time.monotonic()
             for worker in list(self.running):  # stuck past the grace period: killed
                 worker.process.kill()
                 self._died(worker)
