@@ -79,7 +79,6 @@ def test_a_stop_hands_on_what_had_finished_and_starts_nothing_more(tmp_path):
     assert time.monotonic() - start < 60  # job 2 was stopped, not waited for
 
 
-
 def test_a_ctrl_c_as_an_outcome_is_read_loses_nothing(tmp_path, monkeypatch):
     # Ctrl-C lands just as the parent takes a finished job's outcome from its worker's pipe:
     # the outcome is counted (done, with the interruption), not dropped and reported as
@@ -100,6 +99,7 @@ def test_a_ctrl_c_as_an_outcome_is_read_loses_nothing(tmp_path, monkeypatch):
         for outcome in batch.ProcessPool(1).outcomes(_quick, _jobs(tmp_path, 3), None):
             seen.append((outcome.source, outcome.status, outcome.interruption is not None))
     assert seen == [("0", "ok", True)]
+
 
 def _dying(job, progress=None):
     if job.background.parent.name == "1":
