@@ -101,6 +101,39 @@ def test_a_ctrl_c_as_an_outcome_is_read_loses_nothing(tmp_path, monkeypatch):
     assert seen == [("0", "ok", True)]
 
 
+def _missing_the_first_signal(job, progress=None):
+    """Job 0 ends once job 1 sleeps. Job 1 loses its first SIGTERM, as one that lands just
+    before a blocking call does (CPython runs the handler only when the call returns): it is
+    dropped, and the worker's own handler is back for the next one."""
+    sleeping = job.background.parent.parent / "sleeping"
+    if job.background.parent.name == "0":
+        while not sleeping.exists():
+            time.sleep(0.01)
+        return _quick(job)
+    handler = signal.getsignal(signal.SIGTERM)
+
+    def drop(signum, frame):
+        signal.signal(signal.SIGTERM, handler)
+
+    signal.signal(signal.SIGTERM, drop)
+    sleeping.touch()
+    time.sleep(300)
+    raise AssertionError("not stopped")
+
+
+def test_a_stopped_worker_that_missed_the_signal_is_signalled_again(tmp_path):
+    jobs = _jobs(tmp_path, 2)
+    (tmp_path / "out").mkdir()
+    executor = batch.ProcessPool(2)
+    seen = []
+    start = time.monotonic()
+    for outcome in executor.outcomes(_missing_the_first_signal, jobs, None):
+        seen.append((outcome.source, outcome.status))
+        executor.stop()
+    assert seen == [("0", "ok")]
+    assert time.monotonic() - start < pool_module.STOP_GRACE / 2  # not left to the grace
+
+
 def _dying(job, progress=None):
     if job.background.parent.name == "1":
         os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
