@@ -249,3 +249,59 @@ def test_jobs_reach_the_cluster_as_a_stream_with_a_bounded_number_held(tmp_path,
     assert first.source == jobs[0] and len(taken) <= HELD_PER_SLOT * slots + 1 < len(jobs)
     rest = list(outcomes)
     assert [o.source for o in [first, *rest]] == jobs  # every one, in input order
+
+
+def test_workers_that_join_later_get_their_share_of_tasks(tmp_path, scheduler):
+    # On SLURM the workers come when their jobs leave the queue, each with many cores: what is
+    # in flight follows the threads there now, not the count when the batch began.
+    from repet_cli import batch
+    from repet_cli.batch.dask import HELD_PER_SLOT, IN_FLIGHT_PER_THREAD, RESIZE_EVERY, Dask
+
+    def released(job, progress=None):  # local: the workers get it by value
+        """Jobs 0 and 1 end at once; the others once the file ``release`` is beside their
+        folders (a task that holds its slot)."""
+        import time as clock
+        from pathlib import Path as Where
+
+        from repet_cli import batch
+
+        folder = Where(job.background).parent
+        while folder.name not in ("0", "1") and not (folder.parent / "release").exists():
+            clock.sleep(0.05)
+        return batch.Outcome(source=folder.name, status="ok")
+
+    song = write_song(tmp_path / "song.wav", sr=SR, seconds=1.0)
+    jobs = [batch.Job.in_folder(song, tmp_path / "out" / str(k)) for k in range(60)]
+    taken = []
+
+    def stream():
+        for job in jobs:
+            taken.append(job)
+            yield job
+
+    outcomes = Dask(scheduler_file=scheduler).outcomes(released, stream(), None)
+    first = next(outcomes)
+    assert first.status == "ok", first.error  # job 0
+    one_thread = HELD_PER_SLOT * max(2, IN_FLIGHT_PER_THREAD * 1)  # the most held with 1
+    assert len(taken) <= one_thread + 1
+    later = subprocess.Popen(
+        [str(BIN / "dask"), "worker", "--scheduler-file", str(scheduler), "--nworkers", "1"]
+        + ["--nthreads", "8", "--host", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with distributed.Client(scheduler_file=str(scheduler)) as client:
+            client.wait_for_workers(2, timeout=120)
+        joined = time.monotonic()
+        while time.monotonic() - joined <= RESIZE_EVERY:  # the next count sees it
+            time.sleep(0.05)
+        assert next(outcomes).status == "ok"  # job 1
+        # job 0 handed on, and 2 tasks per thread in flight (job 1 among them): 9 threads now
+        assert len(taken) >= 1 + IN_FLIGHT_PER_THREAD * 9 > one_thread + 1
+        (tmp_path / "out").mkdir(exist_ok=True)
+        (tmp_path / "out" / "release").touch()
+        assert [o.status for o in outcomes] == ["ok"] * 58  # the rest, every one
+    finally:
+        later.terminate()
+        later.wait(timeout=60)

@@ -29,8 +29,10 @@ another.
 from __future__ import annotations
 
 import collections
+import math
 import os
 import sys
+import time
 from collections.abc import Iterator
 
 from ..errors import MissingDependencyError, ParameterError
@@ -41,6 +43,8 @@ from .settings import Outcome
 IN_FLIGHT_PER_THREAD = 2
 #: Jobs held (in flight, or done and waiting for an earlier one) per task slot, at most.
 HELD_PER_SLOT = 4
+#: Seconds between two counts of the cluster's worker threads during a batch.
+RESIZE_EVERY = 1.0
 #: glibc ``mallopt`` parameters and the values the plugin sets (the dynamic thresholds' caps
 #: on 64-bit systems: mmap 32 MiB, trim twice that).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -227,8 +231,19 @@ class Dask:
             client.register_plugin(Thresholds())
             if client.dashboard_link:
                 self.log(f"Dask dashboard: {client.dashboard_link}")
-            threads = sum(client.nthreads().values()) or self.workers
-            slots = max(2, IN_FLIGHT_PER_THREAD * threads)
+            sizing = {"at": -math.inf, "slots": 2}
+
+            def slots() -> int:
+                """Tasks in flight: :data:`IN_FLIGHT_PER_THREAD` per thread of the workers
+                there now, asked again at most every :data:`RESIZE_EVERY` seconds: workers
+                that join later (a SLURM job out of the queue, each of many cores) get
+                their share."""
+                now = time.monotonic()
+                if now - sizing["at"] >= RESIZE_EVERY:
+                    threads = sum(client.nthreads().values()) or self.workers
+                    sizing.update(at=now, slots=max(2, IN_FLIGHT_PER_THREAD * threads))
+                return sizing["slots"]
+
             held: dict[int, object] = {}  # the jobs submitted whose outcomes are not handed on
             exhausted = False
             suspects: collections.deque[int] = collections.deque()
@@ -255,7 +270,7 @@ class Dask:
                         submit(i, f"repet-{i}-alone")
                     return
                 # Outcomes wait for the ones before them: what is held is bounded too.
-                while not exhausted and len(futures) < slots and len(held) < HELD_PER_SLOT * slots:
+                while not exhausted and _room(len(futures), len(held), slots()):
                     item = next(stream, None)
                     if item is None:
                         exhausted = True
@@ -293,6 +308,12 @@ class Dask:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _room(in_flight: int, held: int, slots: int) -> bool:
+    """Whether one more job may be submitted: fewer than ``slots`` tasks in flight, and fewer
+    than :data:`HELD_PER_SLOT` jobs per slot held."""
+    return in_flight < slots and held < HELD_PER_SLOT * slots
 
 
 def _jobqueue_file() -> str:
