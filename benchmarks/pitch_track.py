@@ -1,0 +1,131 @@
+"""How well the voice model's tracker follows the lead, and what a better one would be worth.
+
+For every item of a set (``clips``, ``fullsongs`` or ``synthetic``, as benchmarks/quality.py
+finds them) the defaults separate the mixture (as ``make bench-quality`` does) while the
+tracker's input is kept; the **reference** is the same tracker run on the clean vocal stem
+alone (voiced where the vocal stem has a pitched voice; its own errors are small there, but it
+is not a hand annotation). Printed per item, one JSON line:
+
+- ``rpa``: raw pitch accuracy, the share of the reference's voiced frames tracked within 50
+  cents (an unvoiced estimate counts as wrong); ``octave``: the share an octave off;
+- ``vr`` / ``vfa``: voicing recall, and false alarms (frames voiced where the reference is not);
+- with ``--oracle``, the whole-item SDR bg / fg of the separation when the tracker's output is
+  replaced: ``oracle`` (the reference track), ``oracle voicing`` (the tracked pitch, voiced only
+  where the reference is), ``oracle pitch`` (the tracker's voicing, the reference's pitch
+  where both are voiced), beside ``tracked`` (the defaults).
+
+    python benchmarks/pitch_track.py fullsongs            # accuracy only (about 1 min a song)
+    python benchmarks/pitch_track.py fullsongs --oracle   # and the headroom (4 more runs each)
+
+(docs/quality.md, "The voice model", gives what it printed.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import quality  # noqa: E402
+
+from repet_cli import RepetParams, pitch, spectral  # noqa: E402
+
+#: Cents within which a tracked pitch counts as right (MIREX's melody extraction tolerance).
+TOLERANCE = 50.0
+
+
+def reference_track(voice: np.ndarray, band: np.ndarray, sr: int) -> np.ndarray:
+    """The tracker on the clean vocal stem: f0 per STFT frame of the defaults, 0 unvoiced."""
+    n_fft, hop = RepetParams().stft_sizes(sr)
+    V = np.abs(spectral.stft(voice, n_fft=n_fft, hop=hop)).mean(axis=0)
+    B = np.abs(spectral.stft(band, n_fft=n_fft, hop=hop)).mean(axis=0)
+    frequencies = spectral.frequencies(sr=sr, n_fft=n_fft)
+    energy = np.einsum("ft,ft->t", V, V)
+    total = energy + np.einsum("ft,ft->t", B, B)
+    S = pitch.salience(V, frequencies=frequencies)
+    return pitch.track(S, energy=energy, mixture_energy=total).f0
+
+
+def accuracy(estimate: np.ndarray, reference: np.ndarray) -> dict:
+    """Raw pitch accuracy, octave errors, voicing recall and false alarms (see the module)."""
+    n = min(len(estimate), len(reference))
+    est, ref = np.asarray(estimate[:n]), np.asarray(reference[:n])
+    sung, voiced = ref > 0, est > 0
+    both = sung & voiced
+    cents = np.full(n, np.inf)
+    cents[both] = np.abs(1200 * np.log2(est[both] / ref[both]))
+
+    def share(mask, of):
+        return round(float(np.mean(mask[of])), 3) if of.any() else None
+
+    return {
+        "sung": round(float(np.mean(sung)), 3),
+        "rpa": share(cents <= TOLERANCE, sung),
+        "octave": share(np.abs(cents - 1200) <= TOLERANCE, sung),
+        "vr": share(voiced, sung),
+        "vfa": share(voiced, ~sung),
+    }
+
+
+def replaced(tracked: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:
+    """The track the separation is given instead of the tracked one (see the module)."""
+    ref = np.zeros(len(tracked))
+    ref[: min(len(ref), len(reference))] = reference[: len(ref)]
+    if how == "oracle":
+        return ref
+    if how == "oracle voicing":
+        return np.where(ref > 0, tracked, 0.0)
+    if how == "oracle pitch":
+        return np.where(tracked > 0, np.where(ref > 0, ref, tracked), 0.0)
+    return tracked
+
+
+def separated(mixture, truth, sr, *, reference=None, how="tracked"):
+    """Scores of the defaults, the tracker's output replaced as ``how`` says; and the track."""
+    real = pitch.track
+    kept = {}
+
+    def tracking(S, **kwargs):
+        found = real(S, **kwargs)
+        f0 = found.f0 if reference is None else replaced(found.f0, reference, how)
+        kept["f0"] = f0
+        return pitch.Track(f0=f0, voiced=f0 > 0, strength=found.strength)
+
+    pitch.track = tracking
+    try:
+        bg, fg, _ = quality.run_method(mixture, sr, RepetParams(), quality.SEGMENT)
+    finally:
+        pitch.track = real
+    scores = quality.score(truth, {"background": bg, "foreground": fg})
+    return scores, kept.get("f0")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("set", choices=quality.SETS)
+    parser.add_argument("--oracle", action="store_true", help="also the oracle separations")
+    args = parser.parse_args()
+    items = quality.find_items(args.set, clips_dir=quality.SHARED / "eval")
+    if items is None:
+        return 0
+    for name, folder in items:
+        mixture, truth, sr = quality.LOADERS[args.set](folder)
+        reference = reference_track(truth["foreground"], truth["background"], sr)
+        scores, tracked = separated(mixture, truth, sr)
+        line = {"item": name, **accuracy(tracked, reference)}
+        if args.oracle:
+            ways = ("tracked", "oracle", "oracle voicing", "oracle pitch")
+            for how in ways:
+                if how != "tracked":
+                    scores, _ = separated(mixture, truth, sr, reference=reference, how=how)
+                line[how] = [round(scores[s]["sdr"], 2) for s in ("background", "foreground")]
+        print(json.dumps(line), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
