@@ -230,6 +230,75 @@ SHARE_DB = -8.0
 #: vibrato as well as 11.6 ms ones did here (raw pitch accuracy on the shared songs and clips
 #: within 0.01).
 POOL = 2
+#: A contour (a voiced stretch whose pitch moves less than :data:`CONTOUR_JUMP` cents from
+#: frame to frame) whose pitch wavers less than this share of the input's typical contour's
+#: (the median over its voiced frames) is taken for an instrument holding its notes (a piano,
+#: a guitar, a synthesizer line) rather than the lead, whose pitch always wavers (vibrato,
+#: scoops, drift), and is left unvoiced: the melody-extraction cue of Salamon & Gomez (IEEE
+#: TASLP 20(6), 2012), relative to the input. 0 turns it off.
+FLAT = 0.25
+CONTOUR_JUMP = 150.0
+#: The waver is the root-mean-square distance of a contour's pitch (cents) from its own
+#: moving mean over this many seconds on each side, within the contour.
+WAVER_SECONDS = 0.15
+#: Contours shorter than this (seconds) are neither judged nor counted in the typical waver;
+#: and an input with fewer seconds of contours than :data:`FLAT_MIN_SECONDS` is not judged at
+#: all: a clip of a few phrases does not tell how its lead wavers (on the 7-s clips the check
+#: unvoiced held sung notes).
+MIN_CONTOUR_SECONDS = 0.11
+FLAT_MIN_SECONDS = 30.0
+#: Nor is an input whose typical contour wavers less than this (cents): its lead holds its
+#: pitch too (a synthesised or pitch-corrected voice), so steadiness tells nothing.
+FLAT_MIN_TYPICAL = 3.0
+
+
+def contour_waver(f0: np.ndarray, *, frames_per_second: float):
+    """The contours of a pitch track and how much each wavers.
+
+    Returns ``(ids, frames, waver)``: each frame's contour number (0 where unvoiced), and per
+    contour number its length in frames and its waver in cents (see :data:`WAVER_SECONDS`).
+    """
+    f0 = np.asarray(f0, dtype=np.float64)
+    n = f0.size
+    voiced = f0 > 0
+    cents = 1200 * np.log2(np.where(voiced, f0, 1.0))
+    starts = voiced.copy()
+    starts[1:] &= ~(voiced[:-1] & (np.abs(np.diff(cents)) < CONTOUR_JUMP))
+    ids = np.where(voiced, np.cumsum(starts), 0)
+    count = int(ids.max()) if n else 0
+    frames = np.bincount(ids, minlength=count + 1)
+    at = np.flatnonzero(voiced)
+    if at.size == 0:
+        return ids, frames, np.zeros(count + 1)
+    first = np.full(count + 1, n)
+    np.minimum.at(first, ids[at], at)
+    end = first + frames  # a contour's frames are consecutive
+    half = max(1, round(WAVER_SECONDS * frames_per_second))
+    lo = np.maximum(first[ids[at]], at - half)
+    hi = np.minimum(end[ids[at]], at + half + 1)
+    total = np.concatenate([[0.0], np.cumsum(np.where(voiced, cents, 0.0))])
+    deviation = cents[at] - (total[hi] - total[lo]) / (hi - lo)
+    squares = np.bincount(ids[at], weights=deviation**2, minlength=count + 1)
+    return ids, frames, np.sqrt(squares / np.maximum(frames, 1))
+
+
+def flat_contours(f0: np.ndarray, *, frames_per_second: float, flat: float | None = None):
+    """Frames of the contours that waver less than ``flat`` (default :data:`FLAT`) times the
+    input's typical contour: a boolean per frame (all False when the input has fewer than
+    :data:`FLAT_MIN_SECONDS` of contours to judge by, or when its typical contour wavers
+    less than :data:`FLAT_MIN_TYPICAL`)."""
+    flat = FLAT if flat is None else flat
+    ids, frames, waver = contour_waver(f0, frames_per_second=frames_per_second)
+    judged = frames >= MIN_CONTOUR_SECONDS * frames_per_second
+    judged[0] = False
+    if not flat or frames[judged].sum() < FLAT_MIN_SECONDS * frames_per_second:
+        return np.zeros(np.shape(f0), dtype=bool)
+    order = np.argsort(waver[judged])
+    weight = np.cumsum(frames[judged][order])
+    typical = waver[judged][order][np.searchsorted(weight, weight[-1] / 2)]
+    if typical < FLAT_MIN_TYPICAL:
+        return np.zeros(np.shape(f0), dtype=bool)
+    return (judged & (waver < flat * typical))[ids]
 
 
 def track(
@@ -238,6 +307,7 @@ def track(
     energy: np.ndarray | None = None,
     mixture_energy: np.ndarray | None = None,
     f0s: np.ndarray | None = None,
+    frames_per_second: float | None = None,
 ) -> Track:
     """The most likely pitch path through a salience map (Viterbi), with unvoiced frames.
 
@@ -249,7 +319,8 @@ def track(
     :data:`LOUDNESS` times the frame's log energy (relative to its median) where ``energy``
     is given, plus :data:`SHARE` times the foreground's share of the mixture's energy in dB
     (relative to :data:`SHARE_DB`, per 10 dB) where ``mixture_energy`` is given too. The path
-    moves in steps of :data:`POOL` frames.
+    moves in steps of :data:`POOL` frames. Given ``frames_per_second``, contours whose pitch
+    holds still are then left unvoiced (:data:`FLAT`, :func:`flat_contours`).
 
     Parameters
     ----------
@@ -261,6 +332,8 @@ def track(
         The mixture's energy per frame, for the foreground's share of it (:data:`SHARE`).
     f0s : np.ndarray, optional
         The candidates' frequencies (default :func:`candidates`).
+    frames_per_second : float, optional
+        The frame rate, for the check of held pitches (skipped without it).
 
     Returns
     -------
@@ -290,6 +363,12 @@ def track(
         pooled = np.concatenate([pooled, score[:, usable:].max(axis=1, keepdims=True)], axis=1)
     path = _viterbi(pooled, step_cost=STEP_COST, switch=SWITCH_COST, unvoiced=VOICING)
     path = np.repeat(path, pool)[:n_frames]
+    if frames_per_second is not None and FLAT:
+        held = flat_contours(
+            np.where(path >= 0, f0s[np.maximum(path, 0)], 0.0),
+            frames_per_second=frames_per_second,
+        )
+        path = np.where(held, -1, path)
     voiced = path >= 0
     at = np.where(voiced, path, 0)
     f0 = np.where(voiced, f0s[at], 0.0)

@@ -233,6 +233,7 @@ def foreground_pitch(
     track: bool,
     threads: int,
     tick: Tick | None = None,
+    frames_per_second: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, pitch.Track | None]:
     """The pitch of the foreground that the masks leave, a block of frames at a time.
 
@@ -268,6 +269,7 @@ def foreground_pitch(
             np.concatenate([s for _, (s, _, _) in found], axis=1),
             energy=np.concatenate([e for _, (_, e, _) in found]),
             mixture_energy=np.concatenate([m for _, (_, _, m) in found]),
+            frames_per_second=frames_per_second,
         )
     return salience, spacing, lead
 
@@ -298,6 +300,7 @@ def voice_pass(
         track=track,
         threads=threads,
         tick=tick,
+        frames_per_second=mixture.frames_per_second,
     )
     rate = mixture.frames_per_second
     gain = voices.voice_gate(salience, frames_per_second=rate)

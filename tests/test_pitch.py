@@ -119,3 +119,57 @@ def test_the_candidate_range_is_read_when_used(monkeypatch):
     monkeypatch.setattr(pitch, "F0_RANGE", (100.0, 2000.0))
     grid = pitch.candidates()
     assert grid[0] == 100.0 and 1990.0 < grid[-1] <= 2000.0
+
+
+FPS = 44100 / 512
+
+
+def _notes(pattern: str, *, seconds: float = 1.0, rest: float = 0.25) -> np.ndarray:
+    """A pitch track of notes, one per letter: ``v`` sung (a 5.5-Hz vibrato of +-40 cents
+    around a drifting pitch), ``h`` held (an instrument's steady pitch); rests between."""
+    out = []
+    for k, kind in enumerate(pattern):
+        t = np.arange(round(seconds * FPS)) / FPS
+        base = 220.0 * 2 ** ((k % 7) / 12)
+        if kind == "v":
+            note = base * 2 ** ((40 * np.sin(2 * np.pi * 5.5 * t) + 30 * t) / 1200)
+        else:
+            note = np.full(t.size, base)
+        out += [note, np.zeros(round(rest * FPS))]
+    return np.concatenate(out)
+
+
+def test_held_pitches_among_wavering_ones_are_taken_for_the_band():
+    f0 = _notes("vvhvvhvv" * 5)  # 50 s of contours: a voice, and an instrument's held notes
+    held = pitch.flat_contours(f0, frames_per_second=FPS)
+    notes = np.split(f0, np.flatnonzero(np.diff(f0 > 0)) + 1)
+    kinds = iter("vvhvvhvv" * 5)
+    start = 0
+    for part in notes:
+        if part[0] > 0:
+            assert held[start : start + part.size].all() == (next(kinds) == "h")
+        start += part.size
+
+
+def test_a_voice_that_holds_its_pitch_everywhere_or_a_short_clip_keeps_every_contour():
+    # Relative to the input: a steady synthetic voice (every contour held) is its own typical
+    # contour; and a clip of a few phrases is not judged at all.
+    assert not pitch.flat_contours(_notes("h" * 40), frames_per_second=FPS).any()
+    assert not pitch.flat_contours(_notes("vvhvvh"), frames_per_second=FPS).any()
+
+
+def test_the_track_leaves_held_lines_unvoiced_given_the_frame_rate():
+    f0s = pitch.candidates()
+    truth = _notes("vvhvvhvv" * 5)
+    at = np.abs(np.log2(np.maximum(truth, 1)[None, :] / f0s[:, None])).argmin(axis=0)
+    S = np.zeros((f0s.size, truth.size), dtype=np.float32)
+    S[at[truth > 0], np.flatnonzero(truth > 0)] = 1.0
+    plain = pitch.track(S, f0s=f0s)
+    judged = pitch.track(S, f0s=f0s, frames_per_second=FPS)
+    held = pitch.flat_contours(truth, frames_per_second=FPS)
+    assert plain.voiced[held].mean() > 0.9  # the tracker alone follows the held notes too
+    assert judged.voiced[held].mean() < 0.1
+    sung = (truth > 0) & ~held
+    assert judged.voiced[sung].mean() > 0.9 and np.array_equal(
+        judged.f0[judged.voiced], plain.f0[judged.voiced]
+    )
