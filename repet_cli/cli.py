@@ -162,8 +162,11 @@ def _run(prepared, shown: Shown, *, bar, tell):
     from .batch.request import executor_of, outcomes
 
     try:
-        log = (lambda message: tell([("info", message)])) if shown.verbose else None
-        executor = executor_of(prepared, log=log)
+
+        def notice(message):
+            tell([("info", message)])
+
+        executor = executor_of(prepared, log=notice if shown.verbose else None, notice=notice)
     except RepetError as exc:
         raise usage(exc) from None
     done: list = []

@@ -210,6 +210,8 @@ def test_ctrl_c_while_the_worker_jobs_wait_stops_the_batch_and_cancels_them(slur
             batch.kill()
     assert batch.returncode == 130, err
     assert "interrupted (Ctrl-C): stopped" in err and "Traceback" not in err
+    # What the user saw while nothing moved: why.
+    assert "waiting for the workers' 2 SLURM jobs to leave SLURM's queue" in err, err
     assert json.loads(out)["interrupted"] == "interrupted (Ctrl-C)"
     slurm.wait(
         lambda: [j["id"] for j in slurm.jobs()] == [blocker], "the worker jobs to be cancelled"

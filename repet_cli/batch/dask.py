@@ -117,6 +117,9 @@ class Dask:
     log : callable, optional
         Called with lines worth showing (the dashboard's address); a local cluster starts
         its dashboard only when there is a ``log``.
+    notice : callable, optional
+        Called with what a user must know to understand a wait (SLURM worker jobs still in
+        the queue when the batch begins).
 
     Raises
     ------
@@ -135,6 +138,7 @@ class Dask:
         cluster: str | None = None,
         workers: int | None = None,
         log=None,
+        notice=None,
     ):
         given = [x is not None for x in (scheduler, scheduler_file, cluster)]
         if sum(given) != 1:
@@ -147,6 +151,7 @@ class Dask:
         self.requested = workers
         self.verbose = log is not None
         self.log = log or (lambda line: None)
+        self.notice = notice or (lambda line: None)
         from ..parallel import cpu_threads
 
         if cluster == "slurm":
@@ -231,6 +236,12 @@ class Dask:
             client.register_plugin(Thresholds())
             if client.dashboard_link:
                 self.log(f"Dask dashboard: {client.dashboard_link}")
+            if self.cluster == "slurm" and not client.nthreads():
+                jobs = f"{self.workers} SLURM job{'s' if self.workers != 1 else ''}"
+                self.notice(
+                    f"waiting for the workers' {jobs} to leave SLURM's queue (squeue lists "
+                    "them); the batch starts as they do"
+                )
             sizing = {"at": -math.inf, "slots": 2}
 
             def slots() -> int:

@@ -393,9 +393,15 @@ def _vouched(ledger: Ledger, jobs: list[Job]) -> frozenset[int]:
     )
 
 
-def executor_of(prepared: Prepared, *, log: Callable[[str], None] | None = None):
+def executor_of(
+    prepared: Prepared,
+    *,
+    log: Callable[[str], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+):
     """What runs a prepared batch: the Dask cluster or scheduler asked for (``log`` hears of
-    its workers), else a process pool of :attr:`Prepared.workers`, else this process.
+    its workers, ``notice`` of a wait for them), else a process pool of
+    :attr:`Prepared.workers`, else this process.
 
     Raises
     ------
@@ -415,6 +421,7 @@ def executor_of(prepared: Prepared, *, log: Callable[[str], None] | None = None)
             cluster=running.cluster.lower() if running.cluster else None,
             workers=running.jobs or None,
             log=log,
+            notice=notice,
         )
     workers = prepared.workers
     return ProcessPool(workers) if workers > 1 else InProcess()
