@@ -305,3 +305,30 @@ def test_workers_that_join_later_get_their_share_of_tasks(tmp_path, scheduler):
     finally:
         later.terminate()
         later.wait(timeout=60)
+
+
+def test_a_cluster_whose_start_was_interrupted_still_has_its_worker_jobs_cancelled(tmp_path):
+    # Ctrl-C while a SLURM cluster starts leaves distributed unable to close it (its sync helper
+    # raised UnboundLocalError, which the batch reported as a bug, exit 1, with the worker jobs
+    # left queued): the jobs are cancelled with the cluster's own cancel command instead.
+    import types
+
+    from repet_cli.batch.dask import close_cluster
+
+    called = tmp_path / "called"
+    cancel = tmp_path / "fake-scancel"
+    cancel.write_text(f'#!/bin/sh\necho "$@" >> {called}\n')
+    cancel.chmod(0o755)
+
+    class Interrupted:
+        workers = {
+            "w0": types.SimpleNamespace(job_id="101", cancel_command=str(cancel)),
+            "w1": types.SimpleNamespace(job_id="102", cancel_command=str(cancel)),
+            "w2": types.SimpleNamespace(job_id=None, cancel_command=str(cancel)),  # not out yet
+        }
+
+        def close(self):
+            raise UnboundLocalError("cannot access local variable 'result'")
+
+    close_cluster(Interrupted())
+    assert called.read_text().split() == ["101", "102"]

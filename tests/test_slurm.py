@@ -186,9 +186,15 @@ def test_a_cancelled_array_task_resumes_leaving_nothing_partial(slurm, tmp_path)
 
 
 @pytest.mark.slurm
-def test_ctrl_c_while_the_worker_jobs_wait_stops_the_batch_and_cancels_them(slurm, tmp_path):
+@pytest.mark.parametrize("when", ["queued", "told"])
+def test_ctrl_c_while_the_worker_jobs_wait_stops_the_batch_and_cancels_them(slurm, tmp_path, when):
     """dask-jobqueue makes Ctrl-C a sys.exit() when imported: the batch then ended with status 0,
-    no summary and no --json; it must stop as any batch does (130) and cancel its jobs."""
+    no summary and no --json; it must stop as any batch does (130) and cancel its jobs.
+
+    ``queued``: the Ctrl-C comes as soon as the jobs are in the queue, often while the cluster
+    is still starting (distributed then failed to close it: "unexpected error", exit 1, the
+    jobs left queued). ``told``: once the batch has said that it waits for them, and why.
+    """
     needs("dask_jobqueue")
     inputs = songs(tmp_path / "in", 2)
     blocker = slurm.sbatch("--exclusive", "--wrap", "sleep 600", cwd=tmp_path)
@@ -198,20 +204,25 @@ def test_ctrl_c_while_the_worker_jobs_wait_stops_the_batch_and_cancels_them(slur
          "--cluster", "slurm", "-j", "2", "--json"],
         cwd=tmp_path, env=slurm.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    waiting = "waiting for the workers' 2 SLURM jobs to leave SLURM's queue"
     try:
+        seen = ""
+        while when == "told" and waiting not in seen:  # a line on stderr, read as it comes
+            line = batch.stderr.readline()
+            assert line, f"the batch ended without saying it waits: {seen}"
+            seen += line
         slurm.wait(
             lambda: sum(j["name"] == "dask-worker" for j in slurm.jobs()) == 2,
             "the two worker jobs to be queued",
         )
         batch.send_signal(signal.SIGINT)
-        out, err = batch.communicate(timeout=120)
+        out, rest = batch.communicate(timeout=120)
+        err = seen + rest
     finally:
         if batch.poll() is None:
             batch.kill()
     assert batch.returncode == 130, err
-    assert "interrupted (Ctrl-C): stopped" in err and "Traceback" not in err
-    # What the user saw while nothing moved: why.
-    assert "waiting for the workers' 2 SLURM jobs to leave SLURM's queue" in err, err
+    assert "interrupted (Ctrl-C): stopped" in err and "Traceback" not in err, err
     assert json.loads(out)["interrupted"] == "interrupted (Ctrl-C)"
     slurm.wait(
         lambda: [j["id"] for j in slurm.jobs()] == [blocker], "the worker jobs to be cancelled"

@@ -214,7 +214,7 @@ class Dask:
                 cluster.scale(jobs=self.workers)
                 return Client(cluster), cluster
             except BaseException:
-                cluster.close()
+                close_cluster(cluster)
                 raise
         if self.scheduler_file is not None:
             return Client(scheduler_file=os.fspath(self.scheduler_file)), None
@@ -318,7 +318,31 @@ class Dask:
         finally:
             client.close()
             if cluster is not None:
-                cluster.close()
+                close_cluster(cluster)
+
+
+def close_cluster(cluster) -> None:
+    """Close a cluster started for a batch, and with it the worker jobs it submitted.
+
+    A start cut short by Ctrl-C leaves distributed unable to close the cluster (its ``sync``
+    helper raises UnboundLocalError once the coroutine it ran was cancelled): then the jobs
+    dask-jobqueue had submitted are cancelled here with their own cancel command (``scancel``),
+    so that no worker job is left in SLURM's queue and the interruption, not that error, is
+    what the batch reports.
+    """
+    try:
+        cluster.close()
+    except Exception:
+        jobs = list(dict(getattr(cluster, "workers", None) or {}).values())
+        ids = [str(job.job_id) for job in jobs if getattr(job, "job_id", None)]
+        if ids:
+            import subprocess
+
+            command = getattr(jobs[0], "cancel_command", None) or "scancel"
+            try:
+                subprocess.run([*command.split(), *ids], capture_output=True, timeout=120)
+            except (OSError, subprocess.TimeoutExpired):
+                pass  # nothing more can be done from here
 
 
 def _room(in_flight: int, held: int, slots: int) -> bool:
