@@ -183,3 +183,21 @@ def test_framewise_gives_the_sisec_table_and_every_window_in_json(tmp_path):
     median = data["framewise"]["tracks"]["song"]["median"]["foreground"]["sdr"]
     assert median == pytest.approx(np.median([f for f in frames if f is not None]))
     assert set(data["tracks"]["song"]["background"]) == set(ev.METRICS)  # whole-signal too
+
+
+def test_estimates_equal_to_the_references_score_as_perfect(tmp_path):
+    # Scoring a reference against itself (a sanity check users run) ended in "unexpected
+    # error (ZeroDivisionError)": SI-SDR is infinite there, as BSS Eval's SDR is.
+    truth = stems()
+    write_truth(tmp_path / "refs" / "song", truth, names=("accompaniment.wav", "vocals.wav"))
+    est = tmp_path / "est" / "song"
+    est.mkdir(parents=True)
+    for stem in ev.STEMS:
+        sf.write(est / f"{stem}.wav", truth[stem].T, SR, subtype="FLOAT")
+    text = run("evaluate", tmp_path / "est", "--references", tmp_path / "refs")
+    assert text.exit_code == 0, text.output
+    assert "error" not in text.output
+    result = run("evaluate", tmp_path / "est", "--references", tmp_path / "refs", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["failed"] == [] and data["tracks"]["song"]["background"]["si_sdr"] is None
