@@ -187,7 +187,7 @@ def test_framewise_gives_the_sisec_table_and_every_window_in_json(tmp_path):
 
 def test_estimates_equal_to_the_references_score_as_perfect(tmp_path):
     # Scoring a reference against itself (a sanity check users run) ended in "unexpected
-    # error (ZeroDivisionError)": SI-SDR is infinite there, as BSS Eval's SDR is.
+    # error (ZeroDivisionError)": SI-SDR is infinite there (null in JSON).
     truth = stems()
     write_truth(tmp_path / "refs" / "song", truth, names=("accompaniment.wav", "vocals.wav"))
     est = tmp_path / "est" / "song"
