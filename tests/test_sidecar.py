@@ -60,6 +60,22 @@ def test_skip_existing_keeps_stems_made_alike_and_made_otherwise(tmp_path):
     assert record["options"]["params"]["mask"] != "wiener"
 
 
+def test_options_given_at_their_default_values_are_the_same_options(tmp_path):
+    # "--high-pass-ramp 50" is the default: the stems are the same, so is their record's hash
+    # (it differed, and --skip-existing warned "made with other options" of the same stems).
+    song = write_song(tmp_path / "song.wav", sr=SR, seconds=4.0)
+    out = tmp_path / "out"
+    assert run("separate", song, "-o", out).exit_code == 0
+    given = ("--high-pass-ramp", "50", "--foreground-gain", "0.8", "--voice-gate")
+    again = run("separate", song, "-o", out, "--skip-existing", *given, "--json")
+    assert again.exit_code == 0, again.stderr
+    (entry,) = json.loads(again.stdout)["inputs"]
+    assert entry["status"] == "skipped" and not entry.get("warnings"), entry
+    assert "other options" not in again.stderr
+    other = run("separate", song, "-o", out, "--skip-existing", "--high-pass-ramp", "80")
+    assert "made with other options" in other.stderr  # a value that is not the default
+
+
 def test_stems_of_two_formats_in_one_folder_keep_their_own_records(tmp_path):
     """An MP3 separated to MP3, then to FLAC, into one folder: the MP3 stems keep the record
     of how they were made, and resuming the MP3 run leaves them alone."""

@@ -34,7 +34,7 @@ def options_hash(settings: Settings) -> str:
     import json
 
     what = {
-        "params": repr(settings.params),
+        "params": repr(_as_defaults(settings.params)),
         "segment": settings.segment,
         "format": settings.format,
         "subtype": settings.subtype,
@@ -42,6 +42,31 @@ def options_hash(settings: Settings) -> str:
         "stream": settings.stream,
     }
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _as_defaults(params):
+    """``params`` with every option given at the value its default would have (an explicit
+    ``--high-pass-ramp 50``, say) written as not given: the same stems, the same hash."""
+    if params is None:
+        return params
+
+    def canonical(value):
+        for field in dataclasses.fields(value):
+            given = getattr(value, field.name)
+            if given is None or dataclasses.is_dataclass(given):
+                continue
+            try:
+                unset = dataclasses.replace(value, **{field.name: None})
+            except (TypeError, ValueError):  # an option that must be given
+                continue
+            if unset.effective() == value.effective():
+                value = unset
+        return value
+
+    options = getattr(params, "options", None)
+    if options is not None and dataclasses.is_dataclass(options):
+        params = dataclasses.replace(params, options=canonical(options))
+    return canonical(params)
 
 
 class Ledger:
