@@ -149,6 +149,14 @@ def replace_audio(
             raise
 
 
+def check_replaceable(video_in: str | os.PathLike, *, stream: int | None = None) -> None:
+    """Raise what :func:`replace_audio` would raise of ``video_in`` itself (no picture, a
+    container whose sound cannot be replaced, no such audio stream), before any work."""
+    src = Path(video_in)
+    with open_input(src) as container:
+        _plan_replace(container, src, check_stream_index(stream))
+
+
 def _signature(path: Path) -> tuple[int, int, int] | None:
     """(inode, size, modification time) of a file, or None when there is none."""
     try:

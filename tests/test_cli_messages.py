@@ -335,7 +335,16 @@ def test_only_the_video_with_stems_none(tmp_path, system_tmp):
     assert leftovers(tmp_path) == []
 
 
-def test_only_the_video_of_an_input_without_video_fails_and_leaves_nothing(tmp_path, system_tmp):
+def test_only_the_video_of_an_input_without_video_fails_and_leaves_nothing(
+    tmp_path, system_tmp, monkeypatch
+):
+    # ... before separating it: the whole song's work was done, then thrown away.
+    import repet_cli.segments
+
+    def separating(*args, **kwargs):
+        raise AssertionError("separated an input whose only output could not be made")
+
+    monkeypatch.setattr(repet_cli.segments, "separate_file", separating)
     source = mp3(tmp_path / "song.mp3")
     result = run(
         "separate", source, "--video", "foreground", "--stems", "none", "-o", tmp_path / "o"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import signals
 from ..errors import ParameterError
+from ..files import STDIN
 from .planning import STEMS, Job, default_format
 from .settings import Settings
 
@@ -65,6 +66,10 @@ def separate_into_video(job: Job, *, settings: Settings, progress=None):
     stem = settings.video
     if stem not in STEMS:
         raise ParameterError("a job that writes only a video needs `video`: the stem it sounds")
+    if os.fspath(job.source) != STDIN:  # before separating: a video only, or nothing
+        from ..pyav_remux import check_replaceable
+
+        check_replaceable(job.source, stream=settings.stream)
     fmt = (settings.format or default_format(job.source)).lower()
     fmt, subtype = ("wav", "FLOAT") if fmt in LOSSY_FORMATS else (fmt, settings.subtype)
     with signals.deferred():  # removed below, even when interrupted
