@@ -270,8 +270,7 @@ def contour_waver(f0: np.ndarray, *, frames_per_second: float):
     at = np.flatnonzero(voiced)
     if at.size == 0:
         return ids, frames, np.zeros(count + 1)
-    first = np.full(count + 1, n)
-    np.minimum.at(first, ids[at], at)
+    first = np.concatenate([[n], np.flatnonzero(starts)])  # contour k begins at first[k]
     end = first + frames  # a contour's frames are consecutive
     half = max(1, round(WAVER_SECONDS * frames_per_second))
     lo = np.maximum(first[ids[at]], at - half)
@@ -363,14 +362,11 @@ def track(
         pooled = np.concatenate([pooled, score[:, usable:].max(axis=1, keepdims=True)], axis=1)
     path = _viterbi(pooled, step_cost=STEP_COST, switch=SWITCH_COST, unvoiced=VOICING)
     path = np.repeat(path, pool)[:n_frames]
-    if frames_per_second is not None and FLAT:
-        held = flat_contours(
-            np.where(path >= 0, f0s[np.maximum(path, 0)], 0.0),
-            frames_per_second=frames_per_second,
-        )
-        path = np.where(held, -1, path)
     voiced = path >= 0
     at = np.where(voiced, path, 0)
     f0 = np.where(voiced, f0s[at], 0.0)
+    if frames_per_second is not None and FLAT:
+        voiced &= ~flat_contours(f0, frames_per_second=frames_per_second)
+        f0 = np.where(voiced, f0, 0.0)
     strength = np.where(voiced, score[at, np.arange(n_frames)], 0.0)
     return Track(f0=f0, voiced=voiced, strength=strength)
