@@ -31,3 +31,16 @@ def run(*args) -> Result:
 def leftovers(folder):
     """Temporary files left anywhere under ``folder``."""
     return [p for p in folder.rglob("*") if ".part" in p.name]
+
+
+def recorded(items):
+    """``(taken, stream)``: a generator over ``items`` and the list of those it has given so far
+    (to see how far an executor has read a stream of jobs)."""
+    taken = []
+
+    def stream():
+        for item in items:
+            taken.append(item)
+            yield item
+
+    return taken, stream()

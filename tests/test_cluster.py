@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers import leftovers, run
+from helpers import leftovers, recorded, run
 from synth import write_song
 
 distributed = pytest.importorskip("distributed", reason="needs the dask extra (repet[dask])")
@@ -232,18 +232,12 @@ def test_jobs_reach_the_cluster_as_a_stream_with_a_bounded_number_held(tmp_path,
 
     song = write_song(tmp_path / "song.wav", sr=SR, seconds=1.0)
     jobs = [batch.Job.in_folder(song, tmp_path / "out" / str(k)) for k in range(80)]
-    taken = []
-
-    def stream():
-        for job in jobs:
-            taken.append(job)
-            yield job
-
+    taken, stream = recorded(jobs)
     executor = Dask(scheduler_file=scheduler)
     with distributed.Client(scheduler_file=str(scheduler)) as client:
         threads = sum(client.nthreads().values())
     quick = functools.partial(batch.Outcome, status="ok")  # a task that takes no time
-    outcomes = executor.outcomes(quick, stream(), None)
+    outcomes = executor.outcomes(quick, stream, None)
     first = next(outcomes)
     slots = max(2, IN_FLIGHT_PER_THREAD * threads)
     assert first.source == jobs[0] and len(taken) <= HELD_PER_SLOT * slots + 1 < len(jobs)
@@ -272,14 +266,8 @@ def test_workers_that_join_later_get_their_share_of_tasks(tmp_path, scheduler):
 
     song = write_song(tmp_path / "song.wav", sr=SR, seconds=1.0)
     jobs = [batch.Job.in_folder(song, tmp_path / "out" / str(k)) for k in range(60)]
-    taken = []
-
-    def stream():
-        for job in jobs:
-            taken.append(job)
-            yield job
-
-    outcomes = Dask(scheduler_file=scheduler).outcomes(released, stream(), None)
+    taken, stream = recorded(jobs)
+    outcomes = Dask(scheduler_file=scheduler).outcomes(released, stream, None)
     first = next(outcomes)
     assert first.status == "ok", first.error  # job 0
     one_thread = HELD_PER_SLOT * max(2, IN_FLIGHT_PER_THREAD * 1)  # the most held with 1

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import synth
+from helpers import recorded
 from repet_cli import RepetParams, batch
 from repet_cli.batch import pool as pool_module
 
@@ -29,14 +30,8 @@ def _quick(job, progress=None):
 
 def test_jobs_are_taken_from_an_iterator_as_workers_need_them(tmp_path):
     jobs = _jobs(tmp_path, 200)
-    taken = []
-
-    def stream():
-        for job in jobs:
-            taken.append(job)
-            yield job
-
-    outcomes = batch.ProcessPool(2).outcomes(_quick, stream(), None)
+    taken, stream = recorded(jobs)
+    outcomes = batch.ProcessPool(2).outcomes(_quick, stream, None)
     first = next(outcomes)
     # One outcome is back: the pool has taken only what it may have in flight, not the 200.
     assert first.source == "0"
