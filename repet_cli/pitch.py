@@ -160,6 +160,16 @@ class Track:
     strength: np.ndarray
 
 
+def unvoiced(track: Track, frames: np.ndarray) -> Track:
+    """``track`` with ``frames`` (a boolean per frame) unvoiced."""
+    keep = ~np.asarray(frames, dtype=bool)
+    return Track(
+        f0=np.where(keep, track.f0, 0.0),
+        voiced=track.voiced & keep,
+        strength=np.where(keep, track.strength, 0.0),
+    )
+
+
 def _viterbi(score: np.ndarray, *, step_cost: float, switch: float, unvoiced: float):
     """The best path through ``score`` (n_candidates, n_frames) with an unvoiced state.
 
@@ -252,8 +262,25 @@ FLAT_MIN_SECONDS = 30.0
 FLAT_MIN_TYPICAL = 3.0
 
 
+def contours(f0: np.ndarray):
+    """The contours of a pitch track: voiced stretches whose pitch moves less than
+    :data:`CONTOUR_JUMP` cents from frame to frame.
+
+    Returns ``(ids, frames, starts)``: each frame's contour number (0 where unvoiced), per
+    contour number its length in frames, and per frame whether a contour begins there.
+    """
+    f0 = np.asarray(f0, dtype=np.float64)
+    voiced = f0 > 0
+    cents = 1200 * np.log2(np.where(voiced, f0, 1.0))
+    starts = voiced.copy()
+    starts[1:] &= ~(voiced[:-1] & (np.abs(np.diff(cents)) < CONTOUR_JUMP))
+    ids = np.where(voiced, np.cumsum(starts), 0)
+    count = int(ids.max()) if f0.size else 0
+    return ids, np.bincount(ids, minlength=count + 1), starts
+
+
 def contour_waver(f0: np.ndarray, *, frames_per_second: float):
-    """The contours of a pitch track and how much each wavers.
+    """The contours of a pitch track (:func:`contours`) and how much each wavers.
 
     Returns ``(ids, frames, waver)``: each frame's contour number (0 where unvoiced), and per
     contour number its length in frames and its waver in cents (see :data:`WAVER_SECONDS`).
@@ -262,11 +289,8 @@ def contour_waver(f0: np.ndarray, *, frames_per_second: float):
     n = f0.size
     voiced = f0 > 0
     cents = 1200 * np.log2(np.where(voiced, f0, 1.0))
-    starts = voiced.copy()
-    starts[1:] &= ~(voiced[:-1] & (np.abs(np.diff(cents)) < CONTOUR_JUMP))
-    ids = np.where(voiced, np.cumsum(starts), 0)
-    count = int(ids.max()) if n else 0
-    frames = np.bincount(ids, minlength=count + 1)
+    ids, frames, starts = contours(f0)
+    count = len(frames) - 1
     at = np.flatnonzero(voiced)
     if at.size == 0:
         return ids, frames, np.zeros(count + 1)
@@ -298,6 +322,81 @@ def flat_contours(f0: np.ndarray, *, frames_per_second: float, flat: float | Non
     if typical < FLAT_MIN_TYPICAL:
         return np.zeros(np.shape(f0), dtype=bool)
     return (judged & (waver < flat * typical))[ids]
+
+
+#: A contour whose partials are less centred than this (:func:`centredness`, weighted by their
+#: power) is left unvoiced. A single source panned anywhere, even hard left or right, scores
+#: at least 0.5 (1 in the centre); lower scores need partials that differ between the two
+#: channels in phase or in time: a stereo-widened synthesizer or pad, guitars doubled left
+#: and right, a reverb's tail. A lead is a single source, almost always mixed in the centre.
+SPREAD = 0.4
+#: ... unless the input's typical contour (the median over voiced frames) is itself less
+#: centred than this: then the lead is spread too (a stereo synthesizer lead, a voice with a
+#: stereo chorus), and spread tells nothing.
+SPREAD_TYPICAL = 0.7
+#: Partials of the tracked pitch that :func:`spread_contours` weighs, at most.
+SPREAD_PARTIALS = 8
+
+
+def centredness(X: np.ndarray) -> np.ndarray:
+    """How centred each bin of a stereo STFT ``X`` (shape (2, n_freq, n_frames), complex) is:
+    ``|L + R|^2 / (2 (|L|^2 + |R|^2))``, float16.
+
+    1 for the same signal in both channels, 0.5 for a source in one channel only (or for
+    unrelated signals of equal level), 0 for opposite phases; 1 where both are silent.
+    """
+    left, right = X[0], X[-1]
+    both = left + right
+    summed = both.real**2 + both.imag**2
+    power = left.real**2 + left.imag**2 + right.real**2 + right.imag**2
+    out = np.ones(summed.shape, dtype=np.float16)
+    np.divide(summed, 2 * power, out=out, where=power > 0, casting="unsafe")
+    return out
+
+
+def spread_contours(
+    f0: np.ndarray,
+    centre: np.ndarray,
+    V: np.ndarray,
+    *,
+    frequencies: np.ndarray,
+    spread: float | None = None,
+) -> np.ndarray:
+    """Frames of the contours (:func:`contours`) whose partials are spread over the stereo
+    field rather than centred: a boolean per frame.
+
+    ``centre`` is :func:`centredness` of the lowest ``centre.shape[0]`` bins, shape (rows,
+    n_frames); ``V`` the magnitude spectrogram, shape (channels, n_freq, n_frames). A
+    contour's centredness is that of its first :data:`SPREAD_PARTIALS` partials below the
+    highest row, weighted by their power; under ``spread`` (default :data:`SPREAD`) it is
+    spread.
+    """
+    spread = SPREAD if spread is None else spread
+    f0 = np.asarray(f0, dtype=np.float64)
+    ids, frames, _ = contours(f0)
+    at = np.flatnonzero(f0 > 0)
+    rows = centre.shape[0]
+    if not spread or at.size == 0:
+        return np.zeros(f0.shape, dtype=bool)
+    h = np.arange(1, SPREAD_PARTIALS + 1)
+    bins = np.rint(f0[at, None] * h / (frequencies[1] - frequencies[0])).astype(np.int64)
+    inside = bins < rows
+    bins = np.minimum(bins, rows - 1)
+    magnitudes = np.asarray(V)[:, bins, at[:, None]].astype(np.float64)
+    weight = np.where(inside, np.einsum("cfh,cfh->fh", magnitudes, magnitudes), 0.0)
+    centred = centre[bins, at[:, None]].astype(np.float64)
+    count = len(frames)
+    total = np.bincount(ids[at], weights=weight.sum(axis=1), minlength=count)
+    part = np.bincount(ids[at], weights=(weight * centred).sum(axis=1), minlength=count)
+    centred = np.divide(part, total, out=np.ones(count), where=total > 0)
+    order = np.argsort(centred[1:]) + 1
+    weight = np.cumsum(frames[order])
+    typical = centred[order][np.searchsorted(weight, weight[-1] / 2)]
+    if typical < SPREAD_TYPICAL:
+        return np.zeros(f0.shape, dtype=bool)
+    found = centred < spread
+    found[0] = False
+    return found[ids]
 
 
 def track(

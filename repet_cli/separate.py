@@ -268,13 +268,20 @@ def separate(
     wiener = params.mask in WIENER_MASKS
     share = _Progress(progress, gated=params.gated, wiener=wiener)
 
-    # Pass 1: the magnitude spectrogram, the one whole-length array the models need.
+    # Pass 1: the magnitude spectrogram, the one whole-length array the models need (and, for
+    # the voice model on stereo input, how centred its low bins are).
+    centre = None
+    if params.gated and params.voiced and mixture.audio.shape[0] == 2:
+        f = mixture.frequencies
+        rows = min(int(np.searchsorted(f, pitch.HARMONIC_CEILING)) + 1, f.size)
+        centre = np.empty((rows, mixture.n_frames), dtype=np.float16)
     V, P = spectrograms(
         mixture.audio,
         n_fft=n_fft,
         hop=hop,
         threads=threads,
         power=algorithm.needs_power(),
+        centre=centre,
         tick=share("spectrogram"),
     )
 
@@ -314,10 +321,12 @@ def separate(
             mixture=mixture,
             high_pass=params.high_pass,
             track=params.voiced,
+            centre=centre,
             threads=threads,
             tick=share("gate"),
         )
         masking = dataclasses.replace(masking, voice=voice)
+    del centre
     del V  # the later passes recompute the STFT a block at a time instead of keeping it
 
     # Pass 2: the Wiener filter's spatial covariances, from every block's final mask.

@@ -103,10 +103,15 @@ def spectrograms(
     threads: int = 1,
     magnitude: bool = True,
     power: bool = False,
+    centre: np.ndarray | None = None,
     tick: Tick | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Stage 1: magnitude and power spectrograms of ``audio[channels, samples]``, without the
     complex STFT.
+
+    Given ``centre`` (an array of shape (rows, n_frames), stereo audio only), it is filled with
+    how centred the lowest ``rows`` bins are (:func:`repet_cli.pitch.centredness`), which needs
+    the complex STFT that is not kept.
 
     Returns
     -------
@@ -122,7 +127,10 @@ def spectrograms(
 
     def fill(span):
         a, b = span
-        block = np.abs(spectral.stft(audio, n_fft=n_fft, hop=hop, start=a, stop=b, workers=1))
+        block = spectral.stft(audio, n_fft=n_fft, hop=hop, start=a, stop=b, workers=1)
+        if centre is not None:
+            centre[:, a:b] = pitch.centredness(block[:, : centre.shape[0]])
+        block = np.abs(block)
         if V is not None:
             V[..., a:b] = block
         if P is not None:
@@ -282,6 +290,7 @@ def voice_pass(
     high_pass: float,
     track: bool,
     threads: int,
+    centre: np.ndarray | None = None,
     tick: Tick | None = None,
 ) -> Voice:
     """Stage 3: where a pitched lead sings, from the magnitude spectrogram ``V`` and the
@@ -290,7 +299,9 @@ def voice_pass(
     The voice gate needs the whole input's pitch salience (it compares each frame with the
     median), so this is a pass of its own, before any mask is final. Gives the gate's gain, the
     high-pass cutoffs under the voice (None when ``high_pass`` is 0) and, with ``track``, the
-    lead's pitch track for the voice model.
+    lead's pitch track for the voice model, without the contours that ``centre`` (how centred
+    the low bins are, :func:`spectrograms`) shows spread over the stereo field
+    (:func:`repet_cli.pitch.spread_contours`).
     """
     salience, spacing, lead = foreground_pitch(
         V,
@@ -302,6 +313,9 @@ def voice_pass(
         tick=tick,
         frames_per_second=mixture.frames_per_second,
     )
+    if lead is not None and centre is not None:
+        spread = pitch.spread_contours(lead.f0, centre, V, frequencies=mixture.frequencies)
+        lead = pitch.unvoiced(lead, spread)
     rate = mixture.frames_per_second
     gain = voices.voice_gate(salience, frames_per_second=rate)
     cutoffs = None

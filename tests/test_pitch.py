@@ -173,3 +173,81 @@ def test_the_track_leaves_held_lines_unvoiced_given_the_frame_rate():
     assert judged.voiced[sung].mean() > 0.9 and np.array_equal(
         judged.f0[judged.voiced], plain.f0[judged.voiced]
     )
+
+
+def _stereo(f0: np.ndarray, *, sides: np.ndarray) -> np.ndarray:
+    """Two channels of a voice-like tone following ``f0`` (Hz per STFT frame of ``HOP``
+    samples); where ``sides`` (per frame) is true, the right channel's partials are 2.5 rad
+    out of phase with the left's (a line widened over the stereo field)."""
+    per_sample = np.repeat(f0, HOP)
+    phase = 2 * np.pi * np.cumsum(per_sample) / SR
+    shift = 2.5 * np.repeat(sides, HOP)
+    left = sum(np.sin(k * phase) / k for k in range(1, 9))
+    right = sum(np.sin(k * phase + shift) / k for k in range(1, 9))
+    return (0.3 * np.stack([left, right]) * (per_sample > 0)).astype(np.float32)
+
+
+def _spread_of(f0: np.ndarray, sides: np.ndarray) -> np.ndarray:
+    X = spectral.stft(_stereo(f0, sides=sides), n_fft=N_FFT, hop=HOP)[..., : f0.size]
+    f = spectral.frequencies(sr=SR, n_fft=N_FFT)
+    rows = int(np.searchsorted(f, pitch.HARMONIC_CEILING)) + 1
+    return pitch.spread_contours(f0, pitch.centredness(X[:, :rows]), np.abs(X), frequencies=f)
+
+
+def test_centredness_tells_a_centred_a_panned_and_an_out_of_phase_source_apart():
+    rng = np.random.default_rng(0)
+    s = (rng.standard_normal((1, 40, 30)) + 1j * rng.standard_normal((1, 40, 30))).astype(
+        np.complex64
+    )
+    centred = pitch.centredness(np.concatenate([s, s]))
+    panned = pitch.centredness(np.concatenate([s, np.zeros_like(s)]))
+    opposed = pitch.centredness(np.concatenate([s, -s]))
+    silent = pitch.centredness(np.zeros((2, 40, 30), dtype=np.complex64))
+    assert np.allclose(centred, 1, atol=1e-3) and np.allclose(panned, 0.5, atol=1e-3)
+    assert np.allclose(opposed, 0, atol=1e-3) and np.allclose(silent, 1)
+    assert centred.dtype == np.float16
+
+
+def test_a_line_spread_over_the_stereo_field_is_taken_for_the_band():
+    # A centred voice (wavering) and a line widened over the stereo field (wavering too, so
+    # only its stereo image tells it apart): the widened line's contours are the band's.
+    pattern = "vvw" * 6
+    f0 = _notes(pattern)
+    sides = np.concatenate(
+        [np.full(round(1.0 * FPS) + round(0.25 * FPS), kind == "w") for kind in pattern]
+    )
+    spread = _spread_of(f0, sides)
+    wide, sung = (f0 > 0) & sides, (f0 > 0) & ~sides
+    assert spread[wide].mean() > 0.95 and not spread[sung].any()
+
+
+def test_a_lead_that_is_itself_spread_keeps_every_contour():
+    # When most contours are spread (a stereo synthesizer lead), spread tells nothing.
+    pattern = "wwv" * 6
+    f0 = _notes(pattern)
+    sides = np.concatenate(
+        [np.full(round(1.0 * FPS) + round(0.25 * FPS), kind == "w") for kind in pattern]
+    )
+    assert not _spread_of(f0, sides).any()
+
+
+def test_the_voice_model_leaves_a_widened_line_to_the_band(monkeypatch):
+    # A loop; a centred sung line, then (for a third of the line) a widened one that does not
+    # repeat: the voice model follows the first and not the second (without the stereo check
+    # it follows both).
+    duration = 16.0
+    band = synth.loop(period=1.5, sr=SR, duration=duration, channels=2)
+    frames = spectral.frame_count(band.shape[-1], hop=HOP)
+    t = np.arange(frames) / FPS
+    f0 = np.where((t > 2) & (t < 14), 196.0 * 2 ** ((30 * np.sin(2 * np.pi * 5.5 * t)) / 1200), 0)
+    f0 *= 2 ** (np.floor(t / 0.8) % 4 / 6)
+    sides = t > 10
+    lines = _stereo(f0, sides=sides)[:, : band.shape[-1]]
+    mixture = band + np.pad(lines, ((0, 0), (0, band.shape[-1] - lines.shape[-1])))
+    checked = separate(mixture, sr=SR).voice
+    monkeypatch.setattr(pitch, "SPREAD", 0.0)
+    unchecked = separate(mixture, sr=SR).voice
+    n = min(checked.voiced.size, t.size)
+    sung, wide = ((t > 2.5) & (t < 9.5))[:n], ((t > 10.5) & (t < 13.5))[:n]
+    assert checked.voiced[:n][sung].mean() > 0.8 and unchecked.voiced[:n][wide].mean() > 0.8
+    assert checked.voiced[:n][wide].mean() < 0.2
