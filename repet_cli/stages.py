@@ -225,11 +225,15 @@ class Voice:
         (:func:`repet_cli.voice.voice_cutoff`); None: the fixed cutoff.
     lead : repet_cli.pitch.Track or None
         The lead's pitch track, with the voice model on: its comb follows it.
+    attached : np.ndarray or None, shape (n_frames,), bool
+        The unvoiced frames next to the lead's voiced ones, where its consonants and breaths
+        are (:func:`repet_cli.voice.attached_frames`), with the voice model on.
     """
 
     gain: np.ndarray | None = None
     cutoffs: np.ndarray | None = None
     lead: pitch.Track | None = None
+    attached: np.ndarray | None = None
 
 
 def foreground_pitch(
@@ -323,7 +327,10 @@ def voice_pass(
         cutoffs = voices.voice_cutoff(
             salience, spacing, gain, high_pass=high_pass, frames_per_second=rate
         )
-    return Voice(gain=gain, cutoffs=cutoffs, lead=lead)
+    attached = None
+    if lead is not None:
+        attached = voices.attached_frames(lead.voiced, frames_per_second=rate)
+    return Voice(gain=gain, cutoffs=cutoffs, lead=lead, attached=attached)
 
 
 def final_mask(
@@ -351,7 +358,10 @@ def final_mask(
     if voice.gain is not None:
         M = 1 - (1 - M) * voice.gain[frames]
     if voice.lead is not None:
-        weight = voices.harmonic_weight(voice.lead.f0[frames], frequencies=frequencies)
+        attached = None if voice.attached is None else voice.attached[frames]
+        weight = voices.harmonic_weight(
+            voice.lead.f0[frames], frequencies=frequencies, attached=attached
+        )
         M = voices.with_voice(M, weight)
     return M
 

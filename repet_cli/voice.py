@@ -160,6 +160,27 @@ LEAK = 0.1
 PEAK = 2.0
 #: Foreground weight of the voice model in frames where no lead is tracked.
 UNVOICED = 0.1
+#: Consonants and breaths: unvoiced frames within this many seconds of a tracked lead's
+#: voiced ones (before or after) weigh :data:`ATTACHED` instead of :data:`UNVOICED` in the
+#: bins above :data:`ATTACHED_HZ`, where the noise of an "s", a "t" or a breath lies (the
+#: repeating model then decides there alone). Measured, SDR bg / fg: full songs +0.05 /
+#: +0.00, clips +0.08 / -0.01, synthetic set +0.03 / +0.02 (podcasts' bed +0.13 and +0.09);
+#: from 1 kHz up the clips' foreground lost 0.06, and 0.2 s or a weight of 2 cost it 0.1-0.2.
+ATTACH_SECONDS = 0.1
+ATTACHED = 1.0
+ATTACHED_HZ = 2500.0
+
+
+def attached_frames(voiced: np.ndarray, *, frames_per_second: float) -> np.ndarray:
+    """Unvoiced frames within :data:`ATTACH_SECONDS` of a voiced one: a boolean per frame."""
+    from scipy.ndimage import maximum_filter1d
+
+    voiced = np.asarray(voiced, dtype=bool)
+    reach = int(round(ATTACH_SECONDS * frames_per_second))
+    if reach <= 0 or not ATTACH_SECONDS or voiced.size == 0:
+        return np.zeros(voiced.shape, dtype=bool)
+    near = maximum_filter1d(voiced.astype(np.uint8), size=2 * reach + 1, mode="constant") > 0
+    return near & ~voiced
 
 
 def harmonic_weight(
@@ -168,6 +189,7 @@ def harmonic_weight(
     frequencies: np.ndarray,
     leak: float | None = None,
     peak: float | None = None,
+    attached: np.ndarray | None = None,
 ) -> np.ndarray:
     """The voice model's foreground weight per bin, from a pitch track.
 
@@ -175,13 +197,15 @@ def harmonic_weight(
     triangular) weighs up to ``peak``, a bin between partials ``leak``, and above
     :data:`COMB_CEILING` Hz 1 (the model says nothing there). In an unvoiced frame every bin
     weighs :data:`UNVOICED`: where no lead is tracked, the foreground is weighed down alike
-    in every bin.
+    in every bin; but in the frames ``attached`` says are next to the lead's voiced ones
+    (:func:`attached_frames`), the bins above :data:`ATTACHED_HZ` weigh :data:`ATTACHED`.
 
     Parameters
     ----------
     f0 : np.ndarray, shape (n_frames,)
         Fundamental in Hz per frame, 0 where unvoiced.
     frequencies : np.ndarray, shape (n_freq,)
+    attached : np.ndarray, shape (n_frames,), bool, optional
 
     Returns
     -------
@@ -199,7 +223,12 @@ def harmonic_weight(
     near = np.clip(1 - np.abs(f - partial) / width, 0, 1)
     weight = np.float32(leak) + np.float32(peak - leak) * near
     weight = np.where(f < COMB_CEILING, weight, np.float32(1.0))
-    weight = np.where(voiced, weight, np.float32(UNVOICED)).astype(np.float32)
+    unvoiced = np.float32(UNVOICED)
+    if attached is not None:
+        high = f >= ATTACHED_HZ
+        near = np.asarray(attached, dtype=bool)[None, :]
+        unvoiced = np.where(near & high, np.float32(ATTACHED), unvoiced)
+    weight = np.where(voiced, weight, unvoiced).astype(np.float32)
     return weight
 
 
