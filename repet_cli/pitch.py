@@ -279,6 +279,14 @@ def contours(f0: np.ndarray):
     return ids, np.bincount(ids, minlength=count + 1), starts
 
 
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value below which half of the total weight lies (of per-contour values weighted
+    by their frames: the input's typical contour)."""
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return values[order][np.searchsorted(cumulative, cumulative[-1] / 2)]
+
+
 def contour_waver(f0: np.ndarray, *, frames_per_second: float):
     """The contours of a pitch track (:func:`contours`) and how much each wavers.
 
@@ -316,9 +324,7 @@ def flat_contours(f0: np.ndarray, *, frames_per_second: float, flat: float | Non
     judged[0] = False
     if not flat or frames[judged].sum() < FLAT_MIN_SECONDS * frames_per_second:
         return np.zeros(np.shape(f0), dtype=bool)
-    order = np.argsort(waver[judged])
-    weight = np.cumsum(frames[judged][order])
-    typical = waver[judged][order][np.searchsorted(weight, weight[-1] / 2)]
+    typical = weighted_median(waver[judged], frames[judged])
     if typical < FLAT_MIN_TYPICAL:
         return np.zeros(np.shape(f0), dtype=bool)
     return (judged & (waver < flat * typical))[ids]
@@ -389,10 +395,7 @@ def spread_contours(
     total = np.bincount(ids[at], weights=weight.sum(axis=1), minlength=count)
     part = np.bincount(ids[at], weights=(weight * centred).sum(axis=1), minlength=count)
     centred = np.divide(part, total, out=np.ones(count), where=total > 0)
-    order = np.argsort(centred[1:]) + 1
-    weight = np.cumsum(frames[order])
-    typical = centred[order][np.searchsorted(weight, weight[-1] / 2)]
-    if typical < SPREAD_TYPICAL:
+    if weighted_median(centred[1:], frames[1:]) < SPREAD_TYPICAL:
         return np.zeros(f0.shape, dtype=bool)
     found = centred < spread
     found[0] = False

@@ -271,7 +271,7 @@ def separate(
     # Pass 1: the magnitude spectrogram, the one whole-length array the models need (and, for
     # the voice model on stereo input, how centred its low bins are).
     centre = None
-    if params.gated and params.voiced and mixture.audio.shape[0] == 2:
+    if params.voiced and mixture.audio.shape[0] == 2:
         f = mixture.frequencies
         rows = min(int(np.searchsorted(f, pitch.HARMONIC_CEILING)) + 1, f.size)
         centre = np.empty((rows, mixture.n_frames), dtype=np.float16)
