@@ -344,6 +344,13 @@ SPREAD_TYPICAL = 0.7
 SPREAD_PARTIALS = 8
 
 
+def centre_rows(frequencies: np.ndarray) -> int:
+    """How many of the lowest bins :func:`spread_contours` reads: those up to the first at or
+    above :data:`HARMONIC_CEILING`."""
+    f = np.asarray(frequencies)
+    return min(int(np.searchsorted(f, HARMONIC_CEILING)) + 1, f.size)
+
+
 def centredness(X: np.ndarray) -> np.ndarray:
     """How centred each bin of a stereo STFT ``X`` (shape (2, n_freq, n_frames), complex) is:
     ``|L + R|^2 / (2 (|L|^2 + |R|^2))``, float16.

@@ -272,8 +272,7 @@ def separate(
     # the voice model on stereo input, how centred its low bins are).
     centre = None
     if params.voiced and mixture.audio.shape[0] == 2:
-        f = mixture.frequencies
-        rows = min(int(np.searchsorted(f, pitch.HARMONIC_CEILING)) + 1, f.size)
+        rows = pitch.centre_rows(mixture.frequencies)
         centre = np.empty((rows, mixture.n_frames), dtype=np.float16)
     V, P = spectrograms(
         mixture.audio,

@@ -187,11 +187,17 @@ def _stereo(f0: np.ndarray, *, sides: np.ndarray) -> np.ndarray:
     return (0.3 * np.stack([left, right]) * (per_sample > 0)).astype(np.float32)
 
 
-def _spread_of(f0: np.ndarray, sides: np.ndarray) -> np.ndarray:
+def _spread_of(pattern: str):
+    """The notes of ``pattern`` (:func:`_notes`; ``w`` a wavering note widened over the stereo
+    field), whether each frame is widened, and what :func:`pitch.spread_contours` finds."""
+    f0 = _notes(pattern.replace("w", "v"))
+    per_note = round(1.0 * FPS) + round(0.25 * FPS)  # a note and its rest
+    sides = np.repeat([kind == "w" for kind in pattern], per_note)
     X = spectral.stft(_stereo(f0, sides=sides), n_fft=N_FFT, hop=HOP)[..., : f0.size]
     f = spectral.frequencies(sr=SR, n_fft=N_FFT)
-    rows = int(np.searchsorted(f, pitch.HARMONIC_CEILING)) + 1
-    return pitch.spread_contours(f0, pitch.centredness(X[:, :rows]), np.abs(X), frequencies=f)
+    rows = pitch.centre_rows(f)
+    spread = pitch.spread_contours(f0, pitch.centredness(X[:, :rows]), np.abs(X), frequencies=f)
+    return f0, sides, spread
 
 
 def test_centredness_tells_a_centred_a_panned_and_an_out_of_phase_source_apart():
@@ -211,24 +217,15 @@ def test_centredness_tells_a_centred_a_panned_and_an_out_of_phase_source_apart()
 def test_a_line_spread_over_the_stereo_field_is_taken_for_the_band():
     # A centred voice (wavering) and a line widened over the stereo field (wavering too, so
     # only its stereo image tells it apart): the widened line's contours are the band's.
-    pattern = "vvw" * 6
-    f0 = _notes(pattern)
-    sides = np.concatenate(
-        [np.full(round(1.0 * FPS) + round(0.25 * FPS), kind == "w") for kind in pattern]
-    )
-    spread = _spread_of(f0, sides)
+    f0, sides, spread = _spread_of("vvw" * 6)
     wide, sung = (f0 > 0) & sides, (f0 > 0) & ~sides
     assert spread[wide].mean() > 0.95 and not spread[sung].any()
 
 
 def test_a_lead_that_is_itself_spread_keeps_every_contour():
     # When most contours are spread (a stereo synthesizer lead), spread tells nothing.
-    pattern = "wwv" * 6
-    f0 = _notes(pattern)
-    sides = np.concatenate(
-        [np.full(round(1.0 * FPS) + round(0.25 * FPS), kind == "w") for kind in pattern]
-    )
-    assert not _spread_of(f0, sides).any()
+    _, _, spread = _spread_of("wwv" * 6)
+    assert not spread.any()
 
 
 def test_the_voice_model_leaves_a_widened_line_to_the_band(monkeypatch):
