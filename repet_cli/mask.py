@@ -128,7 +128,18 @@ def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray) -> No
     np.maximum(out, high, out=out)
 
 
-def frequency_median(V: np.ndarray, *, spacings: tuple[int, ...] = (1, 3)) -> np.ndarray:
+#: The stages of the kernel-additive mask's percussive model (:func:`frequency_median`).
+PERCUSSIVE_SPACINGS = (1, 3)
+
+
+def median_width(spacings: tuple[int, ...] = PERCUSSIVE_SPACINGS) -> int:
+    """How many bins :func:`frequency_median` with these ``spacings`` spans (9 for 1 and 3)."""
+    return 1 + 2 * sum(spacings)
+
+
+def frequency_median(
+    V: np.ndarray, *, spacings: tuple[int, ...] = PERCUSSIVE_SPACINGS
+) -> np.ndarray:
     """A sliding median of ``V`` along frequency, by cascaded medians of three.
 
     Each stage takes, at every bin, the median of the bin and its neighbours ``d`` bins below

@@ -321,6 +321,7 @@ def separate(
             high_pass=params.high_pass,
             track=params.voiced,
             centre=centre,
+            percussive=params.mask == "kam",
             threads=threads,
             tick=share("gate"),
         )

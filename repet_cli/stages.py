@@ -228,12 +228,16 @@ class Voice:
     attached : np.ndarray or None, shape (n_frames,), bool
         The unvoiced frames next to the lead's voiced ones, where its consonants and breaths
         are (:func:`repet_cli.voice.attached_frames`), with the voice model on.
+    peak : np.ndarray or None, shape (n_frames,), float32
+        The comb's weight on the lead's partials per frame (:func:`repet_cli.voice.peak_weights`)
+        with the kernel-additive mask; None: :data:`repet_cli.voice.PEAK` everywhere.
     """
 
     gain: np.ndarray | None = None
     cutoffs: np.ndarray | None = None
     lead: pitch.Track | None = None
     attached: np.ndarray | None = None
+    peak: np.ndarray | None = None
 
 
 def foreground_pitch(
@@ -295,6 +299,7 @@ def voice_pass(
     track: bool,
     threads: int,
     centre: np.ndarray | None = None,
+    percussive: bool = False,
     tick: Tick | None = None,
 ) -> Voice:
     """Stage 3: where a pitched lead sings, from the magnitude spectrogram ``V`` and the
@@ -305,7 +310,9 @@ def voice_pass(
     high-pass cutoffs under the voice (None when ``high_pass`` is 0) and, with ``track``, the
     lead's pitch track for the voice model, without the contours that ``centre`` (how centred
     the low bins are, :func:`spectrograms`) shows spread over the stereo field
-    (:func:`repet_cli.pitch.spread_contours`).
+    (:func:`repet_cli.pitch.spread_contours`). With ``percussive`` (the model's mask has the
+    kernel-additive mask's percussive part), the comb weighs a low lead's close partials more
+    (:func:`repet_cli.voice.peak_weights`).
     """
     salience, spacing, lead = foreground_pitch(
         V,
@@ -327,10 +334,14 @@ def voice_pass(
         cutoffs = voices.voice_cutoff(
             salience, spacing, gain, high_pass=high_pass, frames_per_second=rate
         )
-    attached = None
+    attached = peak = None
     if lead is not None:
         attached = voices.attached_frames(lead.voiced, frames_per_second=rate)
-    return Voice(gain=gain, cutoffs=cutoffs, lead=lead, attached=attached)
+    if lead is not None and percussive:
+        peak = voices.peak_weights(
+            lead.f0, frequencies=mixture.frequencies, width_bins=masks.median_width()
+        )
+    return Voice(gain=gain, cutoffs=cutoffs, lead=lead, attached=attached, peak=peak)
 
 
 def final_mask(
@@ -359,8 +370,9 @@ def final_mask(
         M = 1 - (1 - M) * voice.gain[frames]
     if voice.lead is not None:
         attached = None if voice.attached is None else voice.attached[frames]
+        peak = None if voice.peak is None else voice.peak[frames]
         weight = voices.harmonic_weight(
-            voice.lead.f0[frames], frequencies=frequencies, attached=attached
+            voice.lead.f0[frames], frequencies=frequencies, attached=attached, peak=peak
         )
         M = voices.with_voice(M, weight)
     return M

@@ -339,3 +339,38 @@ def test_the_hiss_of_an_s_before_each_sung_note_stays_with_the_voice(monkeypatch
         return synth.energy_db((estimate - voice_part)[:, in_hiss], voice_part[:, in_hiss])
 
     assert hiss_error(kept) < hiss_error(dropped) - 2.0  # dB (measured: -3.2 against -0.5)
+
+
+def test_the_partials_of_a_low_lead_weigh_more_where_the_percussive_median_spans_several():
+    f = spectral.frequencies(sr=SR, n_fft=N_FFT)
+    width = 9 * (f[1] - f[0])  # the percussive model's median spans 9 bins: 194 Hz here
+    f0 = np.array([0.0, 400.0, width, width / 2, 150.0, 100.0, 60.0])
+    peak = voice.peak_weights(f0, frequencies=f, width_bins=9)
+    # The lead's typical pitch is 150 Hz: 60 Hz is more than 0.75 octave below it.
+    expected = voice.PEAK * np.array([1, 1, 1, 2, width / 150, width / 100, 1])
+    assert np.allclose(peak, expected, rtol=1e-5)
+
+
+def test_a_low_voice_over_a_loop_keeps_its_partials_out_of_the_background(monkeypatch):
+    # A low sung voice (95 Hz): its partials lie 4.4 bins apart, and the percussive model's
+    # 9-bin median over them is made of the voice itself.
+    duration = 12.0
+    t = np.arange(int(duration * SR)) / SR
+    band = synth.loop(period=1.5, sr=SR, duration=duration, channels=2)
+    f0 = 95.0 * 2 ** (np.sin(2 * np.pi * 0.5 * t) / 12 + 0.3 / 12 * np.sin(2 * np.pi * 5.0 * t))
+    f0 = np.where((t > 3.0) & (t < 9.0), f0, 0.0)
+    sung = 0.3 * _sung(f0, partials=40)[None, :].repeat(2, axis=0)
+    S = np.abs(spectral.stft(sung, n_fft=N_FFT, hop=HOP)) ** 2
+    above = spectral.frequencies(sr=SR, n_fft=N_FFT) >= 150.0  # below: the high-pass decides
+
+    def leak(result):
+        M = np.asarray(result.mask, dtype=np.float64)[..., : S.shape[-1]]
+        return 10 * np.log10((M[:, above] ** 2 * S[:, above]).sum() / S[:, above].sum())
+
+    boosted = leak(separate(band + sung, sr=SR, keep_mask=True))
+    flat = np.full  # the same weight on every frame's partials, as before
+    monkeypatch.setattr(
+        voice, "peak_weights", lambda f0, **_: flat(np.shape(f0), voice.PEAK, np.float32)
+    )
+    before = leak(separate(band + sung, sr=SR, keep_mask=True))
+    assert boosted < before - 2.0  # dB of the voice above 150 Hz left in the background
