@@ -331,9 +331,11 @@ def voice_pass(
     gain = voices.voice_gate(salience, frames_per_second=rate)
     cutoffs = None
     if high_pass > 0:  # lowered under a pitched voice, to keep its fundamental
-        cutoffs = voices.voice_cutoff(
-            salience, spacing, gain, high_pass=high_pass, frames_per_second=rate
-        )
+        if lead is not None:
+            voiced, f0 = voices.lead_frames(lead.f0), lead.f0
+        else:
+            voiced, f0 = voices.gate_voiced(salience, spacing, gain), spacing
+        cutoffs = voices.voice_cutoff(f0, voiced, high_pass=high_pass, frames_per_second=rate)
     attached = peak = None
     if lead is not None:
         attached = voices.attached_frames(lead.voiced, frames_per_second=rate)

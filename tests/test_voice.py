@@ -103,7 +103,7 @@ def test_a_low_voice_keeps_its_fundamental_under_the_high_pass(monkeypatch):
     monkeypatch.setattr(
         voice,
         "voice_cutoff",
-        lambda salience, *_, high_pass, **__: np.full(len(salience), high_pass),
+        lambda f0, *_, high_pass, **__: np.full(len(f0), high_pass),
     )
     assert following > kept() + 20  # dB
     assert following > -30
@@ -114,12 +114,24 @@ def test_the_high_pass_drops_under_a_voiced_frame_only():
     salience = np.r_[np.full(300, 0.1), np.full(200, 0.5), np.full(300, 0.1)]
     spacing = np.r_[np.full(300, 400.0), np.full(200, 120.0), np.full(300, 400.0)]
     gain = np.ones(800)
-    cutoff = voice.voice_cutoff(salience, spacing, gain, high_pass=150.0, frames_per_second=rate)
-    assert cutoff[350:450] == pytest.approx(0.8 * 120.0)  # under the voice: below its 120 Hz
-    assert cutoff[:250].min() == 150.0 and cutoff[550:].min() == 150.0  # elsewhere: as set
-    closed = voice.voice_cutoff(
-        salience, spacing, 0 * gain, high_pass=150.0, frames_per_second=rate
-    )
+
+    def cutoff(spacing, gain):
+        voiced = voice.gate_voiced(salience, spacing, gain)
+        return voice.voice_cutoff(spacing, voiced, high_pass=150.0, frames_per_second=rate)
+
+    found = cutoff(spacing, gain)
+    assert found[350:450] == pytest.approx(0.8 * 120.0)  # under the voice: below its 120 Hz
+    assert found[:250].min() == 150.0 and found[550:].min() == 150.0  # elsewhere: as set
+    closed = cutoff(spacing, 0 * gain)
     assert closed.min() == 150.0  # where the gate is closed there is no voice to keep
-    deep = voice.voice_cutoff(salience, spacing / 4, gain, high_pass=150.0, frames_per_second=rate)
+    deep = cutoff(spacing / 4, gain)
     assert deep.min() == voice.FOLLOW_FLOOR  # never below the floor
+
+
+def test_the_high_pass_drops_under_the_lead_but_not_under_a_line_far_below_it():
+    rate = 100.0
+    f0 = np.r_[np.zeros(100), np.full(300, 220.0), np.zeros(100), np.full(100, 90.0), np.zeros(200)]
+    found = voice.voice_cutoff(f0, voice.lead_frames(f0), high_pass=250.0, frames_per_second=rate)
+    assert found[150:350] == pytest.approx(0.8 * 220.0)  # under the lead
+    # 90 Hz is 1.3 octaves below the lead's typical 220 Hz: a bass line more often than not.
+    assert found[550:650].min() == 250.0
