@@ -319,6 +319,7 @@ def separate(
             masking.of,
             mixture=mixture,
             high_pass=params.high_pass,
+            ramp=params.ramp,
             track=params.voiced,
             centre=centre,
             percussive=params.mask == "kam",

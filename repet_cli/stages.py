@@ -250,15 +250,22 @@ def foreground_pitch(
     threads: int,
     tick: Tick | None = None,
     frames_per_second: float | None = None,
+    high_pass: float = 0.0,
+    ramp: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, pitch.Track | None]:
     """The pitch of the foreground that the masks leave, a block of frames at a time.
 
     ``mask_of(span, V_block)`` is the background mask of a block; the foreground it leaves is
     averaged over channels. Returns its pitch salience and harmonic spacing in Hz per frame
     (:func:`repet_cli.voice.pitch`), and with ``track`` the lead's pitch track
-    (:func:`repet_cli.pitch.track`; else None).
+    (:func:`repet_cli.pitch.track`; else None). ``high_pass`` and ``ramp`` are the masks'
+    high-pass: the candidates count their partials as far as it lets them through.
     """
-    matrix = pitch.summation_matrix(frequencies, pitch.candidates()) if track else None
+    matrix = None
+    if track:
+        matrix = pitch.summation_matrix(
+            frequencies, pitch.candidates(), high_pass=high_pass, ramp=ramp
+        )
 
     def cues(span):
         part = V[..., span[0] : span[1]]
@@ -298,12 +305,14 @@ def voice_pass(
     high_pass: float,
     track: bool,
     threads: int,
+    ramp: float = 0.0,
     centre: np.ndarray | None = None,
     percussive: bool = False,
     tick: Tick | None = None,
 ) -> Voice:
     """Stage 3: where a pitched lead sings, from the magnitude spectrogram ``V`` and the
-    model's high-passed masks (``mask_of``, as for :func:`foreground_pitch`).
+    model's masks, high-passed at ``high_pass`` Hz with a ``ramp`` (``mask_of``, as for
+    :func:`foreground_pitch`).
 
     The voice gate needs the whole input's pitch salience (it compares each frame with the
     median), so this is a pass of its own, before any mask is final. Gives the gate's gain, the
@@ -323,6 +332,8 @@ def voice_pass(
         threads=threads,
         tick=tick,
         frames_per_second=mixture.frames_per_second,
+        high_pass=high_pass,
+        ramp=ramp,
     )
     if lead is not None and centre is not None:
         spread = pitch.spread_contours(lead.f0, centre, V, frequencies=mixture.frequencies)

@@ -180,10 +180,11 @@ PEAK = 2.0
 #: In every voiced frame, the full songs lost 0.11 / 0.11 ("Rohaar" 0.5 dB on both stems).
 #:
 #: The lead's frames are its voiced frames less those tracked more than :data:`BELOW_TYPICAL`
-#: octaves below its typical pitch (the median over its voiced frames): there the track more
-#: often follows a bass or piano line than the lead (on the shared full songs 2,740 such frames
-#: were wrong and 872 right, leaving out a rapped song). Neither the comb's heavier weight nor
-#: the high-pass lowered under the voice (:func:`voice_cutoff`) follows them.
+#: octaves below its typical pitch (the lower quartile of its voiced frames' pitch): there the
+#: track more often follows a bass or piano line than the lead. Neither the comb's heavier
+#: weight nor the high-pass lowered under the voice (:func:`voice_cutoff`) follows them. Not
+#: the median: with two speakers of different registers (a podcast) it falls between them, and
+#: the lower voice's frames went in or out with it (one podcast's bed 7.4 or 5.6 dB).
 BELOW_TYPICAL = 0.75
 #: Foreground weight of the voice model in frames where no lead is tracked.
 UNVOICED = 0.1
@@ -212,12 +213,13 @@ def attached_frames(voiced: np.ndarray, *, frames_per_second: float) -> np.ndarr
 
 def lead_frames(f0: np.ndarray) -> np.ndarray:
     """The voiced frames of a pitch track (``f0`` > 0) not more than :data:`BELOW_TYPICAL`
-    octaves below its typical pitch (the median over its voiced frames): a boolean per frame."""
+    octaves below its typical pitch (the lower quartile over its voiced frames): a boolean per
+    frame."""
     f0 = np.asarray(f0, dtype=np.float64)
     voiced = f0 > 0
     if not voiced.any():
         return voiced
-    return voiced & (f0 >= np.median(f0[voiced]) * 2.0**-BELOW_TYPICAL)
+    return voiced & (f0 >= np.quantile(f0[voiced], 0.25) * 2.0**-BELOW_TYPICAL)
 
 
 def peak_weights(f0: np.ndarray, *, frequencies: np.ndarray, width_bins: int) -> np.ndarray:
