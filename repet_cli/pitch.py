@@ -192,6 +192,12 @@ class Track:
     voiced: np.ndarray
     strength: np.ndarray
 
+    @classmethod
+    def silent(cls, n_frames: int) -> Track:
+        """A track of ``n_frames`` frames with no voiced frame."""
+        zeros = np.zeros(n_frames)
+        return cls(f0=zeros, voiced=zeros.astype(bool), strength=zeros)
+
 
 def unvoiced(track: Track, frames: np.ndarray) -> Track:
     """``track`` with ``frames`` (a boolean per frame) unvoiced."""
@@ -494,8 +500,7 @@ def track(
     positive = peak[peak > 0]
     scale = float(np.median(positive)) if positive.size else 0.0
     if n_frames == 0 or not scale > 0:
-        zeros = np.zeros(n_frames)
-        return Track(f0=zeros, voiced=zeros.astype(bool), strength=zeros)
+        return Track.silent(n_frames)
     pool = max(1, min(int(POOL), n_frames))
     usable = n_frames - n_frames % pool
     score = np.asarray(S, dtype=np.float32) / np.float32(scale)
@@ -507,8 +512,7 @@ def track(
             (np.asarray(energy, np.float64) + 1e-20) / (np.asarray(mixture_energy) + 1e-20)
         )
         if np.quantile(share, LEAD_SHARE_QUANTILE) < LEAD_SHARE_DB:
-            zeros = np.zeros(n_frames)
-            return Track(f0=zeros, voiced=zeros.astype(bool), strength=zeros)
+            return Track.silent(n_frames)
         if SHARE:
             score += (np.float32(SHARE) * (share - SHARE_DB) / 10).astype(np.float32)
     pooled = score[:, :usable].reshape(n_cand, -1, pool).max(axis=-1)
