@@ -340,10 +340,11 @@ def voice_pass(
         lead = pitch.unvoiced(lead, spread)
     rate = mixture.frames_per_second
     gain = voices.voice_gate(salience, frames_per_second=rate)
+    leading = None if lead is None else voices.lead_frames(lead.f0)
     cutoffs = None
     if high_pass > 0:  # lowered under a pitched voice, to keep its fundamental
         if lead is not None:
-            voiced, f0 = voices.lead_frames(lead.f0), lead.f0
+            voiced, f0 = leading, lead.f0
         else:
             voiced, f0 = voices.gate_voiced(salience, spacing, gain), spacing
         cutoffs = voices.voice_cutoff(f0, voiced, high_pass=high_pass, frames_per_second=rate)
@@ -352,7 +353,7 @@ def voice_pass(
         attached = voices.attached_frames(lead.voiced, frames_per_second=rate)
     if lead is not None and percussive:
         peak = voices.peak_weights(
-            lead.f0, frequencies=mixture.frequencies, width_bins=masks.median_width()
+            lead.f0, leading, frequencies=mixture.frequencies, width_bins=masks.median_width()
         )
     return Voice(gain=gain, cutoffs=cutoffs, lead=lead, attached=attached, peak=peak)
 

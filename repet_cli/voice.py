@@ -222,10 +222,12 @@ def lead_frames(f0: np.ndarray) -> np.ndarray:
     return voiced & (f0 >= np.quantile(f0[voiced], 0.25) * 2.0**-BELOW_TYPICAL)
 
 
-def peak_weights(f0: np.ndarray, *, frequencies: np.ndarray, width_bins: int) -> np.ndarray:
+def peak_weights(
+    f0: np.ndarray, lead: np.ndarray, *, frequencies: np.ndarray, width_bins: int
+) -> np.ndarray:
     """The weight on the partials per frame (for :func:`harmonic_weight`'s ``peak``):
     :data:`PEAK`, times ``width_bins`` bins (in Hz) over the pitch where that is more than 1,
-    in the lead's frames (:func:`lead_frames`).
+    in the ``lead`` frames (:func:`lead_frames` of ``f0``).
 
     Returns
     -------
@@ -233,7 +235,7 @@ def peak_weights(f0: np.ndarray, *, frequencies: np.ndarray, width_bins: int) ->
     """
     f0 = np.asarray(f0, dtype=np.float64)
     width = width_bins * (frequencies[1] - frequencies[0])
-    dense = lead_frames(f0) & (f0 < width)
+    dense = np.asarray(lead, dtype=bool) & (f0 < width)
     out = np.full(f0.shape, PEAK, dtype=np.float32)
     out[dense] = PEAK * width / f0[dense]
     return out
@@ -285,8 +287,8 @@ def harmonic_weight(
     unvoiced = np.float32(UNVOICED)
     if attached is not None:
         high = f >= ATTACHED_HZ
-        near = np.asarray(attached, dtype=bool)[None, :]
-        unvoiced = np.where(near & high, np.float32(ATTACHED), unvoiced)
+        beside = np.asarray(attached, dtype=bool)[None, :]
+        unvoiced = np.where(beside & high, np.float32(ATTACHED), unvoiced)
     weight = np.where(voiced, weight, unvoiced).astype(np.float32)
     return weight
 

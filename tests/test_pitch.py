@@ -348,7 +348,7 @@ def test_the_partials_of_a_low_lead_weigh_more_where_the_percussive_median_spans
     f = spectral.frequencies(sr=SR, n_fft=N_FFT)
     width = 9 * (f[1] - f[0])  # the percussive model's median spans 9 bins: 194 Hz here
     f0 = np.array([0.0, 400.0, 400.0, width, width / 2, 150.0, 100.0, 55.0])
-    peak = voice.peak_weights(f0, frequencies=f, width_bins=9)
+    peak = voice.peak_weights(f0, voice.lead_frames(f0), frequencies=f, width_bins=9)
     # The lead's typical pitch (the lower quartile) is 100 Hz: 55 Hz is more than 0.75 octave
     # below it.
     expected = voice.PEAK * np.array([1, 1, 1, 1, 2, width / 150, width / 100, 1])
@@ -374,7 +374,7 @@ def test_a_low_voice_over_a_loop_keeps_its_partials_out_of_the_background(monkey
     boosted = leak(separate(band + sung, sr=SR, keep_mask=True))
     flat = np.full  # the same weight on every frame's partials, as before
     monkeypatch.setattr(
-        voice, "peak_weights", lambda f0, **_: flat(np.shape(f0), voice.PEAK, np.float32)
+        voice, "peak_weights", lambda f0, *_, **__: flat(np.shape(f0), voice.PEAK, np.float32)
     )
     before = leak(separate(band + sung, sr=SR, keep_mask=True))
     assert boosted < before - 2.0  # dB of the voice above 150 Hz left in the background
