@@ -319,9 +319,10 @@ def voice_pass(
     high-pass cutoffs under the voice (None when ``high_pass`` is 0) and, with ``track``, the
     lead's pitch track for the voice model, without the contours that ``centre`` (how centred
     the low bins are, :func:`spectrograms`) shows spread over the stereo field
-    (:func:`repet_cli.pitch.spread_contours`). With ``percussive`` (the model's mask has the
-    kernel-additive mask's percussive part), the comb weighs a low lead's close partials more
-    (:func:`repet_cli.voice.peak_weights`).
+    (:func:`repet_cli.pitch.spread_contours`) nor those that hold their timbre and their pitch
+    as an instrument does (:func:`repet_cli.pitch.steady_contours`). With ``percussive`` (the
+    model's mask has the kernel-additive mask's percussive part), the comb weighs a low lead's
+    close partials more (:func:`repet_cli.voice.peak_weights`).
     """
     salience, spacing, lead = foreground_pitch(
         V,
@@ -338,6 +339,11 @@ def voice_pass(
     if lead is not None and centre is not None:
         spread = pitch.spread_contours(lead.f0, centre, V, frequencies=mixture.frequencies)
         lead = pitch.unvoiced(lead, spread)
+    if lead is not None:
+        steady = pitch.steady_contours(
+            lead.f0, V, frequencies=mixture.frequencies, frames_per_second=mixture.frames_per_second
+        )
+        lead = pitch.unvoiced(lead, steady)
     rate = mixture.frames_per_second
     gain = voices.voice_gate(salience, frames_per_second=rate)
     leading = None if lead is None else voices.lead_frames(lead.f0)

@@ -378,3 +378,79 @@ def test_a_low_voice_over_a_loop_keeps_its_partials_out_of_the_background(monkey
     )
     before = leak(separate(band + sung, sr=SR, keep_mask=True))
     assert boosted < before - 2.0  # dB of the voice above 150 Hz left in the background
+
+
+def _timbred(pattern: str, *, seconds: float = 1.0, rest: float = 0.25):
+    """Notes, one per letter, as audio and as a pitch track per STFT frame: ``v`` sung (a
+    vibrato of +-40 cents; its two formants glide as its vowels change), ``i`` an instrument
+    (a slight waver of +-12 cents, more than :func:`pitch.flat_contours` calls held; the same
+    partials throughout), ``o`` a voice wavering like the instrument (its vowels still
+    change), ``p`` the instrument with the voice's vibrato."""
+    per_note, gap = round(seconds * FPS), round(rest * FPS)
+    f0, sung = [], []
+    for k, kind in enumerate(pattern):
+        t = np.arange(per_note) / FPS
+        base = 220.0 * 2 ** ((k % 7) / 12)
+        cents = (40 if kind in "vp" else 12) * np.sin(2 * np.pi * 5.5 * t)
+        f0 += [base * 2 ** (cents / 1200), np.zeros(gap)]
+        sung += [np.full(per_note, kind in "vo"), np.zeros(gap, dtype=bool)]
+    f0, sung = np.concatenate(f0), np.repeat(np.concatenate(sung), HOP)
+    per_sample = np.repeat(f0, HOP)
+    t = np.arange(per_sample.size) / SR
+    first = 550 + 250 * np.sin(2 * np.pi * 3.0 * t)  # the formants of the changing vowels
+    second = 1600 + 700 * np.sin(2 * np.pi * 2.3 * t + 1.0)
+    phase = 2 * np.pi * np.cumsum(per_sample) / SR
+    y = np.zeros(per_sample.size)
+    for h in range(1, 9):
+        hz = h * per_sample
+        formants = np.exp(-(((hz - first) / 150) ** 2)) + np.exp(-(((hz - second) / 200) ** 2))
+        y += np.where(sung, 0.1 + formants, 1.0 / h) * np.sin(h * phase)
+    return (0.1 * y * (per_sample > 0)).astype(np.float32), f0
+
+
+def _steady_of(pattern: str, **kwargs):
+    """The notes of ``pattern`` (:func:`_timbred`) and what :func:`pitch.steady_contours`
+    finds in them."""
+    y, f0 = _timbred(pattern, **kwargs)
+    V = np.abs(spectral.stft(y[None], n_fft=N_FFT, hop=HOP))[..., : f0.size]
+    f = spectral.frequencies(sr=SR, n_fft=N_FFT)
+    return f0, pitch.steady_contours(f0, V, frequencies=f, frames_per_second=FPS)
+
+
+def test_an_instrument_that_holds_its_pitch_and_its_timbre_is_taken_for_the_band():
+    # Among sung notes (vibrato, vowels changing): notes that hold both their pitch and their
+    # partials are the band's; a voice holding its pitch (its vowels change) and the
+    # instrument with a vibrato are not (either cue alone is not enough).
+    pattern = "vvivvovvpv" * 4  # 50 s
+    f0, steady = _steady_of(pattern)
+    per_note = round(1.0 * FPS) + round(0.25 * FPS)
+    kinds = np.repeat(list(pattern), per_note)[: f0.size]
+    for kind in "viop":
+        notes = (f0 > 0) & (kinds == kind)
+        assert steady[notes].mean() == (1.0 if kind == "i" else 0.0), kind
+
+
+def test_steadiness_is_not_judged_on_short_notes_or_a_short_input():
+    # A note no longer than a syllable holds one vowel; a clip of a few phrases does not
+    # tell how its lead changes.
+    _, short_notes = _steady_of("vvivvovvpv" * 8, seconds=0.4, rest=0.1)
+    _, short_input = _steady_of("vvivv")
+    assert not short_notes.any() and not short_input.any()
+
+
+def test_the_voice_model_leaves_an_instrument_that_holds_its_timbre_to_the_band(monkeypatch):
+    # A loop under sung notes and an instrument's (50 s): the voice model follows the voice and
+    # not the instrument, which the tracker alone follows too.
+    y, f0 = _timbred("vvivvivvvi" * 4)
+    band = synth.loop(period=1.5, sr=SR, duration=y.size / SR, channels=2)
+    mixture = band[:, : y.size] + y[None, : band.shape[-1]]
+    checked = separate(mixture, sr=SR).voice
+    monkeypatch.setattr(pitch, "STEADY", 0.0)
+    unchecked = separate(mixture, sr=SR).voice
+    per_note = round(1.0 * FPS) + round(0.25 * FPS)
+    kinds = np.repeat(list("vvivvivvvi" * 4), per_note)
+    n = min(checked.voiced.size, f0.size)
+    inner = (f0 > 0) & (np.convolve(f0 > 0, np.ones(9), "same") > 8.5)  # away from the edges
+    sung, held = (inner & (kinds == "v"))[:n], (inner & (kinds == "i"))[:n]
+    assert unchecked.voiced[:n][held].mean() > 0.8
+    assert checked.voiced[:n][held].mean() < 0.1 and checked.voiced[:n][sung].mean() > 0.8
