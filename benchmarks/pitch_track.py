@@ -2,7 +2,8 @@
 
 For every item of a set (``clips``, ``fullsongs`` or ``synthetic``, as benchmarks/quality.py
 finds them) the defaults separate the mixture (as ``make bench-quality`` does) while the
-tracker's input is kept; the **reference** is the same tracker run on the clean vocal stem
+track the voice model follows is kept (the voice pass's lead, after the checks that unvoice the
+band's contours); the **reference** is the same tracker run on the clean vocal stem
 alone (voiced where the vocal stem has a pitched voice; its own errors are small there, but it
 is not a hand annotation). Printed per item, one JSON line:
 
@@ -32,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402
 
-from repet_cli import RepetParams, pitch, spectral  # noqa: E402
+from repet_cli import RepetParams, pitch, spectral, stages  # noqa: E402
 
 #: Cents within which a tracked pitch counts as right (MIREX's melody extraction tolerance).
 TOLERANCE = 50.0
@@ -85,21 +86,29 @@ def replaced(tracked: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray
 
 
 def separated(mixture, truth, sr, *, reference=None, how="tracked"):
-    """Scores of the defaults, the tracker's output replaced as ``how`` says; and the track."""
-    real = pitch.track
+    """Scores of the defaults, the tracker's output replaced as ``how`` says; and the track
+    the voice model followed: the voice pass's lead, after the checks that unvoice the band's
+    contours (spread over the stereo field, an instrument's steady timbre), which judge a
+    replaced track too."""
+    real, real_pass = pitch.track, stages.voice_pass
     kept = {}
 
     def tracking(S, **kwargs):
         found = real(S, **kwargs)
         f0 = found.f0 if reference is None else replaced(found.f0, reference, how)
-        kept["f0"] = f0
         return pitch.Track(f0=f0, voiced=f0 > 0, strength=found.strength)
 
-    pitch.track = tracking
+    def voice_pass(*args, **kwargs):
+        found = real_pass(*args, **kwargs)
+        if found.lead is not None:
+            kept["f0"] = found.lead.f0
+        return found
+
+    pitch.track, stages.voice_pass = tracking, voice_pass
     try:
         bg, fg, _ = quality.run_method(mixture, sr, RepetParams(), quality.SEGMENT)
     finally:
-        pitch.track = real
+        pitch.track, stages.voice_pass = real, real_pass
     scores = quality.score(truth, {"background": bg, "foreground": fg})
     return scores, kept.get("f0")
 
