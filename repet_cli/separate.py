@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import band_contours, pitch, stages
 from . import period as periods
-from . import pitch, stages
 from .algorithms import Spectra
 from .algorithms.base import PeriodRange
 from .errors import ParameterError
@@ -272,7 +272,7 @@ def separate(
     # the voice model on stereo input, how centred its low bins are).
     centre = None
     if params.voiced and mixture.audio.shape[0] == 2:
-        rows = pitch.centre_rows(mixture.frequencies)
+        rows = band_contours.centre_rows(mixture.frequencies)
         centre = np.empty((rows, mixture.n_frames), dtype=np.float16)
     V, P = spectrograms(
         mixture.audio,

@@ -28,8 +28,8 @@ from functools import cached_property
 
 import numpy as np
 
+from . import band_contours, pitch, spectral
 from . import mask as masks
-from . import pitch, spectral
 from . import voice as voices
 from .algorithms import Model
 from .parallel import ordered_map
@@ -110,8 +110,8 @@ def spectrograms(
     complex STFT.
 
     Given ``centre`` (an array of shape (rows, n_frames), stereo audio only), it is filled with
-    how centred the lowest ``rows`` bins are (:func:`repet_cli.pitch.centredness`), which needs
-    the complex STFT that is not kept.
+    how centred the lowest ``rows`` bins are (:func:`repet_cli.band_contours.centredness`),
+    which needs the complex STFT that is not kept.
 
     Returns
     -------
@@ -129,7 +129,7 @@ def spectrograms(
         a, b = span
         block = spectral.stft(audio, n_fft=n_fft, hop=hop, start=a, stop=b, workers=1)
         if centre is not None:
-            centre[:, a:b] = pitch.centredness(block[:, : centre.shape[0]])
+            centre[:, a:b] = band_contours.centredness(block[:, : centre.shape[0]])
         block = np.abs(block)
         if V is not None:
             V[..., a:b] = block
@@ -319,10 +319,10 @@ def voice_pass(
     high-pass cutoffs under the voice (None when ``high_pass`` is 0) and, with ``track``, the
     lead's pitch track for the voice model, without the contours that ``centre`` (how centred
     the low bins are, :func:`spectrograms`) shows spread over the stereo field
-    (:func:`repet_cli.pitch.spread_contours`) nor those that hold their timbre and their pitch
-    as an instrument does (:func:`repet_cli.pitch.steady_contours`). With ``percussive`` (the
-    model's mask has the kernel-additive mask's percussive part), the comb weighs a low lead's
-    close partials more (:func:`repet_cli.voice.peak_weights`).
+    (:func:`repet_cli.band_contours.spread_contours`) nor those that hold their timbre and
+    their pitch as an instrument does (:func:`repet_cli.band_contours.steady_contours`). With
+    ``percussive`` (the model's mask has the kernel-additive mask's percussive part), the comb
+    weighs a low lead's close partials more (:func:`repet_cli.voice.peak_weights`).
     """
     salience, spacing, lead = foreground_pitch(
         V,
@@ -337,10 +337,10 @@ def voice_pass(
         ramp=ramp,
     )
     if lead is not None and centre is not None:
-        spread = pitch.spread_contours(lead.f0, centre, V, frequencies=mixture.frequencies)
+        spread = band_contours.spread_contours(lead.f0, centre, V, frequencies=mixture.frequencies)
         lead = pitch.unvoiced(lead, spread)
     if lead is not None:
-        steady = pitch.steady_contours(
+        steady = band_contours.steady_contours(
             lead.f0, V, frequencies=mixture.frequencies, frames_per_second=mixture.frames_per_second
         )
         lead = pitch.unvoiced(lead, steady)

@@ -3,7 +3,7 @@
 import numpy as np
 
 import synth
-from repet_cli import RepetParams, pitch, separate, spectral, voice
+from repet_cli import RepetParams, band_contours, pitch, separate, spectral, voice
 
 SR = 22050
 N_FFT, HOP = 1024, 256
@@ -230,14 +230,16 @@ def _stereo(f0: np.ndarray, *, sides: np.ndarray) -> np.ndarray:
 
 def _spread_of(pattern: str):
     """The notes of ``pattern`` (:func:`_notes`; ``w`` a wavering note widened over the stereo
-    field), whether each frame is widened, and what :func:`pitch.spread_contours` finds."""
+    field), whether each frame is widened, and what :func:`band_contours.spread_contours` finds."""
     f0 = _notes(pattern.replace("w", "v"))
     per_note = round(1.0 * FPS) + round(0.25 * FPS)  # a note and its rest
     sides = np.repeat([kind == "w" for kind in pattern], per_note)
     X = spectral.stft(_stereo(f0, sides=sides), n_fft=N_FFT, hop=HOP)[..., : f0.size]
     f = spectral.frequencies(sr=SR, n_fft=N_FFT)
-    rows = pitch.centre_rows(f)
-    spread = pitch.spread_contours(f0, pitch.centredness(X[:, :rows]), np.abs(X), frequencies=f)
+    rows = band_contours.centre_rows(f)
+    spread = band_contours.spread_contours(
+        f0, band_contours.centredness(X[:, :rows]), np.abs(X), frequencies=f
+    )
     return f0, sides, spread
 
 
@@ -246,10 +248,10 @@ def test_centredness_tells_a_centred_a_panned_and_an_out_of_phase_source_apart()
     s = (rng.standard_normal((1, 40, 30)) + 1j * rng.standard_normal((1, 40, 30))).astype(
         np.complex64
     )
-    centred = pitch.centredness(np.concatenate([s, s]))
-    panned = pitch.centredness(np.concatenate([s, np.zeros_like(s)]))
-    opposed = pitch.centredness(np.concatenate([s, -s]))
-    silent = pitch.centredness(np.zeros((2, 40, 30), dtype=np.complex64))
+    centred = band_contours.centredness(np.concatenate([s, s]))
+    panned = band_contours.centredness(np.concatenate([s, np.zeros_like(s)]))
+    opposed = band_contours.centredness(np.concatenate([s, -s]))
+    silent = band_contours.centredness(np.zeros((2, 40, 30), dtype=np.complex64))
     assert np.allclose(centred, 1, atol=1e-3) and np.allclose(panned, 0.5, atol=1e-3)
     assert np.allclose(opposed, 0, atol=1e-3) and np.allclose(silent, 1)
     assert centred.dtype == np.float16
@@ -283,7 +285,7 @@ def test_the_voice_model_leaves_a_widened_line_to_the_band(monkeypatch):
     lines = _stereo(f0, sides=sides)[:, : band.shape[-1]]
     mixture = band + np.pad(lines, ((0, 0), (0, band.shape[-1] - lines.shape[-1])))
     checked = separate(mixture, sr=SR).voice
-    monkeypatch.setattr(pitch, "SPREAD", 0.0)
+    monkeypatch.setattr(band_contours, "SPREAD", 0.0)
     unchecked = separate(mixture, sr=SR).voice
     n = min(checked.voiced.size, t.size)
     sung, wide = ((t > 2.5) & (t < 9.5))[:n], ((t > 10.5) & (t < 13.5))[:n]
@@ -409,12 +411,12 @@ def _timbred(pattern: str, *, seconds: float = 1.0, rest: float = 0.25):
 
 
 def _steady_of(pattern: str, **kwargs):
-    """The notes of ``pattern`` (:func:`_timbred`) and what :func:`pitch.steady_contours`
+    """The notes of ``pattern`` (:func:`_timbred`) and what :func:`band_contours.steady_contours`
     finds in them."""
     y, f0 = _timbred(pattern, **kwargs)
     V = np.abs(spectral.stft(y[None], n_fft=N_FFT, hop=HOP))[..., : f0.size]
     f = spectral.frequencies(sr=SR, n_fft=N_FFT)
-    return f0, pitch.steady_contours(f0, V, frequencies=f, frames_per_second=FPS)
+    return f0, band_contours.steady_contours(f0, V, frequencies=f, frames_per_second=FPS)
 
 
 def test_an_instrument_that_holds_its_pitch_and_its_timbre_is_taken_for_the_band():
@@ -445,7 +447,7 @@ def test_the_voice_model_leaves_an_instrument_that_holds_its_timbre_to_the_band(
     band = synth.loop(period=1.5, sr=SR, duration=y.size / SR, channels=2)
     mixture = band[:, : y.size] + y[None, : band.shape[-1]]
     checked = separate(mixture, sr=SR).voice
-    monkeypatch.setattr(pitch, "STEADY", 0.0)
+    monkeypatch.setattr(band_contours, "STEADY", 0.0)
     unchecked = separate(mixture, sr=SR).voice
     per_note = round(1.0 * FPS) + round(0.25 * FPS)
     kinds = np.repeat(list("vvivvivvvi" * 4), per_note)
