@@ -336,15 +336,15 @@ def voice_pass(
         high_pass=high_pass,
         ramp=ramp,
     )
+    rate = mixture.frames_per_second
     if lead is not None and centre is not None:
         spread = band_contours.spread_contours(lead.f0, centre, V, frequencies=mixture.frequencies)
         lead = pitch.unvoiced(lead, spread)
     if lead is not None:
         steady = band_contours.steady_contours(
-            lead.f0, V, frequencies=mixture.frequencies, frames_per_second=mixture.frames_per_second
+            lead.f0, V, frequencies=mixture.frequencies, frames_per_second=rate
         )
         lead = pitch.unvoiced(lead, steady)
-    rate = mixture.frames_per_second
     gain = voices.voice_gate(salience, frames_per_second=rate)
     leading = None if lead is None else voices.lead_frames(lead.f0)
     cutoffs = None
