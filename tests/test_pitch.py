@@ -387,20 +387,25 @@ def _timbred(pattern: str, *, seconds: float = 1.0, rest: float = 0.25):
     vibrato of +-40 cents; its two formants glide as its vowels change), ``i`` an instrument
     (a slight waver of +-12 cents, more than :func:`pitch.flat_contours` calls held; the same
     partials throughout), ``o`` a voice wavering like the instrument (its vowels still
-    change), ``p`` the instrument with the voice's vibrato."""
+    change), ``p`` the instrument with the voice's vibrato, ``s`` spoken (the voice's pitch
+    waver, its vowels changing twice as fast). A capital letter: the same 1.5 octaves
+    lower."""
     per_note, gap = round(seconds * FPS), round(rest * FPS)
-    f0, sung = [], []
-    for k, kind in enumerate(pattern):
+    f0, sung, pace = [], [], []
+    for k, letter in enumerate(pattern):
         t = np.arange(per_note) / FPS
-        base = 220.0 * 2 ** ((k % 7) / 12)
-        cents = (40 if kind in "vp" else 12) * np.sin(2 * np.pi * 5.5 * t)
+        base = 220.0 * 2 ** ((k % 7) / 12 - (1.5 if letter.isupper() else 0))
+        kind = letter.lower()
+        cents = (40 if kind in "vps" else 12) * np.sin(2 * np.pi * 5.5 * t)
         f0 += [base * 2 ** (cents / 1200), np.zeros(gap)]
-        sung += [np.full(per_note, kind in "vo"), np.zeros(gap, dtype=bool)]
+        sung += [np.full(per_note, kind in "vos"), np.zeros(gap, dtype=bool)]
+        pace += [np.full(per_note + gap, 2.0 if kind == "s" else 1.0)]
     f0, sung = np.concatenate(f0), np.repeat(np.concatenate(sung), HOP)
     per_sample = np.repeat(f0, HOP)
-    t = np.arange(per_sample.size) / SR
-    first = 550 + 250 * np.sin(2 * np.pi * 3.0 * t)  # the formants of the changing vowels
-    second = 1600 + 700 * np.sin(2 * np.pi * 2.3 * t + 1.0)
+    # the formants of the changing vowels, gliding at 3 and 2.3 Hz (twice that when spoken)
+    turns = 2 * np.pi * np.cumsum(np.repeat(np.concatenate(pace), HOP)) / SR
+    first = 550 + 250 * np.sin(3.0 * turns)
+    second = 1600 + 700 * np.sin(2.3 * turns + 1.0)
     phase = 2 * np.pi * np.cumsum(per_sample) / SR
     y = np.zeros(per_sample.size)
     for h in range(1, 9):
@@ -430,6 +435,23 @@ def test_an_instrument_that_holds_its_pitch_and_its_timbre_is_taken_for_the_band
     for kind in "viop":
         notes = (f0 > 0) & (kinds == kind)
         assert steady[notes].mean() == (1.0 if kind == "i" else 0.0), kind
+
+
+def test_far_below_the_lead_only_what_changes_its_timbre_like_a_voice_stays(monkeypatch):
+    # Sung notes, and far below them (1.5 octaves) notes with the voice's vibrato: an
+    # instrument's, whose partials hold their levels, and a spoken voice's (a rapped verse
+    # under a sung chorus), whose vowels change. Down there only the voice stays voiced,
+    # although the instrument's pitch wavers as much.
+    pattern = "vvSvvPvv" * 5  # 50 s
+    f0, steady = _steady_of(pattern)
+    per_note = round(1.0 * FPS) + round(0.25 * FPS)
+    kinds = np.repeat(list(pattern), per_note)[: f0.size]
+    for kind in "vSP":
+        notes = (f0 > 0) & (kinds == kind)
+        assert steady[notes].mean() == (1.0 if kind == "P" else 0.0), kind
+    monkeypatch.setattr(band_contours, "BELOW_STEADY", 0.0)
+    _, unjudged = _steady_of(pattern)
+    assert not unjudged.any()
 
 
 def test_steadiness_is_not_judged_on_short_notes_or_a_short_input():
