@@ -424,17 +424,25 @@ def _steady_of(pattern: str, **kwargs):
     return f0, band_contours.steady_contours(f0, V, frequencies=f, frames_per_second=FPS)
 
 
+def _kinds(pattern: str, n_frames: int) -> np.ndarray:
+    """The letter of :func:`_timbred`'s note in each of its ``n_frames`` frames."""
+    per_note = round(1.0 * FPS) + round(0.25 * FPS)  # a note and its rest
+    return np.repeat(list(pattern), per_note)[:n_frames]
+
+
+def _share_found(pattern: str, f0: np.ndarray, found: np.ndarray) -> dict:
+    """Per letter of ``pattern``, the share of its notes' frames in ``found``."""
+    kinds = _kinds(pattern, f0.size)
+    return {kind: found[(f0 > 0) & (kinds == kind)].mean() for kind in sorted(set(pattern))}
+
+
 def test_an_instrument_that_holds_its_pitch_and_its_timbre_is_taken_for_the_band():
     # Among sung notes (vibrato, vowels changing): notes that hold both their pitch and their
     # partials are the band's; a voice holding its pitch (its vowels change) and the
     # instrument with a vibrato are not (either cue alone is not enough).
     pattern = "vvivvovvpv" * 4  # 50 s
     f0, steady = _steady_of(pattern)
-    per_note = round(1.0 * FPS) + round(0.25 * FPS)
-    kinds = np.repeat(list(pattern), per_note)[: f0.size]
-    for kind in "viop":
-        notes = (f0 > 0) & (kinds == kind)
-        assert steady[notes].mean() == (1.0 if kind == "i" else 0.0), kind
+    assert _share_found(pattern, f0, steady) == {"i": 1.0, "o": 0.0, "p": 0.0, "v": 0.0}
 
 
 def test_far_below_the_lead_only_what_changes_its_timbre_like_a_voice_stays(monkeypatch):
@@ -444,11 +452,7 @@ def test_far_below_the_lead_only_what_changes_its_timbre_like_a_voice_stays(monk
     # although the instrument's pitch wavers as much.
     pattern = "vvSvvPvv" * 5  # 50 s
     f0, steady = _steady_of(pattern)
-    per_note = round(1.0 * FPS) + round(0.25 * FPS)
-    kinds = np.repeat(list(pattern), per_note)[: f0.size]
-    for kind in "vSP":
-        notes = (f0 > 0) & (kinds == kind)
-        assert steady[notes].mean() == (1.0 if kind == "P" else 0.0), kind
+    assert _share_found(pattern, f0, steady) == {"P": 1.0, "S": 0.0, "v": 0.0}
     monkeypatch.setattr(band_contours, "BELOW_STEADY", 0.0)
     _, unjudged = _steady_of(pattern)
     assert not unjudged.any()
@@ -471,8 +475,7 @@ def test_the_voice_model_leaves_an_instrument_that_holds_its_timbre_to_the_band(
     checked = separate(mixture, sr=SR).voice
     monkeypatch.setattr(band_contours, "STEADY", 0.0)
     unchecked = separate(mixture, sr=SR).voice
-    per_note = round(1.0 * FPS) + round(0.25 * FPS)
-    kinds = np.repeat(list("vvivvivvvi" * 4), per_note)
+    kinds = _kinds("vvivvivvvi" * 4, f0.size)
     n = min(checked.voiced.size, f0.size)
     inner = (f0 > 0) & (np.convolve(f0 > 0, np.ones(9), "same") > 8.5)  # away from the edges
     sung, held = (inner & (kinds == "v"))[:n], (inner & (kinds == "i"))[:n]
