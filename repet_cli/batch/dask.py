@@ -29,6 +29,7 @@ another.
 from __future__ import annotations
 
 import collections
+import logging
 import math
 import os
 import sys
@@ -91,6 +92,25 @@ def restore_malloc_thresholds() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     )
+
+
+#: What the workers of a local cluster log, with a traceback, when a heartbeat meets the
+#: scheduler closing at the end of a batch (about one batch in five here): harmless, and not
+#: for the user's terminal, which those workers share.
+HEARTBEAT_FAILED = "Failed to communicate with scheduler during heartbeat."
+
+
+class _QuietHeartbeat(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != HEARTBEAT_FAILED
+
+
+def quiet_heartbeat_failures() -> None:
+    """Keep :data:`HEARTBEAT_FAILED` out of this process's ``distributed.worker`` log (a local
+    cluster's workers call it as they start); every other record goes through."""
+    logger = logging.getLogger("distributed.worker")
+    if not any(isinstance(f, _QuietHeartbeat) for f in logger.filters):
+        logger.addFilter(_QuietHeartbeat())
 
 
 def _task(task, job):
@@ -230,10 +250,18 @@ class Dask:
             def setup(self, worker):
                 restore_malloc_thresholds()
 
+        class Quiet(WorkerPlugin):
+            name = "repet-quiet-heartbeat"
+
+            def setup(self, worker):
+                quiet_heartbeat_failures()
+
         stream = enumerate(jobs)  # taken as tasks are submitted: a plan is never a list here
         client, cluster = self._connect()
         try:
             client.register_plugin(Thresholds())
+            if self.cluster == "local":  # its workers write to this terminal
+                client.register_plugin(Quiet())
             if client.dashboard_link:
                 self.log(f"Dask dashboard: {client.dashboard_link}")
             if self.cluster == "slurm" and not client.nthreads():
