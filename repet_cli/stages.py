@@ -228,6 +228,9 @@ class Voice:
     attached : np.ndarray or None, shape (n_frames,), bool
         The unvoiced frames next to the lead's voiced ones, where its consonants and breaths
         are (:func:`repet_cli.voice.attached_frames`), with the voice model on.
+    comb : np.ndarray or None, shape (n_frames,)
+        The pitch the comb follows, with the voice model on: the lead's, held over the
+        ``attached`` frames (:func:`repet_cli.voice.held_pitch`).
     peak : np.ndarray or None, shape (n_frames,), float32
         The comb's weight on the lead's partials per frame (:func:`repet_cli.voice.peak_weights`)
         with the kernel-additive mask; None: :data:`repet_cli.voice.PEAK` everywhere.
@@ -237,6 +240,7 @@ class Voice:
     cutoffs: np.ndarray | None = None
     lead: pitch.Track | None = None
     attached: np.ndarray | None = None
+    comb: np.ndarray | None = None
     peak: np.ndarray | None = None
 
 
@@ -354,14 +358,15 @@ def voice_pass(
         else:
             voiced, f0 = voices.gate_voiced(salience, spacing, gain), spacing
         cutoffs = voices.voice_cutoff(f0, voiced, high_pass=high_pass, frames_per_second=rate)
-    attached = peak = None
+    attached = comb = peak = None
     if lead is not None:
         attached = voices.attached_frames(lead.voiced, frames_per_second=rate)
+        comb = voices.held_pitch(lead.f0, frames_per_second=rate)
     if lead is not None and percussive:
         peak = voices.peak_weights(
             lead.f0, leading, frequencies=mixture.frequencies, width_bins=masks.median_width()
         )
-    return Voice(gain=gain, cutoffs=cutoffs, lead=lead, attached=attached, peak=peak)
+    return Voice(gain=gain, cutoffs=cutoffs, lead=lead, attached=attached, comb=comb, peak=peak)
 
 
 def final_mask(
@@ -391,8 +396,9 @@ def final_mask(
     if voice.lead is not None:
         attached = None if voice.attached is None else voice.attached[frames]
         peak = None if voice.peak is None else voice.peak[frames]
+        f0 = voice.lead.f0 if voice.comb is None else voice.comb
         weight = voices.harmonic_weight(
-            voice.lead.f0[frames], frequencies=frequencies, attached=attached, peak=peak
+            f0[frames], frequencies=frequencies, attached=attached, peak=peak
         )
         M = voices.with_voice(M, weight)
     return M

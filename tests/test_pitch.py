@@ -301,6 +301,34 @@ def test_the_frames_next_to_a_voiced_stretch_are_its_consonants():
     assert not voice.attached_frames(np.zeros(10, dtype=bool), frames_per_second=50.0).any()
 
 
+def test_a_notes_attack_and_decay_beyond_the_tracked_contour_keep_its_pitch():
+    f0 = np.zeros(110)
+    f0[40:50], f0[50:60] = 200.0, 300.0  # a contour gliding up a fifth
+    f0[71:80] = 400.0  # the next note, 11 frames later
+    f0[89:95] = 500.0  # and the one after, 9 frames later
+    held = voice.held_pitch(f0, frames_per_second=50.0)  # 0.1 s: 5 frames
+    assert np.array_equal(held[f0 > 0], f0[f0 > 0])  # the tracked frames are untouched
+    assert np.all(held[35:40] == 200.0) and np.all(held[60:65] == 300.0)
+    assert held[65] == 0.0  # 6 frames from both notes: beyond reach
+    assert np.all(held[66:71] == 400.0) and np.all(held[80:85] == 400.0)  # 84: a tie, earlier
+    assert np.all(held[85:89] == 500.0) and np.all(held[95:100] == 500.0)
+    assert not held[:35].any() and not held[100:].any()
+
+
+def test_the_comb_follows_the_held_pitch_below_the_hiss_of_a_consonant():
+    f = spectral.frequencies(sr=SR, n_fft=N_FFT)
+    f0 = np.zeros(6)
+    f0[3:] = 220.0
+    attached = voice.attached_frames(f0 > 0, frames_per_second=FPS)
+    held = voice.held_pitch(f0, frames_per_second=FPS)
+    weight = voice.harmonic_weight(held, frequencies=f, attached=attached)
+    voiced = voice.harmonic_weight(f0, frequencies=f)[:, 3]
+    hiss, low = f >= voice.ATTACHED_HZ, f < voice.ATTACHED_HZ
+    assert np.all(held[:3] == 220.0)
+    assert np.array_equal(weight[low, 2], voiced[low])  # the note's partials, from the start
+    assert np.all(weight[hiss, 2] == voice.ATTACHED)
+
+
 def test_a_consonant_before_a_sung_note_keeps_its_hiss_in_the_foreground():
     f = spectral.frequencies(sr=SR, n_fft=N_FFT)
     f0 = np.zeros(6)
