@@ -215,11 +215,14 @@ def test_a_track_page_plays_switches_at_the_same_place_and_remixes(batch, browse
     assert browser.find_element(By.ID, "level").text == "-12 dB"
     start = browser.execute_script(f"return {player}.position()")
     wait_for(browser, f"return {player}.position() > {start + 0.3}")  # the remix plays on
-    bg, fg = browser.execute_script(
-        "return ['background', 'foreground'].map("
-        "n => document.querySelector(`audio[data-source=${n}]`).currentTime)"
+    # The two stems stay together: on a loaded machine one element can run ahead for a moment,
+    # and the player puts it back at its next time update (every 250 ms or so).
+    wait_for(
+        browser,
+        "const [bg, fg] = ['background', 'foreground'].map("
+        "n => document.querySelector(`audio[data-source=${n}]`));"
+        "return !bg.paused && !fg.paused && Math.abs(bg.currentTime - fg.currentTime) < 0.1",
     )
-    assert abs(bg - fg) < 0.1  # the two stems stay together
     browser.find_element(By.ID, "play").click()
     assert all(browser.execute_script(f"return Object.values({player}.paused())"))
     assert errors(browser) == []
