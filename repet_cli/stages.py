@@ -361,7 +361,7 @@ def voice_pass(
     attached = comb = peak = None
     if lead is not None:
         attached = voices.attached_frames(lead.voiced, frames_per_second=rate)
-        comb = voices.held_pitch(lead.f0, frames_per_second=rate)
+        comb = voices.held_pitch(lead.f0, attached)
     if lead is not None and percussive:
         peak = voices.peak_weights(
             lead.f0, leading, frequencies=mixture.frequencies, width_bins=masks.median_width()

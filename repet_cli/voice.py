@@ -217,18 +217,16 @@ def attached_frames(voiced: np.ndarray, *, frames_per_second: float) -> np.ndarr
     return near & ~voiced
 
 
-def held_pitch(f0: np.ndarray, *, frames_per_second: float) -> np.ndarray:
-    """The pitch track ``f0`` (Hz, 0 where unvoiced) held over the frames of
-    :func:`attached_frames`: each takes the pitch of the nearest voiced frame (the earlier one
-    when both are as near)."""
+def held_pitch(f0: np.ndarray, attached: np.ndarray) -> np.ndarray:
+    """The pitch track ``f0`` (Hz, 0 where unvoiced) held over the ``attached`` frames
+    (:func:`attached_frames` of its voicing): each takes the pitch of the nearest voiced frame
+    (the earlier one when both are as near)."""
     f0 = np.asarray(f0, dtype=np.float64)
     held = f0.copy()
-    voiced = f0 > 0
-    beside = attached_frames(voiced, frames_per_second=frames_per_second)
-    if not beside.any():
+    frames = np.flatnonzero(attached)
+    if frames.size == 0:
         return held
-    at = np.flatnonzero(voiced)
-    frames = np.flatnonzero(beside)
+    at = np.flatnonzero(f0 > 0)
     after = np.searchsorted(at, frames)  # the first voiced frame after each
     before = at[np.maximum(after - 1, 0)]
     later = at[np.minimum(after, at.size - 1)]

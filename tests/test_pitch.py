@@ -306,7 +306,8 @@ def test_a_notes_attack_and_decay_beyond_the_tracked_contour_keep_its_pitch():
     f0[40:50], f0[50:60] = 200.0, 300.0  # a contour gliding up a fifth
     f0[71:80] = 400.0  # the next note, 11 frames later
     f0[89:95] = 500.0  # and the one after, 9 frames later
-    held = voice.held_pitch(f0, frames_per_second=50.0)  # 0.1 s: 5 frames
+    attached = voice.attached_frames(f0 > 0, frames_per_second=50.0)  # 0.1 s: 5 frames
+    held = voice.held_pitch(f0, attached)
     assert np.array_equal(held[f0 > 0], f0[f0 > 0])  # the tracked frames are untouched
     assert np.all(held[35:40] == 200.0) and np.all(held[60:65] == 300.0)
     assert held[65] == 0.0  # 6 frames from both notes: beyond reach
@@ -320,7 +321,7 @@ def test_the_comb_follows_the_held_pitch_below_the_hiss_of_a_consonant():
     f0 = np.zeros(6)
     f0[3:] = 220.0
     attached = voice.attached_frames(f0 > 0, frames_per_second=FPS)
-    held = voice.held_pitch(f0, frames_per_second=FPS)
+    held = voice.held_pitch(f0, attached)
     weight = voice.harmonic_weight(held, frequencies=f, attached=attached)
     voiced = voice.harmonic_weight(f0, frequencies=f)[:, 3]
     hiss, low = f >= voice.ATTACHED_HZ, f < voice.ATTACHED_HZ
