@@ -10,13 +10,17 @@ is not a hand annotation). Printed per item, one JSON line:
 - ``rpa``: raw pitch accuracy, the share of the reference's voiced frames tracked within 50
   cents (an unvoiced estimate counts as wrong); ``octave``: the share an octave off;
 - ``vr`` / ``vfa``: voicing recall, and false alarms (frames voiced where the reference is not);
-- with ``--oracle``, the whole-item SDR bg / fg of the separation when the tracker's output is
-  replaced: ``oracle`` (the reference track), ``oracle voicing`` (the tracked pitch, voiced only
-  where the reference is), ``oracle pitch`` (the tracker's voicing, the reference's pitch
-  where both are voiced), beside ``tracked`` (the defaults).
+- with ``--oracle``, the whole-item SDR bg / fg (and the background's SI-SDR) of the
+  separation when the tracker's output is replaced: ``oracle`` (the reference track),
+  ``oracle voicing`` (the tracked pitch, voiced only where the reference is), ``oracle
+  pitch`` (the tracker's voicing, the reference's pitch where both are voiced), beside
+  ``tracked`` (the defaults); and where the tracker's false alarms lie: ``oracle sections``
+  (the tracked pitch, unvoiced in the stretches of :data:`SECTION` seconds or more where the
+  reference never sings: intros, solos, breaks) and ``oracle phrases`` (unvoiced in the
+  shorter gaps between sung phrases).
 
     python benchmarks/pitch_track.py fullsongs            # accuracy only (about 1 min a song)
-    python benchmarks/pitch_track.py fullsongs --oracle   # and the headroom (4 more runs each)
+    python benchmarks/pitch_track.py fullsongs --oracle   # and the headroom (6 more runs each)
 
 (docs/quality.md, "The voice model", gives what it printed.)
 """
@@ -37,6 +41,9 @@ from repet_cli import RepetParams, pitch, spectral, stages  # noqa: E402
 
 #: Cents within which a tracked pitch counts as right (MIREX's melody extraction tolerance).
 TOLERANCE = 50.0
+#: Seconds without singing from which a gap is a section of its own (an intro, a solo, a
+#: break) rather than a pause between phrases.
+SECTION = 10.0
 
 
 def reference_track(voice: np.ndarray, band: np.ndarray, sr: int) -> np.ndarray:
@@ -72,10 +79,24 @@ def accuracy(estimate: np.ndarray, reference: np.ndarray) -> dict:
     }
 
 
-def replaced(tracked: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:
+def unsung_stretches(sung: np.ndarray) -> np.ndarray:
+    """Per frame, how many frames long the stretch without singing it lies in (0 where sung)."""
+    from scipy.ndimage import label
+
+    stretch, _ = label(~np.asarray(sung, dtype=bool))
+    return np.where(stretch > 0, np.bincount(stretch)[stretch], 0)
+
+
+def replaced(
+    tracked: np.ndarray, reference: np.ndarray, how: str, *, frames_per_second: float = 0.0
+) -> np.ndarray:
     """The track the separation is given instead of the tracked one (see the module)."""
     ref = np.zeros(len(tracked))
     ref[: min(len(ref), len(reference))] = reference[: len(ref)]
+    if how in ("oracle sections", "oracle phrases"):
+        gap = unsung_stretches(ref > 0) / frames_per_second
+        off = gap >= SECTION if how == "oracle sections" else (gap > 0) & (gap < SECTION)
+        return np.where(off, 0.0, tracked)
     if how == "oracle":
         return ref
     if how == "oracle voicing":
@@ -92,10 +113,13 @@ def separated(mixture, truth, sr, *, reference=None, how="tracked"):
     replaced track too."""
     real, real_pass = pitch.track, stages.voice_pass
     kept = {}
+    rate = sr / RepetParams().stft_sizes(sr)[1]
 
     def tracking(S, **kwargs):
         found = real(S, **kwargs)
-        f0 = found.f0 if reference is None else replaced(found.f0, reference, how)
+        f0 = found.f0
+        if reference is not None:
+            f0 = replaced(f0, reference, how, frames_per_second=rate)
         return pitch.Track(f0=f0, voiced=f0 > 0, strength=found.strength)
 
     def voice_pass(*args, **kwargs):
@@ -128,10 +152,12 @@ def main() -> int:
         line = {"item": name, **accuracy(tracked, reference)}
         if args.oracle:
             ways = ("tracked", "oracle", "oracle voicing", "oracle pitch")
+            ways += ("oracle sections", "oracle phrases")
             for how in ways:
                 if how != "tracked":
                     scores, _ = separated(mixture, truth, sr, reference=reference, how=how)
                 line[how] = [round(scores[s]["sdr"], 2) for s in ("background", "foreground")]
+                line[how].append(round(scores["background"]["si_sdr"], 2))
         print(json.dumps(line), flush=True)
     return 0
 
