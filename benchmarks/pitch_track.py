@@ -17,10 +17,11 @@ is not a hand annotation). Printed per item, one JSON line:
   ``tracked`` (the defaults); and where the tracker's false alarms lie: ``oracle sections``
   (the tracked pitch, unvoiced in the stretches of :data:`SECTION` seconds or more where the
   reference never sings: intros, solos, breaks) and ``oracle phrases`` (unvoiced in the
-  shorter gaps between sung phrases).
+  shorter gaps between sung phrases); and ``oracle recall`` (the tracker's output, with the
+  reference's pitch in the sung frames it leaves unvoiced).
 
     python benchmarks/pitch_track.py fullsongs            # accuracy only (about 1 min a song)
-    python benchmarks/pitch_track.py fullsongs --oracle   # and the headroom (6 more runs each)
+    python benchmarks/pitch_track.py fullsongs --oracle   # and the headroom (7 more runs each)
 
 (docs/quality.md, "The voice model", gives what it printed.)
 """
@@ -103,6 +104,8 @@ def replaced(
         return np.where(ref > 0, tracked, 0.0)
     if how == "oracle pitch":
         return np.where(tracked > 0, np.where(ref > 0, ref, tracked), 0.0)
+    if how == "oracle recall":
+        return np.where((tracked == 0) & (ref > 0), ref, tracked)
     return tracked
 
 
@@ -152,7 +155,7 @@ def main() -> int:
         line = {"item": name, **accuracy(tracked, reference)}
         if args.oracle:
             ways = ("tracked", "oracle", "oracle voicing", "oracle pitch")
-            ways += ("oracle sections", "oracle phrases")
+            ways += ("oracle sections", "oracle phrases", "oracle recall")
             for how in ways:
                 if how != "tracked":
                     scores, _ = separated(mixture, truth, sr, reference=reference, how=how)
