@@ -7,8 +7,8 @@ from .batch.dask import (
     Dask,
     remove_stale_parts,
     require_dask,
-    restore_malloc_thresholds,
 )
+from .batch.heap import steady_heap as restore_malloc_thresholds
 
 __all__ = [
     "CLUSTERS",

@@ -15,11 +15,11 @@ another.
   nothing else in flight; failing alone too, the input is a ``failed`` outcome saying so, and
   the batch goes on. A retried task first removes the temporary ``.part`` files its dead
   predecessor left beside its outputs.
-- Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` for its workers, which turns off glibc's
-  dynamic mmap threshold: every large array is then a fresh ``mmap`` and its pages are faulted
-  in again, and a separation took 2-3x as long (measured: 4.0 s instead of 1.4-1.9 s for a
-  30-s song). A local cluster is started without the variable; on workers started elsewhere
-  a worker plugin restores thresholds like glibc's dynamic ones with ``mallopt``.
+- Each worker keeps its large arrays from one song to the next (:mod:`.heap`): Dask's nanny
+  starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which turns off glibc's dynamic mmap
+  threshold, and a worker's tasks run in a thread whose arena unmaps its free heaps. A local
+  cluster is started without the variable, and a worker plugin sets the thresholds and a top
+  pad with ``mallopt`` on every worker (:func:`~.heap.steady_heap`).
 - A SLURM cluster (dask-jobqueue's ``SLURMCluster``) is checked before anything starts: its
   settings must give the jobs' size (:func:`check_slurm_settings`), and SLURM is asked whether
   it would accept the worker jobs (``sbatch --test-only``) before they are submitted, since
@@ -38,6 +38,7 @@ from collections.abc import Iterator
 
 from ..errors import MissingDependencyError, ParameterError
 from .folders import clean_up_after, remove_stale_parts
+from .heap import steady_heap
 from .settings import Outcome
 
 #: Tasks in flight per worker thread of the cluster.
@@ -46,12 +47,6 @@ IN_FLIGHT_PER_THREAD = 2
 HELD_PER_SLOT = 4
 #: Seconds between two counts of the cluster's worker threads during a batch.
 RESIZE_EVERY = 1.0
-#: glibc ``mallopt`` parameters and the values the plugin sets (the dynamic thresholds' caps
-#: on 64-bit systems: mmap 32 MiB, trim twice that).
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-MMAP_THRESHOLD = 32 * 1024 * 1024
-TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
-
 CLUSTERS = ("local", "slurm")
 
 #: Dask settings for the workers of a local cluster. Each worker samples its running task's
@@ -75,23 +70,6 @@ def require_dask() -> None:
         raise MissingDependencyError(
             "batches on Dask need dask.distributed: pip install 'repet[dask]'"
         ) from None
-
-
-def restore_malloc_thresholds() -> bool:
-    """Set glibc's mmap and trim thresholds to the caps its dynamic thresholds reach (see the
-    module docstring); False where there is no glibc ``mallopt``."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
-        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    )
 
 
 #: What the workers of a local cluster log, with a traceback, when a heartbeat meets the
@@ -248,7 +226,7 @@ class Dask:
             name = "repet-malloc-thresholds"
 
             def setup(self, worker):
-                restore_malloc_thresholds()
+                steady_heap()
 
         class Quiet(WorkerPlugin):
             name = "repet-quiet-heartbeat"

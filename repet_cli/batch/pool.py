@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from .. import signals
 from ..errors import shown_path
 from .folders import clean_up_after
+from .heap import steady_heap
 from .planning import Job
 from .settings import Outcome, Progress
 
@@ -320,6 +321,7 @@ def _serve(conn, task) -> None:
     job (which removes what it wrote, or is whole already and says so) and then the worker.
     """
     signals.worker_handlers()
+    steady_heap()  # a song's arrays are reused by the next
     while True:
         try:
             message = conn.recv()
