@@ -36,25 +36,31 @@ def songs_in_a_thread() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
-def _page_faults(*, steady: bool) -> int:
-    """:func:`songs_in_a_thread` in a new process with the environment Dask's nanny gives its
-    workers, after :func:`~repet_cli.batch.heap.steady_heap` or not."""
-    script = textwrap.dedent(
-        f"""
-        import sys
-        sys.path.insert(0, {os.path.dirname(__file__)!r})
-        from repet_cli.batch.heap import steady_heap
-        from test_heap import songs_in_a_thread
-        if {steady!r}:
-            assert steady_heap()
-        print(songs_in_a_thread())
-        """
-    )
+def _in_a_new_process(code: str) -> int:
+    """Run ``code`` (which may import this module) in a new Python process with the environment
+    Dask's nanny gives its workers, apart from this process's heap; what it prints, as an int."""
+    script = f"import sys\nsys.path.insert(0, {os.path.dirname(__file__)!r})\n" + code
     env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}  # as Dask's nanny sets it
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
     )
     return int(done.stdout)
+
+
+def _page_faults(*, steady: bool) -> int:
+    """:func:`songs_in_a_thread` in a new process, after
+    :func:`~repet_cli.batch.heap.steady_heap` or not."""
+    return _in_a_new_process(
+        textwrap.dedent(
+            f"""
+            from repet_cli.batch.heap import steady_heap
+            from test_heap import songs_in_a_thread
+            if {steady!r}:
+                assert steady_heap()
+            print(songs_in_a_thread())
+            """
+        )
+    )
 
 
 def test_a_workers_arrays_are_reused_instead_of_faulted_in_again():
@@ -69,7 +75,19 @@ def _threaded_faults(job, progress=None):
     return batch.Outcome(source=str(songs_in_a_thread()), status="ok")
 
 
-def test_the_process_pools_workers_keep_their_arrays(tmp_path):
-    job = batch.Job.in_folder(tmp_path / "song.wav", tmp_path / "out")
+def pool_worker_faults(folder: str) -> int:
+    """The page faults of :func:`songs_in_a_thread` run as the job of a process-pool worker."""
+    from pathlib import Path
+
+    job = batch.Job.in_folder(Path(folder) / "song.wav", Path(folder) / "out")
     (outcome,) = batch.ProcessPool(1).outcomes(_threaded_faults, [job], None)
-    assert int(outcome.source) < 20_000
+    return int(outcome.source)
+
+
+def test_the_process_pools_workers_keep_their_arrays(tmp_path):
+    # From a new process: a worker forked from this one would start from its heap, whatever
+    # the tests before left in it.
+    faults = _in_a_new_process(
+        f"from test_heap import pool_worker_faults\nprint(pool_worker_faults({str(tmp_path)!r}))"
+    )
+    assert faults < 20_000
