@@ -89,9 +89,10 @@ def unsung_stretches(sung: np.ndarray) -> np.ndarray:
 
 
 def replaced(
-    tracked: np.ndarray, reference: np.ndarray, how: str, *, frames_per_second: float = 0.0
+    tracked: np.ndarray, reference: np.ndarray, how: str, *, frames_per_second: float
 ) -> np.ndarray:
-    """The track the separation is given instead of the tracked one (see the module)."""
+    """The track the separation is given instead of the tracked one (see the module); the
+    frame rate places the sections."""
     ref = np.zeros(len(tracked))
     ref[: min(len(ref), len(reference))] = reference[: len(ref)]
     if how in ("oracle sections", "oracle phrases"):
