@@ -18,7 +18,10 @@ is not a hand annotation). Printed per item, one JSON line:
   (the tracked pitch, unvoiced in the stretches of :data:`SECTION` seconds or more where the
   reference never sings: intros, solos, breaks) and ``oracle phrases`` (unvoiced in the
   shorter gaps between sung phrases); and ``oracle recall`` (the tracker's output, with the
-  reference's pitch in the sung frames it leaves unvoiced).
+  reference's pitch in the sung frames it leaves unvoiced); ``oracle while singing`` (the
+  reference track, but the tracked pitch in the stretches of :data:`SECTION` seconds or more
+  without singing: a perfect tracker that still keeps a solo instrument's lead in those
+  stretches, as the foreground's definition asks). ``--ways`` runs only the ones named.
 
     python benchmarks/pitch_track.py fullsongs            # accuracy only (about 1 min a song)
     python benchmarks/pitch_track.py fullsongs --oracle   # and the headroom (7 more runs each)
@@ -101,6 +104,9 @@ def replaced(
         return np.where(off, 0.0, tracked)
     if how == "oracle":
         return ref
+    if how == "oracle while singing":
+        gap = unsung_stretches(ref > 0) / frames_per_second
+        return np.where(gap >= SECTION, tracked, ref)
     if how == "oracle voicing":
         return np.where(ref > 0, tracked, 0.0)
     if how == "oracle pitch":
@@ -145,6 +151,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("set", choices=quality.SETS)
     parser.add_argument("--oracle", action="store_true", help="also the oracle separations")
+    parser.add_argument(
+        "--ways",
+        type=lambda s: [w.strip() for w in s.split(",") if w.strip()],
+        help="with --oracle: only these replacements, comma-separated (e.g. 'oracle,oracle pitch')",
+    )
     args = parser.parse_args()
     items = quality.find_items(args.set, clips_dir=quality.SHARED / "eval")
     if items is None:
@@ -156,7 +167,12 @@ def main() -> int:
         line = {"item": name, **accuracy(tracked, reference)}
         if args.oracle:
             ways = ("tracked", "oracle", "oracle voicing", "oracle pitch")
-            ways += ("oracle sections", "oracle phrases", "oracle recall")
+            ways += ("oracle sections", "oracle phrases", "oracle recall", "oracle while singing")
+            if args.ways:
+                unknown = sorted(set(args.ways) - set(ways))
+                if unknown:
+                    parser.error(f"unknown --ways {', '.join(unknown)}; choose from {', '.join(ways)}")
+                ways = ("tracked", *args.ways)
             for how in ways:
                 if how != "tracked":
                     scores, _ = separated(mixture, truth, sr, reference=reference, how=how)
