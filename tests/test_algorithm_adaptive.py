@@ -76,3 +76,14 @@ def test_window_too_short_for_the_period_range_is_refused():
     params = RepetParams.build(algorithm="adaptive", analysis_window=1.5, min_period=0.8)
     with pytest.raises(InputTooShortError):
         separate(y, sr=SR, params=params)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_power_made_from_the_magnitude_is_the_spectrograms_own(channels):
+    # Adaptive REPET makes the power itself (and lets it go before its model): the periods,
+    # and so the stems, are those the spectrogram pass's power gave.
+    from repet_cli import stages
+
+    audio = np.random.default_rng(4).standard_normal((channels, 3 * 22050)).astype(np.float32)
+    V, P = stages.spectrograms(audio, n_fft=1024, hop=256, power=True)
+    np.testing.assert_array_equal(adaptive.channel_power(V), P)

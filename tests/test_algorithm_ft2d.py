@@ -144,3 +144,21 @@ def test_peaks_weighed_a_few_scale_rows_at_a_time_give_the_same_model(monkeypatc
     whole = ft2d.ft2d_model(V, sr=SR, hop=HOP, n_fft=N_FFT)
     monkeypatch.setattr(ft2d, "ROWS", rows)
     np.testing.assert_array_equal(ft2d.ft2d_model(V, sr=SR, hop=HOP, n_fft=N_FFT), whole)
+
+
+@pytest.mark.parametrize("n_scale", [9, 10])  # an even count has a second row of its own mirror
+def test_peaks_are_weighed_from_the_spectrum_as_it_was_before_any_row(monkeypatch, n_scale):
+    # A row's neighbourhood takes in its mirror row: weighing rows in pairs, a few at a time,
+    # must read every amplitude before it is weighed, as the whole spectrum's would.
+    rng = np.random.default_rng(3)
+    shape = (n_scale, 21)  # the stored rates of 40 frames
+    F = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    A = np.abs(F)
+    local_max, local_mean = ft2d._rate_neighbourhood(A, n_frames=40, size=5)
+    ratio = np.ones_like(A)
+    np.divide(1.5 * local_mean, A, out=ratio, where=(A >= local_max) & (A > 0))
+    expected = F * np.maximum(1 - ratio * ratio, 0)
+    monkeypatch.setattr(ft2d, "ROWS", 2)
+    weighed = F.copy()
+    ft2d._keep_peaks(weighed, n_frames=40, size=5, threshold=1.5)
+    np.testing.assert_array_equal(weighed, expected)

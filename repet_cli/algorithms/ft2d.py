@@ -149,19 +149,35 @@ ROWS = 64
 
 def _keep_peaks(F: np.ndarray, *, n_frames: int, size: int, threshold: float) -> None:
     """Weigh the 2-D spectrum ``F[scale, rate]`` in place: ``1 - (threshold * mean / |F|)^2``
-    at the peaks of :func:`_rate_neighbourhood`, clipped at 0; 0 elsewhere."""
+    at the peaks of :func:`_rate_neighbourhood`, clipped at 0; 0 elsewhere.
+
+    A row's neighbourhood takes in its mirror row (scale ``-s``), so a row and its mirror are
+    weighed together, both read before either is weighed: no amplitude of the whole spectrum
+    is kept (51 MB for one channel of a 5-min segment)."""
     n_scale = F.shape[-2]
-    reversed_scale = (-np.arange(n_scale)) % n_scale
-    amplitude = np.abs(F)  # before any row is weighed: rows look at their mirror rows
-    for first in range(0, n_scale, ROWS):
-        rows = slice(first, first + ROWS)
-        A = amplitude[rows]
-        local_max, local_mean = _rate_neighbourhood(
-            A, n_frames=n_frames, size=size, mirror=amplitude[reversed_scale[rows]]
+    half = n_scale // 2  # rows 0 .. half and their mirrors n_scale - s are every row
+    for first in range(0, half + 1, ROWS):
+        rows = np.arange(first, min(first + ROWS, half + 1))
+        mirrors = (-rows) % n_scale
+        other = mirrors != rows  # rows 0 (and half, for an even count) are their own mirror
+        A, B = np.abs(F[rows]), np.abs(F[mirrors])
+        weights = _peak_weights(A, B, n_frames=n_frames, size=size, threshold=threshold)
+        mirror_weights = _peak_weights(
+            B[other], A[other], n_frames=n_frames, size=size, threshold=threshold
         )
-        ratio = np.ones_like(A)
-        np.divide(threshold * local_mean, A, out=ratio, where=(A >= local_max) & (A > 0))
-        F[rows] *= np.maximum(1 - ratio * ratio, 0)
+        F[rows] *= weights
+        F[mirrors[other]] *= mirror_weights
+
+
+def _peak_weights(
+    A: np.ndarray, mirror: np.ndarray, *, n_frames: int, size: int, threshold: float
+) -> np.ndarray:
+    """The weights :func:`_keep_peaks` gives rows of amplitudes ``A`` whose mirror rows'
+    amplitudes are ``mirror``."""
+    local_max, local_mean = _rate_neighbourhood(A, n_frames=n_frames, size=size, mirror=mirror)
+    ratio = np.ones_like(A)
+    np.divide(threshold * local_mean, A, out=ratio, where=(A >= local_max) & (A > 0))
+    return np.maximum(1 - ratio * ratio, 0)
 
 
 def _rate_neighbourhood(
