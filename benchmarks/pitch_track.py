@@ -171,7 +171,8 @@ def main() -> int:
             if args.ways:
                 unknown = sorted(set(args.ways) - set(ways))
                 if unknown:
-                    parser.error(f"unknown --ways {', '.join(unknown)}; choose from {', '.join(ways)}")
+                    known = ", ".join(ways)
+                    parser.error(f"unknown --ways {', '.join(unknown)}; choose from {known}")
                 ways = ("tracked", *args.ways)
             for how in ways:
                 if how != "tracked":
