@@ -87,3 +87,25 @@ def test_power_made_from_the_magnitude_is_the_spectrograms_own(channels):
     audio = np.random.default_rng(4).standard_normal((channels, 3 * 22050)).astype(np.float32)
     V, P = stages.spectrograms(audio, n_fft=1024, hop=256, power=True)
     np.testing.assert_array_equal(adaptive.channel_power(V), P)
+
+
+def test_the_power_is_let_go_before_the_model_is_built():
+    import tracemalloc
+
+    from repet_cli.algorithms.base import Spectra
+
+    sr, n_fft, hop = 44100, 2048, 512
+    V = np.random.default_rng(6).random((2, n_fft // 2 + 1, 2000), dtype=np.float32)
+    options = adaptive.AdaptiveOptions()
+    bounds = options.check_length(n_samples=2000 * hop, sr=sr, hop=hop)
+    spectra = Spectra(V=V, P=None, sr=sr, n_fft=n_fft, hop=hop)
+    options.model(spectra, bounds=bounds, threads=1)  # what it imports, first
+    tracemalloc.start()
+    try:
+        model, _ = options.model(spectra, bounds=bounds, threads=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    W = model(0, V.shape[-1])
+    # The model and its medians' rows take 1.25 times the model; the power beside them 1.75.
+    assert peak < 1.4 * W.nbytes

@@ -162,3 +162,19 @@ def test_peaks_are_weighed_from_the_spectrum_as_it_was_before_any_row(monkeypatc
     weighed = F.copy()
     ft2d._keep_peaks(weighed, n_frames=40, size=5, threshold=1.5)
     np.testing.assert_array_equal(weighed, expected)
+
+
+def test_model_needs_little_memory_beside_its_own():
+    # One channel's 2-D spectrum is made in the memory of its model, and nothing the size of
+    # the model is copied (numpy copied a whole model with channels apart for each ufunc).
+    import tracemalloc
+
+    V = np.random.default_rng(5).random((2, 1025, 2000), dtype=np.float32)
+    ft2d.ft2d_model(V[..., :100], sr=44100, hop=512, n_fft=2048)  # what it imports, first
+    tracemalloc.start()
+    try:
+        W = ft2d.ft2d_model(V, sr=44100, hop=512, n_fft=2048, threads=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.35 * W.nbytes
