@@ -98,7 +98,9 @@ def ft2d_model(
     Returns
     -------
     W : np.ndarray, same shape as ``V``, float32
-        Background model, ``0 <= W <= V``.
+        Background model, ``0 <= W <= V``. Each channel is C-contiguous; with more than one,
+        the channels lie a few bytes more than a channel apart in one buffer (the 2-D spectra
+        were made there), so the whole array is not C-contiguous.
 
     Raises
     ------
