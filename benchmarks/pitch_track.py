@@ -157,6 +157,15 @@ def main() -> int:
         help="with --oracle: only these replacements, comma-separated (e.g. 'oracle,oracle pitch')",
     )
     args = parser.parse_args()
+    ways = ("tracked", "oracle", "oracle voicing", "oracle pitch")
+    ways += ("oracle sections", "oracle phrases", "oracle recall", "oracle while singing")
+    if args.ways:
+        unknown = sorted(set(args.ways) - set(ways))
+        if unknown:
+            parser.error(f"unknown --ways {', '.join(unknown)}; choose from {', '.join(ways)}")
+        if not args.oracle:
+            parser.error("--ways chooses among the oracle separations: add --oracle")
+        ways = ("tracked", *args.ways)
     items = quality.find_items(args.set, clips_dir=quality.SHARED / "eval")
     if items is None:
         return 0
@@ -166,14 +175,6 @@ def main() -> int:
         scores, tracked = separated(mixture, truth, sr)
         line = {"item": name, **accuracy(tracked, reference)}
         if args.oracle:
-            ways = ("tracked", "oracle", "oracle voicing", "oracle pitch")
-            ways += ("oracle sections", "oracle phrases", "oracle recall", "oracle while singing")
-            if args.ways:
-                unknown = sorted(set(args.ways) - set(ways))
-                if unknown:
-                    known = ", ".join(ways)
-                    parser.error(f"unknown --ways {', '.join(unknown)}; choose from {known}")
-                ways = ("tracked", *args.ways)
             for how in ways:
                 if how != "tracked":
                     scores, _ = separated(mixture, truth, sr, reference=reference, how=how)
