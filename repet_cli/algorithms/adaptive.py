@@ -101,8 +101,8 @@ def channel_power(V: np.ndarray) -> np.ndarray:
     """The power spectrogram averaged over channels, ``mean(V ** 2)`` over the first axis of
     a magnitude spectrogram ``V`` (channels, n_freq, n_frames), made a block of frames at a
     time: the same float32 values as the power :func:`repet_cli.stages.spectrograms` gives.
-    On an hour-long stereo input (5-min segments) the separation's peak memory was 854 MB
-    with that power kept through the model, 771 MB with it made here and let go.
+    On an hour-long stereo input (5-min segments) the separation's peak memory was 870 MB
+    with that power kept through the model, 788 MB with it made here and let go (`make bench`).
 
     Returns
     -------
