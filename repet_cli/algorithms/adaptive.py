@@ -102,7 +102,7 @@ def channel_power(V: np.ndarray) -> np.ndarray:
     a magnitude spectrogram ``V`` (channels, n_freq, n_frames), made a block of frames at a
     time: the same float32 values as the power :func:`repet_cli.stages.spectrograms` gives.
     On an hour-long stereo input (5-min segments) the separation's peak memory was 870 MB
-    with that power kept through the model, 788 MB with it made here and let go (`make bench`).
+    with that power kept through the model, 788 MB with it made here and let go (``make bench``).
 
     Returns
     -------
