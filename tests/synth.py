@@ -64,6 +64,27 @@ def melody(*, sr: int, duration: float, channels: int = 1, seed: int = 1) -> np.
     return (gains[:, None] * out[None, :]).astype(np.float32)
 
 
+def sung(*, sr: int, duration: float, seed: int = 7) -> np.ndarray:
+    """Sung-like notes (180-500 Hz, 0.3 to 0.8 s each, eight partials falling as 1/h, a
+    5.5-Hz vibrato of 30 cents), mono, shape (1, samples), float32, peak 0.5."""
+    rng = np.random.default_rng(seed)
+    n = int(round(duration * sr))
+    out = np.zeros(n)
+    start = 0
+    while start < n:
+        length = int(rng.uniform(0.3, 0.8) * sr)
+        freq = float(np.exp(rng.uniform(np.log(180.0), np.log(500.0))))
+        t = np.arange(length) / sr
+        wavering = freq * 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * t + rng.uniform(0, 2 * np.pi)))
+        phase = 2 * np.pi * np.cumsum(wavering) / sr
+        note = sum(np.sin(h * phase) / h for h in range(1, 9))
+        note *= np.minimum(1.0, np.minimum(t / 0.03, (length / sr - t) / 0.05))
+        end = min(n, start + length)
+        out[start:end] = note[: end - start]
+        start = end
+    return (0.5 * out / np.max(np.abs(out)))[None].astype(np.float32)
+
+
 def energy_db(x: np.ndarray, reference: np.ndarray) -> float:
     """Energy of ``x`` relative to ``reference``, in dB."""
     return float(

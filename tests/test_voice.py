@@ -88,6 +88,19 @@ def _band(x: np.ndarray, lo: float, hi: float, sr: int) -> np.ndarray:
     return np.fft.irfft(X, n=x.shape[-1], axis=-1)
 
 
+def test_a_passage_sung_without_the_band_stays_in_the_foreground():
+    # A singer over a loop for 20 s, then alone for 10 (a cappella): the voice model and the
+    # gate keep the lone voice in the foreground (19.6 dB of it against the error there).
+    band = synth.loop(period=1.5, sr=SR, duration=30.0)
+    sung = synth.sung(sr=SR, duration=30.0)
+    sung *= 10 ** ((-3 - synth.energy_db(sung, band)) / 20)
+    band[:, 20 * SR :] = 0
+    result = separate(band + sung, sr=SR)
+    alone = slice(int(20.5 * SR), int(29.5 * SR))
+    error = result.foreground[0, alone] - sung[0, alone]
+    assert synth.energy_db(error, sung[0, alone]) < -15  # dB
+
+
 def test_a_low_voice_keeps_its_fundamental_under_the_high_pass(monkeypatch):
     # A 115-135 Hz voice over a loop: the fixed 150-Hz high-pass gives its fundamental to the
     # background (about -65 dB of it left); following the voice's pitch keeps it audible.
