@@ -44,21 +44,39 @@ def loop(
     return np.tile(pattern, repeats)[:, : int(round(duration * sr))].astype(np.float32)
 
 
-def melody(*, sr: int, duration: float, channels: int = 1, seed: int = 1) -> np.ndarray:
-    """Non-repeating tones (300 Hz to 2 kHz, 0.1 to 0.4 s each), shape (channels, samples)."""
-    rng = np.random.default_rng(seed)
+def _notes(
+    rng, *, sr: int, duration: float, seconds: tuple[float, float], rise: float, fall: float, note
+):
+    """Notes back to back over ``duration`` seconds, each lasting a random ``seconds`` range
+    and made by ``note(rng, t)`` from its times ``t``, faded in over ``rise`` seconds and out
+    over ``fall``; float64, shape (samples,)."""
     n = int(round(duration * sr))
     out = np.zeros(n)
     start = 0
     while start < n:
-        length = int(rng.uniform(0.1, 0.4) * sr)
-        freq = float(np.exp(rng.uniform(np.log(300.0), np.log(2000.0))))
+        length = int(rng.uniform(*seconds) * sr)
         t = np.arange(length) / sr
-        note = np.sin(2 * np.pi * freq * t) + 0.3 * np.sin(4 * np.pi * freq * t)
-        note *= np.minimum(1.0, np.minimum(t / 0.01, (length / sr - t) / 0.01))
+        samples = note(rng, t)
+        samples *= np.minimum(1.0, np.minimum(t / rise, (length / sr - t) / fall))
         end = min(n, start + length)
-        out[start:end] = note[: end - start]
+        out[start:end] = samples[: end - start]
         start = end
+    return out
+
+
+def _pitch(rng, low: float, high: float) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def melody(*, sr: int, duration: float, channels: int = 1, seed: int = 1) -> np.ndarray:
+    """Non-repeating tones (300 Hz to 2 kHz, 0.1 to 0.4 s each), shape (channels, samples)."""
+
+    def tone(rng, t):
+        freq = _pitch(rng, 300.0, 2000.0)
+        return np.sin(2 * np.pi * freq * t) + 0.3 * np.sin(4 * np.pi * freq * t)
+
+    rng = np.random.default_rng(seed)
+    out = _notes(rng, sr=sr, duration=duration, seconds=(0.1, 0.4), rise=0.01, fall=0.01, note=tone)
     out *= 0.5 / np.max(np.abs(out))
     gains = np.linspace(1.0, 0.7, channels)
     return (gains[:, None] * out[None, :]).astype(np.float32)
@@ -67,21 +85,17 @@ def melody(*, sr: int, duration: float, channels: int = 1, seed: int = 1) -> np.
 def sung(*, sr: int, duration: float, seed: int = 7) -> np.ndarray:
     """Sung-like notes (180-500 Hz, 0.3 to 0.8 s each, eight partials falling as 1/h, a
     5.5-Hz vibrato of 30 cents), mono, shape (1, samples), float32, peak 0.5."""
-    rng = np.random.default_rng(seed)
-    n = int(round(duration * sr))
-    out = np.zeros(n)
-    start = 0
-    while start < n:
-        length = int(rng.uniform(0.3, 0.8) * sr)
-        freq = float(np.exp(rng.uniform(np.log(180.0), np.log(500.0))))
-        t = np.arange(length) / sr
+
+    def sung_note(rng, t):
+        freq = _pitch(rng, 180.0, 500.0)
         wavering = freq * 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * t + rng.uniform(0, 2 * np.pi)))
         phase = 2 * np.pi * np.cumsum(wavering) / sr
-        note = sum(np.sin(h * phase) / h for h in range(1, 9))
-        note *= np.minimum(1.0, np.minimum(t / 0.03, (length / sr - t) / 0.05))
-        end = min(n, start + length)
-        out[start:end] = note[: end - start]
-        start = end
+        return sum(np.sin(h * phase) / h for h in range(1, 9))
+
+    rng = np.random.default_rng(seed)
+    out = _notes(
+        rng, sr=sr, duration=duration, seconds=(0.3, 0.8), rise=0.03, fall=0.05, note=sung_note
+    )
     return (0.5 * out / np.max(np.abs(out)))[None].astype(np.float32)
 
 
